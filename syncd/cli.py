@@ -1,0 +1,218 @@
+"""Command-line entry points: sync, discover, run, convert, status, conflicts.
+
+Exit status: 0 success, 1 a pass failed or something needs attention, 2 a bad
+config or command line.  Imports of the heavier layers happen inside the
+commands so that ``syncd --help`` and a no-change ``syncd sync`` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from syncd import __version__
+
+log = logging.getLogger("syncd")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="syncd", description="Keep a JMAP account and a local vdir in two-way sync."
+    )
+    parser.add_argument("-c", "--config", type=Path, help="config file (default: $XDG_CONFIG_HOME/syncd/config.yaml)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-v, -vv)")
+    parser.add_argument("--version", action="version", version=f"syncd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("sync", help="one full two-way pass, then exit")
+    p.add_argument("pairs", nargs="*", metavar="PAIR", help="pairs to sync (default: all)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
+    p.add_argument("--force-delete", action="store_true", help="allow deletions the deletion guard stopped")
+    p.add_argument(
+        "--allow-account-change",
+        action="store_true",
+        help="accept that a pair's journal now points at a different JMAP account",
+    )
+
+    p = sub.add_parser("discover", help="list an account's calendars")
+    p.add_argument("account", nargs="?", help="account name (default: all)")
+
+    sub.add_parser("run", help="run as a daemon: push, file watching, periodic passes")
+
+    p = sub.add_parser("status", help="what each pair looks like now")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("conflicts", help="list recorded conflicts, or show one")
+    p.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    p.add_argument("id", nargs="?", type=int)
+
+    p = sub.add_parser("convert", help="convert between iCalendar and JSCalendar (for debugging)")
+    try:
+        from syncd.convert.command import add_arguments
+    except ImportError:  # pragma: no cover
+        pass
+    else:
+        add_arguments(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    _setup_logging(args.verbose)
+    if args.command == "convert":
+        from syncd.convert.command import run
+
+        return run(args)
+    from syncd.config import ConfigError, load_config
+    from syncd.errors import SyncdError
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"syncd: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "sync":
+            return _run_async(_sync, config, args)
+        if args.command == "discover":
+            return _run_async(_discover, config, args)
+        if args.command == "run":
+            from syncd.service import run_service
+
+            return run_service(config, args)
+        if args.command == "status":
+            from syncd.status import print_status
+
+            return print_status(config, as_json=args.json)
+        if args.command == "conflicts":
+            from syncd.status import print_conflicts
+
+            return print_conflicts(config, args.action, args.id)
+    except ConfigError as exc:
+        print(f"syncd: {exc}", file=sys.stderr)
+        return 2
+    except SyncdError as exc:
+        print(f"syncd: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+def _setup_logging(verbosity: int) -> None:
+    try:
+        from syncd.logsetup import setup_logging
+    except ImportError:  # pragma: no cover
+        logging.basicConfig(level=logging.WARNING - 10 * verbosity)
+    else:
+        setup_logging(verbosity)
+
+
+def _run_async(func, *args):  # type: ignore[no-untyped-def]
+    import anyio
+
+    return anyio.run(func, *args)
+
+
+def _echo(line: str) -> None:
+    print(line, flush=True)
+
+
+async def _sync(config, args) -> int:  # type: ignore[no-untyped-def]
+    from syncd.config import journal_path
+    from syncd.connect import connect
+    from syncd.errors import SyncdError
+    from syncd.jmap.errors import JmapError
+    from syncd.journal import Journal
+    from syncd.sync.engine import PairSync, PassOptions
+
+    names = args.pairs or list(config.pairs)
+    unknown = [n for n in names if n not in config.pairs]
+    if unknown:
+        print(
+            f"syncd: no pair named {', '.join(unknown)} in {config.path}; "
+            f"pairs: {', '.join(config.pairs) or '(none)'}",
+            file=sys.stderr,
+        )
+        return 2
+    options = PassOptions(
+        dry_run=args.dry_run, force_delete=args.force_delete, allow_account_change=args.allow_account_change
+    )
+    status = 0
+    clients: dict = {}
+    try:
+        for name in names:
+            pair = config.pairs[name]
+            account = config.accounts[pair.account]
+            try:
+                if pair.account not in clients:
+                    clients[pair.account] = await connect(account)
+                client = clients[pair.account]
+                journal = Journal(journal_path(config, pair))
+                try:
+                    pass_id = None if options.dry_run else journal.start_pass()
+                    result = await PairSync(config, pair, client, journal, echo=_echo).run(options)
+                    if pass_id is not None:
+                        journal.finish_pass(pass_id, result.ok, result.summary())
+                finally:
+                    journal.close()
+            except (SyncdError, JmapError) as exc:
+                print(f"syncd: {name}: {exc}", file=sys.stderr)
+                status = 1
+                continue
+            for problem in result.errors:
+                print(f"syncd: {problem}", file=sys.stderr)
+            for coll in result.collections:
+                for problem in coll.errors:
+                    print(f"syncd: {name}/{coll.name}: {problem}", file=sys.stderr)
+                if coll.blocked:
+                    print(f"syncd: {name}/{coll.name}: deletion guard: {coll.blocked}", file=sys.stderr)
+            if not options.dry_run:
+                log.info(result.summary())
+                if args.verbose or result.changes:
+                    print(result.summary())
+            if not result.ok:
+                status = 1
+    finally:
+        for client in clients.values():
+            await client.transport.aclose()
+    return status
+
+
+async def _discover(config, args) -> int:  # type: ignore[no-untyped-def]
+    from syncd.connect import connect
+
+    names = [args.account] if args.account else list(config.accounts)
+    for name in names:
+        if name not in config.accounts:
+            print(f"syncd: no account named {name} in {config.path}", file=sys.stderr)
+            return 2
+        client = await connect(config.accounts[name])
+        try:
+            got = await client.call("Calendar/get", {"accountId": client.account_id})
+        finally:
+            await client.transport.aclose()
+        print(f"account {name} ({client.account_id} at {client.session.api_url})")
+        print(f"  tasks: {'available' if client.session.has_tasks else 'not available on this server'}")
+        print(f"  push: {'available' if client.session.event_source_url else 'not available (polling)'}")
+        print(f"  {'ID':26} {'NAME':30} {'COLOR':10} RIGHTS")
+        for cal in sorted(got.get("list") or [], key=lambda c: str(c.get("name"))):
+            rights = cal.get("myRights") or {}
+            rw = "read-write" if rights.get("mayWriteAll", True) else "read-only"
+            print(f"  {cal['id']:26} {str(cal.get('name')):30} {str(cal.get('color') or '-'):10} {rw}")
+        print()
+        print("  # a pairs: block for this account:")
+        print("  pairs:")
+        print(f"    {name}-calendars:")
+        print(f"      account: {name}")
+        print(f"      local: ~/.local/share/calendars/{name}")
+        print("      collections: all")
+    return 0

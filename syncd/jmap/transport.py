@@ -1,0 +1,110 @@
+"""The wire, kept behind one small interface.
+
+The JMAP client never touches niquests directly: it hands a request to a
+``Transport`` and gets bytes back.  Tests swap the transport (or put a fault
+proxy behind it) without monkeypatching, and the transport is the one place
+that counts requests and bytes for the benchmarks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import niquests
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """What the client needs of an HTTP answer: status, headers, body, final URL."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    url: str
+
+
+class TransportError(Exception):
+    """The request did not produce an HTTP answer (DNS, refused, reset, timeout, TLS)."""
+
+
+class Transport(Protocol):
+    async def request(
+        self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None = None
+    ) -> HttpResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class TrafficCounter:
+    """Requests and bytes that went over one transport (for benchmarks and tests)."""
+
+    requests: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+
+@dataclass
+class NiquestsTransport:
+    """HTTP/1.1 or HTTP/2 over niquests, TLS verification always on.
+
+    ``verify`` is True or a CA bundle path for self-hosted servers; there is
+    deliberately no way to switch verification off.
+    """
+
+    verify: bool | str = True
+    timeout: float = 60.0
+    counter: TrafficCounter = field(default_factory=TrafficCounter)
+    _session: niquests.AsyncSession | None = None
+
+    def _get_session(self) -> niquests.AsyncSession:
+        if self._session is None:
+            # Quiet retries off: the client decides what is safe to retry.
+            self._session = niquests.AsyncSession(retries=0, disable_http3=True)
+        return self._session
+
+    async def request(
+        self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None = None
+    ) -> HttpResponse:
+        session = self._get_session()
+        self.counter.requests += 1
+        self.counter.bytes_sent += len(body or b"")
+        try:
+            resp = await session.request(
+                method,
+                url,
+                headers=dict(headers),
+                data=body,
+                timeout=self.timeout,
+                verify=self.verify,
+                allow_redirects=True,
+            )
+            content = resp.content or b""
+        except niquests.exceptions.RequestException as exc:
+            raise TransportError(_describe(exc, url)) from None
+        self.counter.bytes_received += len(content)
+        return HttpResponse(
+            status=resp.status_code or 0,
+            headers={k.lower(): v for k, v in resp.headers.items()},
+            body=content,
+            url=str(resp.url or url),
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _describe(exc: Exception, url: str) -> str:
+    """A message without credentials: the exception text may echo headers in some libraries."""
+    kind = type(exc).__name__
+    if isinstance(exc, niquests.exceptions.Timeout):
+        return f"timed out talking to {url}"
+    if isinstance(exc, niquests.exceptions.SSLError):
+        return f"TLS verification failed for {url} (set ca_bundle for a self-signed server)"
+    if isinstance(exc, niquests.exceptions.ConnectionError):
+        return f"could not connect to {url} ({kind})"
+    return f"request to {url} failed ({kind})"

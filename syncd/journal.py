@@ -1,0 +1,428 @@
+"""The SQLite journal: what both sides looked like after the last sync.
+
+One file per pair, WAL mode, created 0600.  It is the common base of the
+three-way comparison, the record of which JMAP account the pair belongs to,
+the place intents are written before side effects (so a crash can be settled),
+and the conflict log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from syncd.errors import SyncdError
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS states (type TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS collections (
+    remote_id TEXT PRIMARY KEY,
+    dirname TEXT NOT NULL UNIQUE,
+    name TEXT,
+    color TEXT,
+    kind TEXT NOT NULL DEFAULT 'calendar',
+    detached TEXT
+);
+CREATE TABLE IF NOT EXISTS items (
+    collection TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    remote_id TEXT,
+    local_etag TEXT,
+    local_hash TEXT,
+    remote_hash TEXT,
+    remote_updated TEXT,
+    base TEXT,
+    synced_at REAL,
+    PRIMARY KEY (collection, uid)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS items_file ON items (collection, filename);
+CREATE INDEX IF NOT EXISTS items_remote ON items (remote_id);
+CREATE TABLE IF NOT EXISTS pending_remote (
+    remote_id TEXT PRIMARY KEY,
+    reason TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_try REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS intents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    detail TEXT,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS conflicts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    collection TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    local TEXT,
+    remote TEXT,
+    result TEXT,
+    decided_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS item_errors (
+    collection TEXT NOT NULL,
+    key TEXT NOT NULL,
+    side TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    PRIMARY KEY (collection, key, side)
+);
+CREATE TABLE IF NOT EXISTS passes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started REAL NOT NULL,
+    finished REAL,
+    ok INTEGER,
+    summary TEXT
+);
+"""
+
+
+class JournalError(SyncdError):
+    """The journal cannot be used as it is (wrong account, corrupt, newer schema)."""
+
+
+Etag = tuple[int, int, int]
+
+
+def etag_to_text(etag: Etag | None) -> str | None:
+    return None if etag is None else f"{etag[0]}:{etag[1]}:{etag[2]}"
+
+
+def etag_from_text(text: str | None) -> Etag | None:
+    if not text:
+        return None
+    a, b, c = text.split(":")
+    return int(a), int(b), int(c)
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """One item as last synced: the common base of both sides."""
+
+    collection: str
+    uid: str
+    filename: str
+    remote_id: str | None
+    local_etag: Etag | None
+    local_hash: str | None
+    remote_hash: str | None
+    remote_updated: str | None
+    base: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class CollectionRow:
+    remote_id: str
+    dirname: str
+    name: str | None
+    color: str | None
+    kind: str
+    detached: str | None
+
+
+class Journal:
+    """A thin layer over sqlite3; every write happens inside ``transaction()``."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        try:
+            self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a commit is durable at the next checkpoint; the
+            # vdir side fsyncs its directory before we commit, so a crash can only
+            # lose journal rows, which the next pass re-derives from both sides.
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(
+                f"the journal {path} cannot be opened ({exc}); move it away to start a fresh sync"
+            ) from None
+        version = self.get_meta("schema_version")
+        if version is None:
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
+        elif int(version) > SCHEMA_VERSION:
+            raise JournalError(
+                f"the journal {path} was written by a newer syncd (schema {version}); upgrade syncd"
+            )
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- meta and account binding -------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def bind_account(self, account_key: str, *, allow_change: bool) -> None:
+        """Tie the journal to one JMAP account, like an archive that remembers its source.
+
+        A journal pointed at another account would read every item as new on one
+        side and deleted on the other; that is refused unless asked for, and an
+        allowed change starts from a clean base (adopting by UID).
+        """
+        known = self.get_meta("account")
+        if known == account_key:
+            return
+        if known is not None and not allow_change:
+            raise JournalError(
+                f"the journal {self.path} belongs to JMAP account {known}, but the config now "
+                f"points at {account_key}. If that is intended, run once with "
+                "--allow-account-change (items are then paired again by UID)"
+            )
+        with self.transaction():
+            if known is not None:
+                for table in ("states", "collections", "items", "pending_remote", "intents"):
+                    self.db.execute(f"DELETE FROM {table}")
+            self.set_meta("account", account_key)
+
+    # -- states ----------------------------------------------------------------------
+
+    def get_state(self, type_: str) -> str | None:
+        row = self.db.execute("SELECT state FROM states WHERE type = ?", (type_,)).fetchone()
+        return row[0] if row else None
+
+    def set_state(self, type_: str, state: str | None) -> None:
+        if state is None:
+            self.db.execute("DELETE FROM states WHERE type = ?", (type_,))
+        else:
+            self.db.execute(
+                "INSERT INTO states (type, state) VALUES (?, ?) "
+                "ON CONFLICT(type) DO UPDATE SET state = excluded.state",
+                (type_, state),
+            )
+
+    # -- collections -----------------------------------------------------------------
+
+    def collections(self) -> list[CollectionRow]:
+        rows = self.db.execute(
+            "SELECT remote_id, dirname, name, color, kind, detached FROM collections ORDER BY dirname"
+        ).fetchall()
+        return [CollectionRow(*r) for r in rows]
+
+    def put_collection(self, row: CollectionRow) -> None:
+        self.db.execute(
+            "INSERT INTO collections (remote_id, dirname, name, color, kind, detached) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(remote_id) DO UPDATE SET "
+            "dirname = excluded.dirname, name = excluded.name, color = excluded.color, "
+            "kind = excluded.kind, detached = excluded.detached",
+            (row.remote_id, row.dirname, row.name, row.color, row.kind, row.detached),
+        )
+
+    # -- items -----------------------------------------------------------------------
+
+    def items(self, collection: str) -> dict[str, ItemRow]:
+        rows = self.db.execute(
+            "SELECT collection, uid, filename, remote_id, local_etag, local_hash, remote_hash, "
+            "remote_updated, base FROM items WHERE collection = ?",
+            (collection,),
+        ).fetchall()
+        return {r[1]: _item(r) for r in rows}
+
+    def item_by_remote_id(self, remote_id: str) -> ItemRow | None:
+        r = self.db.execute(
+            "SELECT collection, uid, filename, remote_id, local_etag, local_hash, remote_hash, "
+            "remote_updated, base FROM items WHERE remote_id = ?",
+            (remote_id,),
+        ).fetchone()
+        return _item(r) if r else None
+
+    def remote_index(self) -> dict[str, tuple[str, str]]:
+        """remote id -> (collection, uid), for routing /changes results."""
+        rows = self.db.execute(
+            "SELECT remote_id, collection, uid FROM items WHERE remote_id IS NOT NULL"
+        ).fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def put_item(self, row: ItemRow) -> None:
+        self.db.execute(
+            "INSERT INTO items (collection, uid, filename, remote_id, local_etag, local_hash, "
+            "remote_hash, remote_updated, base, synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(collection, uid) DO UPDATE SET filename = excluded.filename, "
+            "remote_id = excluded.remote_id, local_etag = excluded.local_etag, "
+            "local_hash = excluded.local_hash, remote_hash = excluded.remote_hash, "
+            "remote_updated = excluded.remote_updated, base = excluded.base, "
+            "synced_at = excluded.synced_at",
+            (
+                row.collection,
+                row.uid,
+                row.filename,
+                row.remote_id,
+                etag_to_text(row.local_etag),
+                row.local_hash,
+                row.remote_hash,
+                row.remote_updated,
+                None if row.base is None else json.dumps(row.base, sort_keys=True),
+                time.time(),
+            ),
+        )
+
+    def delete_item(self, collection: str, uid: str) -> None:
+        self.db.execute("DELETE FROM items WHERE collection = ? AND uid = ?", (collection, uid))
+
+    def count_items(self, collection: str | None = None) -> int:
+        if collection is None:
+            return self.db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+        return self.db.execute(
+            "SELECT COUNT(*) FROM items WHERE collection = ?", (collection,)
+        ).fetchone()[0]
+
+    # -- remote ids to fetch again ---------------------------------------------------
+
+    def pending_remote(self, now: float | None = None) -> list[str]:
+        now = time.time() if now is None else now
+        rows = self.db.execute(
+            "SELECT remote_id FROM pending_remote WHERE next_try <= ?", (now,)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def add_pending_remote(self, ids: Iterable[str], reason: str) -> None:
+        now = time.time()
+        for rid in ids:
+            row = self.db.execute(
+                "SELECT attempts FROM pending_remote WHERE remote_id = ?", (rid,)
+            ).fetchone()
+            attempts = (row[0] if row else 0) + 1
+            delay = 0.0 if attempts <= 1 else min(3600.0, 30.0 * 2 ** (attempts - 2))
+            self.db.execute(
+                "INSERT INTO pending_remote (remote_id, reason, attempts, next_try) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(remote_id) DO UPDATE SET reason = excluded.reason, "
+                "attempts = excluded.attempts, next_try = excluded.next_try",
+                (rid, reason, attempts, now + delay),
+            )
+
+    def clear_pending_remote(self, ids: Iterable[str]) -> None:
+        self.db.executemany("DELETE FROM pending_remote WHERE remote_id = ?", [(i,) for i in ids])
+
+    # -- intents -----------------------------------------------------------------------
+
+    def add_intent(self, kind: str, collection: str, uid: str, detail: dict[str, Any] | None = None) -> int:
+        cur = self.db.execute(
+            "INSERT INTO intents (kind, collection, uid, detail, created) VALUES (?, ?, ?, ?, ?)",
+            (kind, collection, uid, json.dumps(detail or {}), time.time()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def clear_intent(self, intent_id: int) -> None:
+        self.db.execute("DELETE FROM intents WHERE id = ?", (intent_id,))
+
+    def intents(self) -> list[tuple[int, str, str, str, dict[str, Any]]]:
+        rows = self.db.execute(
+            "SELECT id, kind, collection, uid, detail FROM intents ORDER BY id"
+        ).fetchall()
+        return [(r[0], r[1], r[2], r[3], json.loads(r[4] or "{}")) for r in rows]
+
+    # -- errors and conflicts ------------------------------------------------------------
+
+    def record_error(self, collection: str, key: str, side: str, reason: str) -> None:
+        now = time.time()
+        self.db.execute(
+            "INSERT INTO item_errors (collection, key, side, reason, attempts, first_seen, last_seen) "
+            "VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT(collection, key, side) DO UPDATE SET "
+            "reason = excluded.reason, attempts = attempts + 1, last_seen = excluded.last_seen",
+            (collection, key, side, reason, now, now),
+        )
+
+    def clear_error(self, collection: str, key: str, side: str) -> None:
+        self.db.execute(
+            "DELETE FROM item_errors WHERE collection = ? AND key = ? AND side = ?",
+            (collection, key, side),
+        )
+
+    def errors(self) -> list[tuple[str, str, str, str, int]]:
+        return self.db.execute(
+            "SELECT collection, key, side, reason, attempts FROM item_errors ORDER BY collection, key"
+        ).fetchall()
+
+    def record_conflict(
+        self, collection: str, uid: str, rule: str, local: str | None, remote: str | None, result: str
+    ) -> int:
+        cur = self.db.execute(
+            "INSERT INTO conflicts (collection, uid, rule, local, remote, result, decided_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (collection, uid, rule, local, remote, result, time.time()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def conflicts(self, keep_days: float = 30.0) -> list[tuple[int, str, str, str, str, float]]:
+        self.db.execute(
+            "DELETE FROM conflicts WHERE decided_at < ?", (time.time() - keep_days * 86400,)
+        )
+        return self.db.execute(
+            "SELECT id, collection, uid, rule, result, decided_at FROM conflicts ORDER BY id"
+        ).fetchall()
+
+    def conflict(self, conflict_id: int) -> tuple[Any, ...] | None:
+        return self.db.execute(
+            "SELECT id, collection, uid, rule, local, remote, result, decided_at FROM conflicts "
+            "WHERE id = ?",
+            (conflict_id,),
+        ).fetchone()
+
+    # -- passes --------------------------------------------------------------------------
+
+    def start_pass(self) -> int:
+        cur = self.db.execute("INSERT INTO passes (started) VALUES (?)", (time.time(),))
+        self.db.execute("DELETE FROM passes WHERE id < ?", ((cur.lastrowid or 0) - 100,))
+        return int(cur.lastrowid or 0)
+
+    def finish_pass(self, pass_id: int, ok: bool, summary: str) -> None:
+        self.db.execute(
+            "UPDATE passes SET finished = ?, ok = ?, summary = ? WHERE id = ?",
+            (time.time(), int(ok), summary, pass_id),
+        )
+
+    def last_pass(self) -> tuple[float, float | None, int | None, str | None] | None:
+        return self.db.execute(
+            "SELECT started, finished, ok, summary FROM passes ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+
+
+def _item(r: tuple[Any, ...]) -> ItemRow:
+    return ItemRow(
+        collection=r[0],
+        uid=r[1],
+        filename=r[2],
+        remote_id=r[3],
+        local_etag=etag_from_text(r[4]),
+        local_hash=r[5],
+        remote_hash=r[6],
+        remote_updated=r[7],
+        base=json.loads(r[8]) if r[8] else None,
+    )

@@ -1,0 +1,681 @@
+"""One sync pass of one pair: gather both sides, plan, execute, record.
+
+The I/O shell around the pure planner.  Order matters for crash safety: the
+remote writes go first, then the local files (atomic, one directory fsync per
+collection), then the journal commits, and only then does the stored JMAP state
+move.  A crash anywhere before the end replays from the old state, and the
+replay is idempotent because both sides are compared by content hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncd import convert
+from syncd.config import Config, Pair
+from syncd.errors import SyncdError
+from syncd.journal import CollectionRow, ItemRow, Journal
+from syncd.jmap.client import JmapClient
+from syncd.sync import plan as P
+from syncd.sync.remote import CALENDARS, DataType, RemoteCollection, RemoteDelta, RemoteStore, collection_of
+from syncd.sync.result import CollectionResult, PassResult
+from syncd.vdir.names import collection_dirname, item_filename
+from syncd.vdir.storage import ChangedOnDisk, VdirCollection, VdirRoot
+
+log = logging.getLogger("syncd.sync")
+
+
+@dataclass(frozen=True)
+class PassOptions:
+    dry_run: bool = False
+    force_delete: bool = False
+    allow_account_change: bool = False
+
+
+def content_hash(canon: dict[str, Any]) -> str:
+    return hashlib.sha256(
+        json.dumps(canon, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    ).hexdigest()
+
+
+def bytes_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def remote_version(obj: dict[str, Any]) -> P.RemoteVersion:
+    canon = convert.canonical(obj)
+    return P.RemoteVersion(
+        id=str(obj["id"]), obj=obj, canon=canon, comparable=content_hash(canon), updated=obj.get("updated")
+    )
+
+
+@dataclass
+class Active:
+    """A collection paired on both sides in this pass."""
+
+    remote: RemoteCollection
+    row: CollectionRow
+    vdir: VdirCollection
+    result: CollectionResult
+    local: P.LocalView = field(default_factory=P.LocalView)
+    remote_view: P.RemoteView = field(default_factory=P.RemoteView)
+    journal: dict[str, ItemRow] = field(default_factory=dict)
+    touched: list[ItemRow] = field(default_factory=list)  # etag moved, content did not
+    plan: P.Plan | None = None
+    new_remote: bool = False
+
+
+class PairSync:
+    """Runs passes for one pair; owns nothing but references."""
+
+    def __init__(
+        self,
+        config: Config,
+        pair: Pair,
+        client: JmapClient,
+        journal: Journal,
+        *,
+        dtype: DataType = CALENDARS,
+        echo: Callable[[str], None] | None = None,
+    ):
+        self.config = config
+        self.pair = pair
+        self.client = client
+        self.journal = journal
+        self.store = RemoteStore(client, dtype)
+        self.dtype = dtype
+        self.echo = echo or (lambda line: None)
+        self._pending_meta: list[tuple[str, dict[str, Any]]] = []
+
+    @property
+    def state_key(self) -> str:
+        return self.dtype.item
+
+    async def run(self, options: PassOptions = PassOptions()) -> PassResult:
+        result = PassResult(pair=self.pair.name)
+        root = VdirRoot(self.pair.local)
+        root.check()  # an unmounted disk is an error, never "everything was deleted"
+        self.journal.bind_account(
+            f"{self.client.account_id}@{self.client.session.api_url}",
+            allow_change=options.allow_account_change,
+        )
+        since = self.journal.get_state(self.state_key)
+        known = self._known_updated()
+        delta = await self.store.fetch(since, self.journal.pending_remote(), known)
+        if since is not None and not delta.complete and not delta.objects and not delta.destroyed:
+            if delta.state not in (None, since):
+                # /changes says nothing changed but the state moved: a server that
+                # lost data answers like this.  Trust only a complete listing.
+                log.warning("%s: state moved with no changes; verifying with a full listing", self.pair.name)
+                delta = await self.store.full_listing(known, collections=delta)
+        actives = await self._collections(root, delta, result, options)
+        self._route_remote(delta, actives)
+        for act in actives:
+            self._scan_local(act)
+            act.plan = P.plan_collection(
+                act.journal,
+                act.local,
+                act.remote_view,
+                policy=P.ConflictPolicy(self.pair.conflict.merge, self.pair.conflict.overlap),
+                guard=P.Guard(self.pair.delete_share, self.pair.delete_min_items, options.force_delete),
+                remote_writable=act.remote.may_write,
+            )
+            for refused in act.plan.refused:
+                act.result.errors.append(
+                    f"{act.row.dirname}: {refused.uid}: the {self.dtype.label} is read-only on the "
+                    f"server; the local {refused.kind.value} was not sent (undo it locally)"
+                )
+            if act.plan.blocked:
+                act.result.blocked = (
+                    f"{act.row.dirname}: {act.plan.blocked}; nothing was changed in this collection. "
+                    f"If that is intended, run: syncd sync --force-delete {self.pair.name}"
+                )
+        if options.dry_run:
+            self._print_plan(actives)
+            result.collections = [a.result for a in actives]
+            return result
+        new_state = await self._execute(actives, delta)
+        with self.journal.transaction():
+            for act in actives:
+                for row in act.touched:
+                    self.journal.put_item(row)
+            blocked_ids = self._blocked_remote_ids(actives)
+            if blocked_ids:
+                self.journal.add_pending_remote(blocked_ids, "deletion guard")
+            if delta.collection_state is not None:
+                self.journal.set_state(self.dtype.collection, delta.collection_state)
+            self.journal.set_state(self.state_key, new_state)
+        result.collections = [a.result for a in actives]
+        return result
+
+    # -- gathering ---------------------------------------------------------------------
+
+    def _known_updated(self) -> dict[str, str | None]:
+        rows = self.journal.db.execute(
+            "SELECT remote_id, remote_updated FROM items WHERE remote_id IS NOT NULL"
+        ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def _selected(self, rc: RemoteCollection) -> bool:
+        wanted = self.pair.collections
+        return wanted == "all" or rc.id in wanted or rc.name in wanted
+
+    async def _collections(
+        self, root: VdirRoot, delta: RemoteDelta, result: PassResult, options: PassOptions
+    ) -> list[Active]:
+        """Pair remote calendars with local directories; create what is new on either side."""
+        rows = {r.remote_id: r for r in self.journal.collections()}
+        local_dirs = set(root.collections())
+        taken = local_dirs | {r.dirname for r in rows.values()}
+        remote_by_id = {rc.id: rc for rc in delta.collections}
+        actives: list[Active] = []
+        paired_dirs: set[str] = set()
+
+        for rc in sorted(delta.collections, key=lambda c: c.id):
+            if not self._selected(rc):
+                continue
+            row = rows.get(rc.id)
+            if row is None:
+                dirname = self._adoptable_dir(root, rc, local_dirs - {r.dirname for r in rows.values()} - paired_dirs)
+                if dirname is None:
+                    dirname = collection_dirname(rc.name if rc.name != rc.id else rc.id, taken)
+                    taken.add(dirname)
+                    if options.dry_run:
+                        self.echo(f"would create local directory {dirname} for {self.dtype.label} {rc.name!r}")
+                        continue
+                    root.create_collection(dirname)
+                    log.info("%s: new %s %r -> %s", self.pair.name, self.dtype.label, rc.name, dirname)
+                row = CollectionRow(rc.id, dirname, None, None, self.dtype.label, None)
+            elif row.dirname not in local_dirs:
+                result.errors.append(
+                    f"{self.pair.name}: the local directory {row.dirname} of {self.dtype.label} "
+                    f"{rc.name!r} is gone; nothing was deleted on the server. To stop syncing it, "
+                    f"list the other collections in the pair; to get it back, recreate the directory"
+                )
+                paired_dirs.add(row.dirname)
+                continue
+            paired_dirs.add(row.dirname)
+            vdir = root.collection(row.dirname)
+            row = self._sync_meta(rc, row, vdir, options)
+            actives.append(
+                Active(rc, row, vdir, CollectionResult(row.dirname), journal=self.journal.items(rc.id))
+            )
+
+        for rid, row in rows.items():
+            if rid not in remote_by_id and row.dirname in local_dirs:
+                paired_dirs.add(row.dirname)
+                if row.detached is None:
+                    result.errors.append(
+                        f"{self.pair.name}: {self.dtype.label} {row.name!r} was deleted on the server; "
+                        f"the local directory {row.dirname} was kept. Remove it by hand if it is no "
+                        "longer wanted"
+                    )
+                    if not options.dry_run:
+                        with self.journal.transaction():
+                            self.journal.put_collection(
+                                CollectionRow(rid, row.dirname, row.name, row.color, row.kind, "remote-deleted")
+                            )
+
+        for dirname in sorted(local_dirs - paired_dirs):
+            if self.pair.collections != "all" and dirname not in self.pair.collections:
+                continue
+            vdir = root.collection(dirname)
+            name = (vdir.read_meta("displayname") or dirname).strip() or dirname
+            color = vdir.read_meta("color")
+            if options.dry_run:
+                self.echo(f"would create {self.dtype.label} {name!r} on the server for {dirname}")
+                continue
+            rid = await self.store.create_collection(name, color.strip() if color else None)
+            log.info("%s: local directory %s -> new %s %s", self.pair.name, dirname, self.dtype.label, rid)
+            row = CollectionRow(rid, dirname, name, color.strip() if color else None, self.dtype.label, None)
+            with self.journal.transaction():
+                self.journal.put_collection(row)
+            rc = RemoteCollection(rid, name, row.color, True, {})
+            actives.append(Active(rc, row, vdir, CollectionResult(dirname), new_remote=True))
+        return actives
+
+    def _adoptable_dir(self, root: VdirRoot, rc: RemoteCollection, free: set[str]) -> str | None:
+        """A local directory made earlier for this calendar (by vdirsyncer, or a lost journal)."""
+        if rc.id in free:
+            return rc.id
+        for d in sorted(free):
+            name = root.collection(d).read_meta("displayname")
+            if name is not None and name.strip() == rc.name:
+                return d
+        candidate = collection_dirname(rc.name, set())
+        return candidate if candidate in free else None
+
+    def _sync_meta(self, rc: RemoteCollection, row: CollectionRow, vdir: VdirCollection, options: PassOptions) -> CollectionRow:
+        """displayname/color: three-way against the journal, the server winning a tie."""
+        name, color = row.name, row.color
+        local_name = _strip(vdir.read_meta("displayname"))
+        local_color = _strip(vdir.read_meta("color"))
+        patch: dict[str, Any] = {}
+        for key, remote_value, local_value, last in (
+            ("name", rc.name, local_name, row.name),
+            ("color", rc.color, local_color, row.color),
+        ):
+            meta_key = "displayname" if key == "name" else "color"
+            if remote_value != last or local_value is None:
+                value = remote_value
+                if local_value != value and value is not None and not options.dry_run:
+                    vdir.write_meta(meta_key, value)
+            elif local_value != last:
+                value = local_value
+                patch[key] = value
+            else:
+                value = last
+            if key == "name":
+                name = value
+            else:
+                color = value
+        if patch and rc.may_write and not options.dry_run:
+            # Applied right away: calendars are few and a rename is rare.
+            self._pending_meta.append((rc.id, patch))
+        new = CollectionRow(row.remote_id, row.dirname, name, color, row.kind, None)
+        if new != row and not options.dry_run:
+            with self.journal.transaction():
+                self.journal.put_collection(new)
+        return new
+
+    def _route_remote(self, delta: RemoteDelta, actives: list[Active]) -> None:
+        """Give each collection its remote changes, by membership, UID and journal row."""
+        by_id = {a.remote.id: a for a in actives}
+        index = self.journal.remote_index()
+        for oid, obj in delta.objects.items():
+            uid = obj.get("uid")
+            cid = collection_of(obj, self.dtype)
+            old = index.get(oid)
+            if old is not None and old[0] != cid and old[0] in by_id:
+                # Moved to another calendar (or out of the pair): gone from the old one.
+                by_id[old[0]].remote_view.deleted.add(old[1])
+            act = by_id.get(cid or "")
+            if act is None or not isinstance(uid, str) or not uid:
+                if act is not None:
+                    act.result.errors.append(f"server item {oid} has no UID; skipped")
+                continue
+            try:
+                rv = remote_version(obj)
+            except Exception as exc:  # invalid JSCalendar from the server: report, never delete
+                act.remote_view.unreadable.add(uid)
+                act.result.errors.append(f"server item {oid} ({uid}) cannot be read: {exc}")
+                continue
+            known = act.journal.get(uid)
+            if known is not None and known.remote_hash == rv.comparable and known.remote_id == oid:
+                continue  # our own write coming back, or a no-op change
+            act.remote_view.changed[uid] = rv
+        gone = set(delta.destroyed)
+        if delta.complete:
+            gone |= {rid for rid in index if rid not in delta.all_ids}
+        for rid in gone:
+            where = index.get(rid)
+            if where and where[0] in by_id and where[1] not in by_id[where[0]].remote_view.changed:
+                by_id[where[0]].remote_view.deleted.add(where[1])
+
+    def _scan_local(self, act: Active) -> None:
+        """Stat every file; read only those whose etag moved (DESIGN: local delta)."""
+        listing = act.vdir.list()
+        by_file = {row.filename: row for row in act.journal.values()}
+        seen: dict[str, str] = {}  # uid -> filename, for duplicate detection
+        for filename in sorted(listing):
+            etag = listing[filename]
+            row = by_file.get(filename)
+            if row is not None and row.local_etag == etag:
+                seen[row.uid] = filename
+                continue
+            try:
+                data = act.vdir.read(filename)
+            except (OSError, SyncdError) as exc:
+                self._local_problem(act, filename, row, str(exc))
+                continue
+            digest = bytes_hash(data)
+            if row is not None and row.local_hash == digest:
+                seen[row.uid] = filename
+                act.touched.append(_replace(row, local_etag=etag))
+                continue
+            try:
+                objs = convert.ics_to_jscal(data)
+            except convert.ConversionError as exc:
+                where = f" line {exc.line}" if getattr(exc, "line", None) else ""
+                self._local_problem(act, filename, row, f"not valid iCalendar{where}: {exc}")
+                continue
+            if len(objs) != 1:
+                self._local_problem(
+                    act, filename, row,
+                    f"holds {len(objs)} items with different UIDs; a vdir file holds one (split it)",
+                )
+                continue
+            obj = objs[0]
+            uid = str(obj["uid"])
+            if uid in seen:
+                act.result.errors.append(
+                    f"{act.vdir.path / filename}: UID {uid!r} is also in {seen[uid]}; skipped "
+                    "(give one of them a new UID)"
+                )
+                act.local.unreadable.add(uid)
+                continue
+            seen[uid] = filename
+            canon = convert.canonical(obj)
+            act.local.changed[uid] = P.LocalVersion(filename, etag, digest, obj, canon, content_hash(canon))
+            if row is not None and row.uid != uid:
+                pass  # the old UID is handled below as missing unless seen elsewhere
+        for uid, row in act.journal.items():
+            if uid not in seen and uid not in act.local.unreadable:
+                if row.filename in listing:
+                    continue  # still there but unreadable or re-UIDed: handled above
+                act.local.missing.add(uid)
+            elif uid in act.local.changed and act.local.changed[uid].filename != row.filename:
+                pass  # renamed file: treated as changed content under a new name
+        for uid, lv in list(act.local.changed.items()):
+            row = act.journal.get(uid)
+            if row is not None and row.local_hash is not None and lv.comparable == _row_comparable(row):
+                # Same meaning as last synced (a reformat, a touch): just remember the new etag.
+                act.touched.append(_replace(row, filename=lv.filename, local_etag=lv.etag, local_hash=lv.hash))
+                del act.local.changed[uid]
+
+    def _local_problem(self, act: Active, filename: str, row: ItemRow | None, reason: str) -> None:
+        act.result.errors.append(f"{act.vdir.path / filename}: {reason}; left untouched")
+        if row is not None:
+            act.local.unreadable.add(row.uid)
+
+    # -- executing -----------------------------------------------------------------------
+
+    async def _execute(self, actives: list[Active], delta: RemoteDelta) -> str | None:
+        creates: dict[str, dict[str, Any]] = {}
+        updates: dict[str, dict[str, Any]] = {}
+        destroys: list[str] = []
+        keys: dict[tuple[int, str], str] = {}  # (id(action), role) -> creation key or remote id
+        n = 0
+        for rc_id, patch in self._pending_meta:
+            try:
+                await self.store.update_collection(rc_id, patch)
+            except SyncdError as exc:  # pragma: no cover - reported, not fatal
+                log.warning("%s: could not update %s: %s", self.pair.name, rc_id, exc)
+        self._pending_meta = []
+        for act in actives:
+            if act.plan is None or act.plan.blocked:
+                continue
+            for action in act.plan.actions:
+                obj = None
+                if action.kind is P.Kind.UPLOAD:
+                    assert action.local is not None
+                    obj = action.local.obj
+                elif action.kind is P.Kind.MERGE:
+                    obj = action.merged
+                elif action.kind is P.Kind.KEEP_BOTH:
+                    assert action.local is not None
+                    n += 1
+                    key = f"k{n}"
+                    creates[key] = self._for_create(conflict_copy(action.local.obj), act)
+                    keys[(id(action), "copy")] = key
+                if obj is not None:
+                    rid = self._remote_id(act, action)
+                    if rid is None:
+                        n += 1
+                        key = f"k{n}"
+                        creates[key] = self._for_create(obj, act)
+                        keys[(id(action), "create")] = key
+                    else:
+                        base = action.base.base if action.base is not None else None
+                        updates[rid] = self._patch(obj, base, action.remote)
+                        keys[(id(action), "update")] = rid
+                elif action.kind is P.Kind.DELETE_REMOTE:
+                    assert action.base is not None
+                    if action.base.remote_id:
+                        destroys.append(action.base.remote_id)
+        outcome = None
+        if creates or updates or destroys:
+            outcome = await self.store.write(creates, updates, destroys)
+        for act in actives:
+            if act.plan is None or act.plan.blocked:
+                continue
+            self._apply_local(act, outcome, keys)
+        new_state = delta.state
+        if outcome is not None and outcome.states_chain and outcome.old_state == delta.state:
+            new_state = outcome.new_state  # only our own writes happened since the fetch
+        return new_state
+
+    def _remote_id(self, act: Active, action: P.Action) -> str | None:
+        """The id to update, or None to create (new, or deleted remotely while edited here)."""
+        if action.uid in act.remote_view.deleted:
+            return None
+        if action.remote is not None:
+            return action.remote.id
+        return action.base.remote_id if action.base is not None else None
+
+    def _membership(self, act: Active) -> dict[str, Any]:
+        if self.dtype.membership_is_map:
+            return {self.dtype.membership: {act.remote.id: True}}
+        return {self.dtype.membership: act.remote.id}
+
+    def _for_create(self, obj: dict[str, Any], act: Active) -> dict[str, Any]:
+        out = convert.for_upload(obj)
+        out.update(self._membership(act))
+        return out
+
+    def _patch(self, obj: dict[str, Any], base: dict[str, Any] | None, remote: P.RemoteVersion | None) -> dict[str, Any]:
+        """A PatchObject that replaces every top-level property and removes what went away."""
+        new = convert.for_upload(obj)
+        new.pop(self.dtype.membership, None)
+        new.pop("uid", None)
+        patch: dict[str, Any] = dict(new)
+        previous = set(base or {}) | set(convert.for_upload(remote.obj) if remote else {})
+        for key in previous - set(new):
+            if key not in ("uid", self.dtype.membership, "id"):
+                patch[key] = None
+        return patch
+
+    def _apply_local(self, act: Active, outcome: Any, keys: dict[tuple[int, str], str]) -> None:
+        rows: list[ItemRow] = []
+        assert act.plan is not None
+        for action in act.plan.actions:
+            try:
+                row = self._apply_one(act, action, outcome, keys)
+            except ChangedOnDisk:
+                act.result.errors.append(
+                    f"{act.vdir.path}: {action.uid} changed on disk during the pass; it syncs next pass"
+                )
+                continue
+            except (OSError, SyncdError, convert.ConversionError) as exc:
+                act.result.errors.append(f"{act.row.dirname}: {action.uid}: {exc}")
+                self.journal.record_error(act.remote.id, action.uid, "local", str(exc))
+                continue
+            if row is not None:
+                rows.append(row)
+        if rows or act.touched:
+            act.vdir.fsync_dir()
+        with self.journal.transaction():
+            for row in rows:
+                if row.remote_id is None and row.filename == "":
+                    self.journal.delete_item(act.remote.id, row.uid)
+                else:
+                    self.journal.put_item(row)
+                self.journal.clear_error(act.remote.id, row.uid, "local")
+                self.journal.clear_error(act.remote.id, row.uid, "remote")
+
+    def _apply_one(self, act, action, outcome, keys):  # type: ignore[no-untyped-def]
+        K = P.Kind
+        res = act.result
+        coll = act.remote.id
+        if action.kind is K.RECORD:
+            assert action.local and action.remote
+            return self._row(act, action.uid, action.local.filename, action.remote, action.local.etag, action.local.hash)
+        if action.kind is K.FORGET:
+            return _forget(coll, action.uid)
+        if action.kind is K.DELETE_REMOTE:
+            rid = action.base.remote_id
+            if outcome is not None and rid in outcome.failed:
+                raise SyncdError(f"server refused to delete: {outcome.failed[rid]}")
+            res.deleted_remote += 1
+            return _forget(coll, action.uid)
+        if action.kind is K.DELETE_LOCAL:
+            base = action.base
+            if base.local_etag is not None:
+                try:
+                    act.vdir.delete(base.filename, base.local_etag)
+                except FileNotFoundError:
+                    pass
+            res.deleted_local += 1
+            return _forget(coll, action.uid)
+        if action.kind is K.DOWNLOAD:
+            assert action.remote is not None
+            filename, etag, digest = self._write_local(act, action, action.remote.obj)
+            res.downloaded += 1
+            if action.conflict:
+                res.conflicts += 1
+                self._record_conflict(act, action, "remote")
+            return self._row(act, action.uid, filename, action.remote, etag, digest)
+        if action.kind in (K.UPLOAD, K.MERGE):
+            copy = self._server_copy(action, outcome, keys, ("create", "update"))
+            if copy is None:
+                return None
+            res.uploaded += 1
+            lv = action.local
+            if action.kind is K.MERGE:
+                filename, etag, digest = self._write_local(act, action, copy)
+                res.downloaded += 1
+                if action.conflict:
+                    res.conflicts += 1
+                    self._record_conflict(act, action, f"merged, overlaps: {action.conflict}")
+                return self._row(act, action.uid, filename, remote_version(copy), etag, digest)
+            if action.conflict:
+                res.conflicts += 1
+                self._record_conflict(act, action, "local")
+            return self._row(act, action.uid, lv.filename, remote_version(copy), lv.etag, lv.hash)
+        if action.kind is K.KEEP_BOTH:
+            # The server's version keeps the UID and the file name; the local one becomes a copy.
+            copy = self._server_copy(action, outcome, keys, ("copy",))
+            if copy is not None:
+                data = convert.jscal_to_ics([copy])
+                name = item_filename(str(copy["uid"]))
+                etag = act.vdir.write(name, data, None)
+                self.journal.put_item(self._row(act, str(copy["uid"]), name, remote_version(copy), etag, bytes_hash(data)))
+                res.uploaded += 1
+            filename, etag, digest = self._write_local(act, action, action.remote.obj)
+            res.downloaded += 1
+            res.conflicts += 1
+            self._record_conflict(act, action, "kept both")
+            return self._row(act, action.uid, filename, action.remote, etag, digest)
+        raise AssertionError(action.kind)
+
+    def _server_copy(self, action: P.Action, outcome: Any, keys: dict[tuple[int, str], str], roles: tuple[str, ...]) -> dict[str, Any] | None:
+        """What the server stored for this action's write; raises with its reason if refused."""
+        if outcome is None:
+            return None
+        for role in roles:
+            key = keys.get((id(action), role))
+            if key is None:
+                continue
+            if key in outcome.failed:
+                raise SyncdError(f"the server refused it: {outcome.failed[key]}")
+            rid = outcome.created.get(key) if role != "update" else key
+            copy = outcome.copies.get(rid) if rid else None
+            if copy is None:
+                raise SyncdError("the server did not confirm the write; it is retried next pass")
+            return copy
+        return None
+
+    def _write_local(self, act: Active, action: P.Action, obj: dict[str, Any]) -> tuple[str, tuple[int, int, int], str]:
+        """Write the server's version; unmapped local extras are merged back from the old file."""
+        base = action.base
+        if action.local is not None:
+            filename, expected = action.local.filename, action.local.etag
+        elif base is not None and action.uid not in act.local.missing:
+            filename, expected = base.filename, base.local_etag
+        else:
+            filename, expected = (base.filename if base else item_filename(action.uid)), None
+        previous = None
+        if expected is not None:
+            try:
+                previous = act.vdir.read(filename)
+            except (OSError, SyncdError):
+                previous = None
+        data = convert.jscal_to_ics([obj], previous=previous)
+        etag = act.vdir.write(filename, data, expected)
+        return filename, etag, bytes_hash(data)
+
+    def _row(self, act: Active, uid: str, filename: str, rv: P.RemoteVersion, etag, digest: str) -> ItemRow:  # type: ignore[no-untyped-def]
+        return ItemRow(
+            collection=act.remote.id,
+            uid=uid,
+            filename=filename,
+            remote_id=rv.id,
+            local_etag=etag,
+            local_hash=digest,
+            remote_hash=rv.comparable,
+            remote_updated=rv.updated,
+            base=rv.canon,
+        )
+
+    def _record_conflict(self, act: Active, action: P.Action, result: str) -> None:
+        self.journal.record_conflict(
+            act.remote.id,
+            action.uid,
+            action.conflict or "",
+            json.dumps(action.local.obj, sort_keys=True) if action.local else None,
+            json.dumps(action.remote.obj, sort_keys=True) if action.remote else None,
+            result,
+        )
+
+    def _blocked_remote_ids(self, actives: list[Active]) -> set[str]:
+        """Remote changes of blocked collections are fetched again next pass."""
+        ids: set[str] = set()
+        for act in actives:
+            if act.plan is not None and act.plan.blocked:
+                ids |= {rv.id for rv in act.remote_view.changed.values()}
+                ids |= {
+                    act.journal[u].remote_id or ""
+                    for u in act.remote_view.deleted
+                    if u in act.journal and act.journal[u].remote_id
+                }
+        ids.discard("")
+        return ids
+
+    def _print_plan(self, actives: list[Active]) -> None:
+        for act in actives:
+            assert act.plan is not None
+            counts = {k: act.plan.count(k) for k in P.Kind}
+            self.echo(
+                f"{self.pair.name}/{act.row.dirname}: "
+                + ", ".join(f"{k.value} {v}" for k, v in counts.items() if v)
+                if any(counts.values())
+                else f"{self.pair.name}/{act.row.dirname}: nothing to do"
+            )
+            for action in act.plan.actions:
+                self.echo(f"  {action.kind.value:13} {action.uid}" + (f" (conflict: {action.conflict})" if action.conflict else ""))
+            if act.plan.blocked:
+                self.echo(f"  BLOCKED: {act.plan.blocked}")
+
+
+def conflict_copy(obj: dict[str, Any]) -> dict[str, Any]:
+    """The losing local version of keep-both: a new UID and a marked title."""
+    copy = dict(obj)
+    uid = str(obj.get("uid"))
+    copy["uid"] = f"{uid}-conflict-{hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:8]}"
+    copy["title"] = f"{obj.get('title') or ''} (conflict copy)".strip()
+    copy.pop("id", None)
+    return copy
+
+
+def _replace(row: ItemRow, **changes: Any) -> ItemRow:
+    from dataclasses import replace
+
+    return replace(row, **changes)
+
+
+def _forget(collection: str, uid: str) -> ItemRow:
+    """A marker row: remote_id None and empty filename mean 'delete this journal row'."""
+    return ItemRow(collection, uid, "", None, None, None, None, None, None)
+
+
+def _row_comparable(row: ItemRow) -> str | None:
+    return content_hash(row.base) if row.base is not None else None
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if value is not None else None

@@ -1,0 +1,351 @@
+"""The JMAP side of a pair: collections and their items over JMAP calls.
+
+Built on ``JmapClient``; knows the calendar (and task) data types, how to ask
+for a delta in one request, how to fall back to a full listing, and how to
+pack writes into as few requests as the server's limits allow.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncd.jmap.client import JmapClient, Request, chunks, ref
+from syncd.jmap.errors import MethodError
+
+log = logging.getLogger("syncd.remote")
+
+
+@dataclass(frozen=True)
+class DataType:
+    """Names of one kind of collection and item in the server's dialect."""
+
+    collection: str  # "Calendar"
+    item: str  # "CalendarEvent"
+    membership: str  # "calendarIds" (a map) or "taskListId" (a single id)
+    membership_is_map: bool
+    label: str  # "calendar", for messages
+
+
+CALENDARS = DataType("Calendar", "CalendarEvent", "calendarIds", True, "calendar")
+TASKS = DataType("TaskList", "Task", "taskListId", False, "task list")
+
+
+@dataclass(frozen=True)
+class RemoteCollection:
+    id: str
+    name: str
+    color: str | None
+    may_write: bool
+    raw: dict[str, Any]
+
+
+@dataclass
+class RemoteDelta:
+    """What changed on the server since the stored state.
+
+    ``objects`` are full objects of created/updated/pending ids; ``destroyed``
+    ids are evidence of deletion; with ``complete`` set, ``all_ids`` is the full
+    id set and any journal id missing from it is gone too.
+    """
+
+    collections: list[RemoteCollection]
+    collection_state: str | None
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    destroyed: set[str] = field(default_factory=set)
+    complete: bool = False
+    all_ids: set[str] = field(default_factory=set)
+    state: str | None = None
+
+
+@dataclass
+class SetOutcome:
+    """Per-item results of a batch of writes, with the server's copies of written objects."""
+
+    created: dict[str, str] = field(default_factory=dict)  # creation key -> new id
+    updated: set[str] = field(default_factory=set)
+    destroyed: set[str] = field(default_factory=set)
+    failed: dict[str, str] = field(default_factory=dict)  # creation key or id -> reason
+    copies: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> server object
+    old_state: str | None = None
+    new_state: str | None = None
+    states_chain: bool = True  # every /set's oldState was the previous one's newState
+
+
+def collection_of(obj: dict[str, Any], dtype: DataType) -> str | None:
+    value = obj.get(dtype.membership)
+    if dtype.membership_is_map:
+        if isinstance(value, dict):
+            ids = sorted(k for k, v in value.items() if v)
+            return ids[0] if ids else None
+        return None
+    return value if isinstance(value, str) else None
+
+
+class RemoteStore:
+    def __init__(self, client: JmapClient, dtype: DataType = CALENDARS):
+        self.client = client
+        self.dtype = dtype
+
+    @property
+    def account(self) -> str:
+        return self.client.account_id
+
+    async def fetch(
+        self, since: str | None, pending: Iterable[str] = (), known_updated: dict[str, str | None] | None = None
+    ) -> RemoteDelta:
+        """The delta since ``since`` (one request when nothing much changed)."""
+        known_updated = known_updated or {}
+        if since is None:
+            return await self.full_listing(known_updated)
+        pending = list(pending)
+        delta: RemoteDelta | None = None
+        state = since
+        while True:
+            req = Request()
+            cal_id = None
+            if delta is None:
+                cal_id = req.add(f"{self.dtype.collection}/get", {"accountId": self.account})
+            ch = req.add(
+                f"{self.dtype.item}/changes",
+                {"accountId": self.account, "sinceState": state, "maxChanges": 4096},
+            )
+            name = f"{self.dtype.item}/changes"
+            g_created = req.add(
+                f"{self.dtype.item}/get",
+                {"accountId": self.account, "#ids": ref(ch, name, "/created")},
+            )
+            g_updated = req.add(
+                f"{self.dtype.item}/get",
+                {"accountId": self.account, "#ids": ref(ch, name, "/updated")},
+            )
+            g_pending = None
+            if delta is None and pending:
+                g_pending = req.add(
+                    f"{self.dtype.item}/get",
+                    {"accountId": self.account, "ids": pending[: self.client.limits.max_objects_in_get]},
+                )
+            res = await self.client.send(req)
+            if delta is None:
+                assert cal_id is not None
+                cals = res.get(cal_id, f"{self.dtype.collection}/get")
+                delta = RemoteDelta(
+                    collections=[self._collection(c) for c in cals.get("list") or []],
+                    collection_state=cals.get("state"),
+                )
+            err = res.error(ch)
+            if err is not None:
+                if err.get("type") == "cannotCalculateChanges":
+                    log.info("%s/changes: cannotCalculateChanges, listing everything", self.dtype.item)
+                    return await self.full_listing(known_updated, collections=delta)
+                raise MethodError(name, str(err.get("type")), err.get("description"), err)
+            changes = res.get(ch, name)
+            for call in (g_created, g_updated) + ((g_pending,) if g_pending else ()):
+                got = res.get(call, f"{self.dtype.item}/get")
+                for obj in got.get("list") or []:
+                    delta.objects[obj["id"]] = obj
+                if call == g_pending:
+                    delta.destroyed.update(got.get("notFound") or [])
+                else:
+                    # Gone again between /changes and /get: as good as destroyed.
+                    delta.destroyed.update(got.get("notFound") or [])
+            delta.destroyed.update(changes.get("destroyed") or [])
+            new_state = changes.get("newState")
+            if changes.get("hasMoreChanges") and new_state and new_state != state:
+                state = new_state
+                continue
+            delta.state = new_state
+            if new_state == since and not delta.objects and not delta.destroyed:
+                # Nothing changed.  A server that was wiped answers an unknown
+                # future state with this too; the caller verifies when the
+                # session state says otherwise.
+                pass
+            for oid in list(delta.destroyed):
+                delta.objects.pop(oid, None)
+            return delta
+
+    async def full_listing(
+        self, known_updated: dict[str, str | None], collections: RemoteDelta | None = None
+    ) -> RemoteDelta:
+        """Every id, then full objects only for ids that are new or whose ``updated`` moved.
+
+        ``known_updated`` maps journal remote ids to the ``updated`` last seen;
+        an empty mapping fetches everything.
+        """
+        limit = self.client.limits.max_objects_in_get
+        req = Request()
+        cal_id = req.add(f"{self.dtype.collection}/get", {"accountId": self.account})
+        state_id = req.add(f"{self.dtype.item}/get", {"accountId": self.account, "ids": []})
+        res = await self.client.send(req)
+        cals = res.get(cal_id, f"{self.dtype.collection}/get")
+        delta = RemoteDelta(
+            collections=[self._collection(c) for c in cals.get("list") or []],
+            collection_state=cals.get("state"),
+            complete=True,
+            state=res.get(state_id, f"{self.dtype.item}/get").get("state"),
+        )
+        if collections is not None:
+            delta.collections = collections.collections
+            delta.collection_state = collections.collection_state
+        light: dict[str, dict[str, Any]] = {}
+        position = 0
+        while True:
+            req = Request()
+            q = req.add(
+                f"{self.dtype.item}/query",
+                {"accountId": self.account, "position": position, "limit": limit, "calculateTotal": True},
+            )
+            g = req.add(
+                f"{self.dtype.item}/get",
+                {
+                    "accountId": self.account,
+                    "#ids": ref(q, f"{self.dtype.item}/query", "/ids"),
+                    "properties": ["id", "uid", "updated", self.dtype.membership],
+                },
+            )
+            res = await self.client.send(req)
+            query = res.get(q, f"{self.dtype.item}/query")
+            ids = query.get("ids") or []
+            for obj in res.get(g, f"{self.dtype.item}/get").get("list") or []:
+                light[obj["id"]] = obj
+            position += len(ids)
+            total = query.get("total")
+            if not ids or (total is not None and position >= total):
+                break
+        delta.all_ids = set(light)
+        wanted = [
+            oid
+            for oid, obj in light.items()
+            if oid not in known_updated or known_updated[oid] != obj.get("updated") or obj.get("updated") is None
+        ]
+        if wanted:
+            objs, missing, _ = await self.client.get_objects(self.dtype.item, wanted)
+            for obj in objs:
+                delta.objects[obj["id"]] = obj
+            delta.all_ids.difference_update(missing)
+        return delta
+
+    def _collection(self, raw: dict[str, Any]) -> RemoteCollection:
+        rights = raw.get("myRights") or {}
+        may_write = bool(rights.get("mayWriteAll", rights.get("mayWrite", True)))
+        return RemoteCollection(
+            id=str(raw["id"]),
+            name=str(raw.get("name") or raw["id"]),
+            color=raw.get("color"),
+            may_write=may_write,
+            raw=raw,
+        )
+
+    # -- writes ------------------------------------------------------------------------
+
+    async def create_collection(self, name: str, color: str | None) -> str:
+        args: dict[str, Any] = {"name": name}
+        if color:
+            args["color"] = color
+        got = await self.client.call(
+            f"{self.dtype.collection}/set", {"accountId": self.account, "create": {"new": args}}
+        )
+        created = got.get("created") or {}
+        if "new" not in created:
+            reason = (got.get("notCreated") or {}).get("new")
+            raise MethodError(f"{self.dtype.collection}/set", "notCreated", str(reason))
+        return str(created["new"]["id"])
+
+    async def update_collection(self, cid: str, patch: dict[str, Any]) -> None:
+        got = await self.client.call(
+            f"{self.dtype.collection}/set", {"accountId": self.account, "update": {cid: patch}}
+        )
+        if cid in (got.get("notUpdated") or {}):
+            raise MethodError(f"{self.dtype.collection}/set", "notUpdated", str(got["notUpdated"][cid]))
+
+    async def write(
+        self,
+        create: dict[str, dict[str, Any]],
+        update: dict[str, dict[str, Any]],
+        destroy: list[str],
+    ) -> SetOutcome:
+        """Apply writes in batches; read back the server's copy of what was written.
+
+        Each ``/set`` is followed in the same request by a ``/get`` of its
+        created (by creation-id reference) and updated ids, so the journal can
+        record exactly what the server stored without another round trip.
+        """
+        ops: list[tuple[str, str, Any]] = (
+            [("create", k, v) for k, v in create.items()]
+            + [("update", k, v) for k, v in update.items()]
+            + [("destroy", k, None) for k in destroy]
+        )
+        out = SetOutcome()
+        per_set = self.client.limits.max_objects_in_set
+        batches = list(chunks(ops, min(per_set, self.client.limits.max_objects_in_get)))
+        calls_per_req = max(1, self.client.limits.max_calls_in_request // 2)
+        prev_new: str | None = None
+        for group in chunks(batches, calls_per_req):
+            req = Request()
+            pairs = []
+            for batch in group:
+                args: dict[str, Any] = {"accountId": self.account}
+                c = {k: v for op, k, v in batch if op == "create"}
+                u = {k: v for op, k, v in batch if op == "update"}
+                d = [k for op, k, _ in batch if op == "destroy"]
+                if c:
+                    args["create"] = c
+                if u:
+                    args["update"] = u
+                if d:
+                    args["destroy"] = d
+                set_id = req.add(f"{self.dtype.item}/set", args)
+                read_ids = [f"#{k}" for k in c] + list(u)
+                get_id = (
+                    req.add(f"{self.dtype.item}/get", {"accountId": self.account, "ids": read_ids})
+                    if read_ids
+                    else None
+                )
+                pairs.append((set_id, get_id))
+            res = await self.client.send(req)
+            for set_id, get_id in pairs:
+                got = res.get(set_id, f"{self.dtype.item}/set")
+                if out.old_state is None:
+                    out.old_state = got.get("oldState")
+                elif prev_new is not None and got.get("oldState") != prev_new:
+                    out.states_chain = False
+                prev_new = got.get("newState")
+                out.new_state = prev_new
+                for key, obj in (got.get("created") or {}).items():
+                    out.created[key] = str(obj["id"])
+                out.updated.update((got.get("updated") or {}).keys())
+                out.destroyed.update(got.get("destroyed") or [])
+                for bucket in ("notCreated", "notUpdated", "notDestroyed"):
+                    for key, err in (got.get(bucket) or {}).items():
+                        out.failed[key] = _set_error(err)
+                if get_id is not None:
+                    err = res.error(get_id)
+                    if err is None:
+                        for obj in res.get(get_id, f"{self.dtype.item}/get").get("list") or []:
+                            out.copies[obj["id"]] = obj
+        missing_copies = [i for i in list(out.created.values()) + list(out.updated) if i not in out.copies]
+        if missing_copies:
+            objs, _, _ = await self.client.get_objects(self.dtype.item, missing_copies)
+            for obj in objs:
+                out.copies[obj["id"]] = obj
+        return out
+
+    async def find_by_uid(self, uid: str) -> list[str]:
+        """Ids of objects with this UID (to settle a create whose answer was lost)."""
+        got = await self.client.call(
+            f"{self.dtype.item}/query", {"accountId": self.account, "filter": {"uid": uid}}
+        )
+        return list(got.get("ids") or [])
+
+
+def _set_error(err: Any) -> str:
+    if not isinstance(err, dict):
+        return str(err)
+    text = str(err.get("type", "error"))
+    if err.get("properties"):
+        text += " " + ",".join(map(str, err["properties"]))
+    if err.get("description"):
+        text += f": {err['description']}"
+    return text

@@ -1,0 +1,55 @@
+"""What one sync pass did, in a form the CLI, the daemon and `status` all read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class CollectionResult:
+    """Counts and problems for one collection in one pass."""
+
+    name: str
+    uploaded: int = 0
+    downloaded: int = 0
+    deleted_local: int = 0
+    deleted_remote: int = 0
+    conflicts: int = 0
+    errors: list[str] = field(default_factory=list)
+    blocked: str | None = None  # why the deletion guard stopped this collection
+
+    @property
+    def changes(self) -> int:
+        return self.uploaded + self.downloaded + self.deleted_local + self.deleted_remote
+
+
+@dataclass
+class PassResult:
+    """The outcome of one pass of one pair."""
+
+    pair: str
+    collections: list[CollectionResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    http_requests: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and all(
+            not c.errors and c.blocked is None for c in self.collections
+        )
+
+    @property
+    def changes(self) -> int:
+        return sum(c.changes for c in self.collections)
+
+    def summary(self) -> str:
+        """One line, for STATUS= and logs."""
+        up = sum(c.uploaded for c in self.collections)
+        down = sum(c.downloaded for c in self.collections)
+        dl = sum(c.deleted_local for c in self.collections)
+        dr = sum(c.deleted_remote for c in self.collections)
+        problems = len(self.errors) + sum(
+            len(c.errors) + (c.blocked is not None) for c in self.collections
+        )
+        state = "ok" if self.ok else f"{problems} problem(s)"
+        return f"{self.pair}: {state}; up {up}, down {down}, deleted local {dl}, remote {dr}"
