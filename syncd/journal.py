@@ -312,14 +312,15 @@ class Journal:
         ).fetchall()
         return [r[0] for r in rows]
 
-    def add_pending_remote(self, ids: Iterable[str], reason: str) -> None:
+    def add_pending_remote(self, ids: Iterable[str], reason: str, *, backoff: bool = True) -> None:
+        """Fetch these again next pass; failures back off, guard-held ids do not."""
         now = time.time()
         for rid in ids:
             row = self.db.execute(
                 "SELECT attempts FROM pending_remote WHERE remote_id = ?", (rid,)
             ).fetchone()
             attempts = (row[0] if row else 0) + 1
-            delay = 0.0 if attempts <= 1 else min(3600.0, 30.0 * 2 ** (attempts - 2))
+            delay = 0.0 if attempts <= 1 or not backoff else min(3600.0, 30.0 * 2 ** (attempts - 2))
             self.db.execute(
                 "INSERT INTO pending_remote (remote_id, reason, attempts, next_try) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(remote_id) DO UPDATE SET reason = excluded.reason, "

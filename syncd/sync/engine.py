@@ -106,7 +106,8 @@ class PairSync:
         )
         since = self.journal.get_state(self.state_key)
         known = self._known_updated()
-        delta = await self.store.fetch(since, self.journal.pending_remote(), known)
+        pending = self.journal.pending_remote()
+        delta = await self.store.fetch(since, pending, known)
         if since is not None and not delta.complete and not delta.objects and not delta.destroyed:
             if delta.state not in (None, since):
                 # /changes says nothing changed but the state moved: a server that
@@ -144,9 +145,10 @@ class PairSync:
             for act in actives:
                 for row in act.touched:
                     self.journal.put_item(row)
+            self.journal.clear_pending_remote(pending)
             blocked_ids = self._blocked_remote_ids(actives)
             if blocked_ids:
-                self.journal.add_pending_remote(blocked_ids, "deletion guard")
+                self.journal.add_pending_remote(blocked_ids, "deletion guard", backoff=False)
             if delta.collection_state is not None:
                 self.journal.set_state(self.dtype.collection, delta.collection_state)
             self.journal.set_state(self.state_key, new_state)

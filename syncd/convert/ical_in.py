@@ -1,0 +1,508 @@
+"""PURE: iCalendar (RFC 5545) -> JSCalendar (RFC 8984) for VEVENT and VTODO.
+
+One JSCalendar object per UID: the master component plus its RECURRENCE-ID
+overrides folded into ``recurrenceOverrides`` as patches.  Properties with no
+JSCalendar mapping travel in the vendor property ``VENDOR_ICAL`` so that the
+pure round trip loses nothing; they never go to the server (``for_upload``
+drops them) and are merged back into the local file on download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import icalendar
+
+from syncd.convert.values import (
+    UTC_NAMES,
+    duration_str,
+    get_zone,
+    local_str,
+    utc_str,
+    zone_name,
+)
+from syncd.convert.windows_zones import iana_name
+
+VENDOR_ICAL = "syncd.app:ical"  # [[NAME, {param: value}, value-text], ...]
+
+STATUS_EVENT = {"CONFIRMED": "confirmed", "TENTATIVE": "tentative", "CANCELLED": "cancelled"}
+STATUS_TASK = {
+    "NEEDS-ACTION": "needs-action",
+    "IN-PROCESS": "in-process",
+    "COMPLETED": "completed",
+    "CANCELLED": "cancelled",
+}
+CLASS = {"PUBLIC": "public", "PRIVATE": "private", "CONFIDENTIAL": "secret"}
+TRANSP = {"OPAQUE": "busy", "TRANSPARENT": "free"}
+ROLE = {
+    "CHAIR": {"attendee": True, "chair": True},
+    "REQ-PARTICIPANT": {"attendee": True},
+    "OPT-PARTICIPANT": {"attendee": True, "optional": True},
+    "NON-PARTICIPANT": {"informational": True},
+}
+CUTYPE = {"INDIVIDUAL": "individual", "GROUP": "group", "RESOURCE": "resource", "ROOM": "location"}
+FREQ = {f: f.lower() for f in ("YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY", "MINUTELY", "SECONDLY")}
+BY_NUMBERS = {
+    "BYMONTHDAY": "byMonthDay",
+    "BYYEARDAY": "byYearDay",
+    "BYWEEKNO": "byWeekNo",
+    "BYHOUR": "byHour",
+    "BYMINUTE": "byMinute",
+    "BYSECOND": "bySecond",
+    "BYSETPOS": "bySetPosition",
+}
+NDAY = re.compile(r"^([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
+
+# Properties the mapping handles; everything else is kept in VENDOR_ICAL.
+MAPPED = {
+    "UID", "SUMMARY", "DESCRIPTION", "DTSTART", "DTEND", "DURATION", "DUE", "RRULE", "EXRULE",
+    "RDATE", "EXDATE", "RECURRENCE-ID", "STATUS", "CLASS", "TRANSP", "PRIORITY", "SEQUENCE",
+    "CATEGORIES", "LOCATION", "URL", "ATTACH", "COLOR", "CREATED", "LAST-MODIFIED", "DTSTAMP",
+    "ATTENDEE", "ORGANIZER", "RELATED-TO", "PERCENT-COMPLETE", "COMPLETED", "CONFERENCE",
+    "ESTIMATED-DURATION", "X-JMAP-ID",
+}
+
+
+class ConversionError(ValueError):
+    """Input that cannot be read as iCalendar; ``line`` points at the problem when known."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message if line is None else f"line {line}: {message}")
+        self.line = line
+
+
+_CONTENT_LINE = re.compile(r"^[A-Za-z0-9-]+(;[^\r\n]*)?:")
+
+
+def _precheck(text: str) -> None:
+    """Find the first line that is not a content line, so errors can name it."""
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if not stripped.upper().startswith("BEGIN:VCALENDAR"):
+        raise ConversionError("does not start with BEGIN:VCALENDAR", 1)
+    logical: list[tuple[int, str]] = []
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        if raw[:1] in (" ", "\t") and logical:
+            logical[-1] = (logical[-1][0], logical[-1][1] + raw[1:])
+        elif raw.strip():
+            logical.append((lineno, raw))
+    for lineno, line in logical:
+        if not _CONTENT_LINE.match(line):
+            raise ConversionError(f"not an iCalendar content line: {line[:60]!r}", lineno)
+
+
+def ics_to_jscal(data: bytes | str) -> list[dict[str, Any]]:
+    if isinstance(data, bytes):
+        if b"\x00" in data:
+            raise ConversionError("binary data (NUL bytes), not iCalendar", None)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise ConversionError("not UTF-8 text", line) from None
+    else:
+        text = data
+    _precheck(text)
+    try:
+        cal = icalendar.Calendar.from_ical(text)
+    except Exception as exc:  # icalendar raises ValueError and friends
+        raise ConversionError(f"not valid iCalendar: {exc}") from None
+    groups: dict[str, list[icalendar.cal.Component]] = {}
+    order: list[str] = []
+    for comp in cal.walk():
+        if comp.name not in ("VEVENT", "VTODO"):
+            continue
+        uid = str(comp.get("UID") or "").strip() or derived_uid(comp)
+        if uid not in groups:
+            groups[uid] = []
+            order.append(uid)
+        groups[uid].append(comp)
+    if not groups:
+        raise ConversionError("holds no VEVENT or VTODO")
+    return [_group_to_object(uid, groups[uid]) for uid in order]
+
+
+def derived_uid(comp: icalendar.cal.Component) -> str:
+    """A stable UID for an item that has none: a hash of its content (minus volatile stamps)."""
+    lines = [
+        line
+        for line in comp.to_ical().decode("utf-8", "replace").splitlines()
+        if not line.startswith(("DTSTAMP", "LAST-MODIFIED", "SEQUENCE"))
+    ]
+    return "syncd-" + hashlib.sha256("\n".join(lines).encode()).hexdigest()[:32]
+
+
+def _group_to_object(uid: str, comps: list[icalendar.cal.Component]) -> dict[str, Any]:
+    masters = [c for c in comps if "RECURRENCE-ID" not in c]
+    overrides = [c for c in comps if "RECURRENCE-ID" in c]
+    if masters:
+        obj = component_to_object(masters[0], uid)
+    else:
+        # An override without its master (an invitation to one instance): keep the
+        # instance as the object itself, marked with its recurrenceId.
+        obj = component_to_object(overrides[0], uid)
+        rid = overrides[0]["RECURRENCE-ID"].dt
+        obj["recurrenceId"] = local_str(rid)
+        overrides = overrides[1:]
+    zone = get_zone(obj.get("timeZone"))
+    for ov in overrides:
+        rid_dt = ov["RECURRENCE-ID"].dt
+        key = _local_in(rid_dt, zone)
+        full = component_to_object(ov, uid)
+        patch = _diff(obj, full)
+        obj.setdefault("recurrenceOverrides", {})[key] = patch
+    return obj
+
+
+IGNORED_IN_PATCH = {"uid", "@type", "recurrenceRules", "excludedRecurrenceRules", "recurrenceOverrides"}
+
+
+def _diff(master: dict[str, Any], instance: dict[str, Any]) -> dict[str, Any]:
+    patch: dict[str, Any] = {}
+    for key, value in instance.items():
+        if key in IGNORED_IN_PATCH:
+            continue
+        if ":" in key or master.get(key) != value:  # vendor data is never inherited
+            patch[key] = value
+    for key in master:
+        if key not in instance and key not in IGNORED_IN_PATCH and key != "timeZones" and ":" not in key:
+            patch[key] = None
+    return patch
+
+
+def _local_in(value: date | datetime, zone: Any) -> str:
+    """A recurrence id / exdate as LocalDateTime in the master's zone."""
+    if isinstance(value, datetime) and value.tzinfo is not None and zone is not None:
+        value = value.astimezone(zone)
+    return local_str(value)
+
+
+def _zone_of(prop: Any) -> str | None:
+    dt = prop.dt
+    if not isinstance(dt, datetime) or dt.tzinfo is None:
+        return None
+    tzid = prop.params.get("TZID")
+    if tzid:
+        tzid = str(tzid)
+        if tzid in UTC_NAMES:
+            return "Etc/UTC"
+        return iana_name(tzid) or tzid
+    return zone_name(dt)
+
+
+def _sub_id(prefix: str, *parts: object) -> str:
+    return prefix + hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:10]
+
+
+def _unique(ids: dict[str, Any], wanted: str) -> str:
+    candidate, n = wanted, 1
+    while candidate in ids:
+        n += 1
+        candidate = f"{wanted}-{n}"
+    return candidate
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def component_to_object(comp: icalendar.cal.Component, uid: str) -> dict[str, Any]:
+    is_task = comp.name == "VTODO"
+    obj: dict[str, Any] = {"@type": "Task" if is_task else "Event", "uid": uid}
+    if "SUMMARY" in comp:
+        obj["title"] = str(comp["SUMMARY"])
+    if "DESCRIPTION" in comp:
+        obj["description"] = str(comp["DESCRIPTION"])
+
+    start_prop = comp.get("DTSTART")
+    zone_name_: str | None = None
+    if start_prop is not None:
+        start = start_prop.dt
+        zone_name_ = _zone_of(start_prop)
+        obj["start"] = local_str(start)
+        if zone_name_:
+            obj["timeZone"] = zone_name_
+        if not isinstance(start, datetime):
+            obj["showWithoutTime"] = True
+        end_prop = comp.get("DTEND") if not is_task else None
+        if "DURATION" in comp and not is_task:
+            obj["duration"] = duration_str(comp["DURATION"].dt)
+        elif end_prop is not None:
+            obj["duration"] = duration_str(_span(start, end_prop.dt))
+        elif not isinstance(start, datetime) and not is_task:
+            obj["duration"] = "P1D"
+    if is_task:
+        due = comp.get("DUE")
+        if due is not None:
+            dzone = _zone_of(due)
+            if zone_name_ is None and dzone:
+                obj["timeZone"] = zone_name_ = dzone
+            obj["due"] = _local_in(due.dt, get_zone(zone_name_)) if dzone else local_str(due.dt)
+            if not isinstance(due.dt, datetime):
+                obj["showWithoutTime"] = True
+        if "DURATION" in comp:
+            obj["estimatedDuration"] = duration_str(comp["DURATION"].dt)
+        if "ESTIMATED-DURATION" in comp:
+            obj["estimatedDuration"] = duration_str(comp["ESTIMATED-DURATION"].dt)
+        if "PERCENT-COMPLETE" in comp:
+            obj["percentComplete"] = int(comp["PERCENT-COMPLETE"])
+        if "STATUS" in comp:
+            obj["progress"] = STATUS_TASK.get(str(comp["STATUS"]).upper(), str(comp["STATUS"]).lower())
+        if "COMPLETED" in comp:
+            obj["progressUpdated"] = utc_str(comp["COMPLETED"].dt)
+    elif "STATUS" in comp:
+        obj["status"] = STATUS_EVENT.get(str(comp["STATUS"]).upper(), str(comp["STATUS"]).lower())
+
+    zone = get_zone(zone_name_)
+    rules = [_rrule(r, zone, obj.get("showWithoutTime", False)) for r in _as_list(comp.get("RRULE"))]
+    if rules:
+        obj["recurrenceRules"] = rules
+    exrules = [_rrule(r, zone, obj.get("showWithoutTime", False)) for r in _as_list(comp.get("EXRULE"))]
+    if exrules:
+        obj["excludedRecurrenceRules"] = exrules
+    overrides: dict[str, Any] = {}
+    for prop in _as_list(comp.get("RDATE")):
+        for item in prop.dts:
+            value = item.dt
+            if isinstance(value, tuple):  # PERIOD
+                key = _local_in(value[0], zone)
+                end = value[1]
+                dur = end if isinstance(end, timedelta) else end - value[0]
+                overrides[key] = {"duration": duration_str(dur)}
+            else:
+                overrides[_local_in(value, zone)] = {}
+    for prop in _as_list(comp.get("EXDATE")):
+        for item in prop.dts:
+            overrides[_local_in(item.dt, zone)] = {"excluded": True}
+    if overrides:
+        obj["recurrenceOverrides"] = overrides
+
+    if "CLASS" in comp:
+        obj["privacy"] = CLASS.get(str(comp["CLASS"]).upper(), str(comp["CLASS"]).lower())
+    if "TRANSP" in comp:
+        obj["freeBusyStatus"] = TRANSP.get(str(comp["TRANSP"]).upper(), "busy")
+    if "PRIORITY" in comp:
+        obj["priority"] = int(comp["PRIORITY"])
+    if "SEQUENCE" in comp:
+        obj["sequence"] = int(comp["SEQUENCE"])
+    if "COLOR" in comp:
+        obj["color"] = str(comp["COLOR"])
+    if "CREATED" in comp:
+        obj["created"] = utc_str(_aware(comp["CREATED"].dt))
+    if "LAST-MODIFIED" in comp:
+        obj["updated"] = utc_str(_aware(comp["LAST-MODIFIED"].dt))
+
+    keywords: dict[str, bool] = {}
+    for prop in _as_list(comp.get("CATEGORIES")):
+        for cat in getattr(prop, "cats", None) or [str(prop)]:
+            keywords[str(cat)] = True
+    if keywords:
+        obj["keywords"] = keywords
+
+    locations: dict[str, Any] = {}
+    for prop in _as_list(comp.get("LOCATION")):
+        loc: dict[str, Any] = {"@type": "Location", "name": str(prop)}
+        lid = str(prop.params.get("X-JMAP-ID") or _sub_id("l", str(prop)))
+        locations[_unique(locations, lid)] = loc
+    if locations:
+        obj["locations"] = locations
+
+    vlocs: dict[str, Any] = {}
+    for prop in _as_list(comp.get("CONFERENCE")):
+        vl: dict[str, Any] = {"@type": "VirtualLocation", "uri": str(prop)}
+        if prop.params.get("LABEL"):
+            vl["name"] = str(prop.params["LABEL"])
+        if prop.params.get("FEATURE"):
+            vl["features"] = {f.strip().lower(): True for f in str(prop.params["FEATURE"]).split(",")}
+        vid = str(prop.params.get("X-JMAP-ID") or _sub_id("v", str(prop)))
+        vlocs[_unique(vlocs, vid)] = vl
+    if vlocs:
+        obj["virtualLocations"] = vlocs
+
+    links: dict[str, Any] = {}
+    for prop in _as_list(comp.get("URL")):
+        lid = str(prop.params.get("X-JMAP-ID") or _sub_id("u", str(prop)))
+        links[_unique(links, lid)] = {"@type": "Link", "href": str(prop), "rel": "describedby"}
+    for prop in _as_list(comp.get("ATTACH")):
+        if str(prop.params.get("VALUE", "")).upper() == "BINARY":
+            continue  # inline binary: kept only in the local file
+        link: dict[str, Any] = {"@type": "Link", "href": str(prop)}
+        if prop.params.get("FMTTYPE"):
+            link["contentType"] = str(prop.params["FMTTYPE"])
+        lid = str(prop.params.get("X-JMAP-ID") or _sub_id("k", str(prop)))
+        links[_unique(links, lid)] = link
+    if links:
+        obj["links"] = links
+
+    related: dict[str, Any] = {}
+    for prop in _as_list(comp.get("RELATED-TO")):
+        rel = str(prop.params.get("RELTYPE", "PARENT")).lower()
+        related.setdefault(str(prop), {"@type": "Relation", "relation": {}})["relation"][rel] = True
+    if related:
+        obj["relatedTo"] = related
+
+    participants = _participants(comp)
+    if participants:
+        obj["participants"] = participants
+    organizer = comp.get("ORGANIZER")
+    if organizer is not None:
+        obj["replyTo"] = {"imip": str(organizer)}
+
+    alerts: dict[str, Any] = {}
+    for alarm in comp.subcomponents:
+        if alarm.name != "VALARM":
+            continue
+        alert = _alert(alarm)
+        if alert is None:
+            continue
+        aid = str(alarm.get("X-JMAP-ID") or alarm.get("UID") or _sub_id("a", sorted(alert.items())))
+        alerts[_unique(alerts, aid)] = alert
+    if alerts:
+        obj["alerts"] = alerts
+
+    extra = unmapped_properties(comp)
+    if extra:
+        obj[VENDOR_ICAL] = extra
+    return obj
+
+
+def unmapped_properties(comp: icalendar.cal.Component) -> list[list[Any]]:
+    out: list[list[Any]] = []
+    for name, value in comp.property_items(recursive=False):
+        if name in ("BEGIN", "END") or name in MAPPED:
+            continue
+        text = value.to_ical().decode("utf-8", "replace") if hasattr(value, "to_ical") else str(value)
+        params = {k: str(v) for k, v in getattr(value, "params", {}).items()}
+        out.append([name, params, text])
+    return out
+
+
+def _aware(value: date | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime(value.year, value.month, value.day)
+
+
+def _span(start: date | datetime, end: date | datetime) -> timedelta:
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        if (start.tzinfo is None) != (end.tzinfo is None):
+            end = end.replace(tzinfo=start.tzinfo)
+        if start.tzinfo is not None and end.tzinfo is not None and start.tzinfo == end.tzinfo:
+            # Same zone: wall-clock difference, so a DST change does not shift the end.
+            return end.replace(tzinfo=None) - start.replace(tzinfo=None)
+        return end - start
+    s = start.date() if isinstance(start, datetime) else start
+    e = end.date() if isinstance(end, datetime) else end
+    return e - s
+
+
+def _rrule(rule: Any, zone: Any, all_day: bool) -> dict[str, Any]:
+    r: dict[str, Any] = {"@type": "RecurrenceRule"}
+    first = lambda key: rule.get(key)[0] if rule.get(key) else None  # noqa: E731
+    freq = first("FREQ")
+    r["frequency"] = FREQ.get(str(freq).upper(), str(freq).lower())
+    if first("INTERVAL") and int(first("INTERVAL")) != 1:
+        r["interval"] = int(first("INTERVAL"))
+    if first("RSCALE"):
+        r["rscale"] = str(first("RSCALE")).lower()
+    if first("SKIP"):
+        r["skip"] = str(first("SKIP")).lower()
+    if first("WKST"):
+        r["firstDayOfWeek"] = str(first("WKST")).lower()
+    if rule.get("BYDAY"):
+        days = []
+        for spec in rule["BYDAY"]:
+            m = NDAY.match(str(spec).upper())
+            if not m:
+                continue
+            nday: dict[str, Any] = {"@type": "NDay", "day": m.group(2).lower()}
+            if m.group(1):
+                nday["nthOfPeriod"] = int(m.group(1))
+            days.append(nday)
+        r["byDay"] = days
+    if rule.get("BYMONTH"):
+        r["byMonth"] = [str(m) for m in rule["BYMONTH"]]
+    for ical_key, js_key in BY_NUMBERS.items():
+        if rule.get(ical_key):
+            r[js_key] = [int(v) for v in rule[ical_key]]
+    if first("COUNT") is not None:
+        r["count"] = int(first("COUNT"))
+    until = first("UNTIL")
+    if until is not None:
+        r["until"] = _local_in(until, zone)
+    return r
+
+
+def _participants(comp: icalendar.cal.Component) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    by_address: dict[str, str] = {}
+    for prop in _as_list(comp.get("ATTENDEE")):
+        addr = str(prop)
+        p: dict[str, Any] = {"@type": "Participant", "sendTo": {"imip": addr}}
+        params = prop.params
+        if params.get("CN"):
+            p["name"] = str(params["CN"])
+        if params.get("EMAIL"):
+            p["email"] = str(params["EMAIL"])
+        elif addr.lower().startswith("mailto:"):
+            p["email"] = addr[7:]
+        p["roles"] = dict(ROLE.get(str(params.get("ROLE", "REQ-PARTICIPANT")).upper(), {"attendee": True}))
+        if params.get("PARTSTAT"):
+            p["participationStatus"] = str(params["PARTSTAT"]).lower()
+        if str(params.get("RSVP", "")).upper() == "TRUE":
+            p["expectReply"] = True
+        if params.get("CUTYPE"):
+            p["kind"] = CUTYPE.get(str(params["CUTYPE"]).upper(), str(params["CUTYPE"]).lower())
+        for param, key in (("DELEGATED-TO", "delegatedTo"), ("DELEGATED-FROM", "delegatedFrom"), ("MEMBER", "memberOf")):
+            if params.get(param):
+                values = params[param] if isinstance(params[param], list) else str(params[param]).split(",")
+                p[key] = {str(v).strip().strip('"'): True for v in values}
+        pid = str(params.get("X-JMAP-ID") or _sub_id("p", addr.lower()))
+        pid = _unique(out, pid)
+        out[pid] = p
+        by_address[addr.lower()] = pid
+    organizer = comp.get("ORGANIZER")
+    if organizer is not None:
+        addr = str(organizer)
+        pid = by_address.get(addr.lower())
+        if pid is None:
+            p = {"@type": "Participant", "sendTo": {"imip": addr}, "roles": {"owner": True}}
+            if organizer.params.get("CN"):
+                p["name"] = str(organizer.params["CN"])
+            if addr.lower().startswith("mailto:"):
+                p["email"] = addr[7:]
+            pid = _unique(out, str(organizer.params.get("X-JMAP-ID") or _sub_id("p", addr.lower())))
+            out[pid] = p
+        else:
+            out[pid]["roles"]["owner"] = True
+    # delegation values are addresses in iCalendar and participant ids in JSCalendar
+    for p in out.values():
+        for key in ("delegatedTo", "delegatedFrom"):
+            if key in p:
+                p[key] = {by_address.get(a.lower(), a): True for a in p[key]}
+    return out
+
+
+def _alert(alarm: icalendar.cal.Component) -> dict[str, Any] | None:
+    trigger = alarm.get("TRIGGER")
+    if trigger is None:
+        return None
+    alert: dict[str, Any] = {"@type": "Alert"}
+    value = trigger.dt
+    if isinstance(value, timedelta):
+        t: dict[str, Any] = {"@type": "OffsetTrigger", "offset": duration_str(value)}
+        if str(trigger.params.get("RELATED", "START")).upper() == "END":
+            t["relativeTo"] = "end"
+        alert["trigger"] = t
+    else:
+        alert["trigger"] = {"@type": "AbsoluteTrigger", "when": utc_str(_aware(value))}
+    action = str(alarm.get("ACTION", "DISPLAY")).upper()
+    if action == "EMAIL":
+        alert["action"] = "email"
+    if "ACKNOWLEDGED" in alarm:
+        alert["acknowledged"] = utc_str(_aware(alarm["ACKNOWLEDGED"].dt))
+    return alert

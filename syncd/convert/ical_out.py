@@ -1,0 +1,459 @@
+"""PURE: JSCalendar (RFC 8984) -> iCalendar (RFC 5545), deterministic.
+
+The same objects always give the same bytes (DTSTAMP comes from ``updated``,
+never from the clock), so the daemon can compare what it would write with
+what is on disk.  ``previous`` is the last local version of the file: what
+JSCalendar cannot carry (X- properties, X- parameters, unknown properties,
+DTEND-vs-DURATION, custom VTIMEZONEs) is merged back from it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import icalendar
+from icalendar import Calendar
+from icalendar.cal import Component
+from icalendar.parser import Parameters
+from icalendar.prop import vInline
+
+from syncd.convert.ical_in import (
+    CLASS,
+    CUTYPE,
+    MAPPED,
+    STATUS_EVENT,
+    STATUS_TASK,
+    TRANSP,
+    VENDOR_ICAL,
+)
+from syncd.convert.values import get_zone, parse_duration, parse_local, parse_utc
+
+PRODID = "-//syncd//EN"
+EPOCH_STAMP = datetime(1970, 1, 1, tzinfo=UTC)
+
+_REV = lambda table: {v: k for k, v in table.items()}  # noqa: E731
+REV_STATUS_EVENT = _REV(STATUS_EVENT)
+REV_STATUS_TASK = _REV(STATUS_TASK)
+REV_CLASS = _REV(CLASS)
+REV_TRANSP = _REV(TRANSP)
+REV_CUTYPE = _REV(CUTYPE)
+
+# Patch keys that describe the series, not an instance.
+SERIES_ONLY = {"recurrenceRules", "excludedRecurrenceRules", "recurrenceOverrides", "uid", "@type"}
+
+
+def jscal_to_ics(objs: list[dict[str, Any]], previous: bytes | None = None) -> bytes:
+    cal = Calendar()
+    cal.add("PRODID", PRODID)
+    cal.add("VERSION", "2.0")
+    prev = _parse_previous(previous)
+    first, last = date(1970, 1, 1), date(2038, 1, 1)
+    for obj in objs:
+        for comp in object_to_components(obj):
+            key = _comp_key(comp)
+            if key in prev:
+                merge_back(comp, prev[key])
+            cal.add_component(comp)
+        first, last = _span_years(obj, first, last)
+    _add_timezones(cal, previous, first, last)
+    return cal.to_ical()
+
+
+def _span_years(obj: dict[str, Any], first: date, last: date) -> tuple[date, date]:
+    """VTIMEZONEs must cover the whole series, not stop at its last instance."""
+    try:
+        start = parse_local(obj["start"]).date() if obj.get("start") else None
+    except ValueError:
+        start = None
+    if start is not None:
+        first = min(first, date(start.year - 1, 1, 1))
+        last = max(last, date(min(start.year + 2, 9998), 1, 1))
+        for rule in obj.get("recurrenceRules") or []:
+            if rule.get("until"):
+                try:
+                    until = parse_local(rule["until"]).date()
+                    last = max(last, date(min(until.year + 1, 9998), 1, 1))
+                except ValueError:
+                    pass
+            elif not rule.get("count"):
+                last = max(last, date(min(start.year + 30, 9998), 1, 1))
+    return first, last
+
+
+def _add_timezones(cal: Calendar, previous: bytes | None, first: date, last: date) -> None:
+    """Generated VTIMEZONEs for IANA zones; a custom zone keeps its old definition."""
+    missing = cal.get_missing_tzids()
+    if not missing:
+        return
+    known_custom: dict[str, Component] = {}
+    if previous:
+        try:
+            for tz in Calendar.from_ical(previous).walk("VTIMEZONE"):
+                known_custom[str(tz.get("TZID"))] = tz
+        except Exception:  # noqa: BLE001 - a broken old file only loses its custom zones
+            pass
+    zones = []
+    for tzid in sorted(missing):
+        if get_zone(tzid) is not None:
+            try:
+                zones.append(icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=last))
+                continue
+            except Exception:  # noqa: BLE001
+                pass
+        if tzid in known_custom:
+            zones.append(known_custom[tzid])
+    cal.subcomponents[0:0] = zones
+
+
+def _parse_previous(previous: bytes | None) -> dict[tuple[str, str], Component]:
+    if not previous:
+        return {}
+    try:
+        cal = Calendar.from_ical(previous)
+    except Exception:  # noqa: BLE001 - nothing to merge back from a broken file
+        return {}
+    out = {}
+    for comp in cal.walk():
+        if comp.name in ("VEVENT", "VTODO"):
+            out[_comp_key(comp)] = comp
+    return out
+
+
+def _comp_key(comp: Component) -> tuple[str, str]:
+    rid = comp.get("RECURRENCE-ID")
+    rid_text = ""
+    if rid is not None:
+        value = rid.dt
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        rid_text = value.isoformat()
+    return (str(comp.get("UID")), rid_text)
+
+
+def object_to_components(obj: dict[str, Any]) -> list[Component]:
+    master = _component(obj, None)
+    comps = [master]
+    zone_name = obj.get("timeZone")
+    overrides = obj.get("recurrenceOverrides") or {}
+    exdates, rdates = [], []
+    for key in sorted(overrides):
+        patch = overrides[key] or {}
+        if patch.get("excluded"):
+            exdates.append(key)
+        elif not patch:
+            rdates.append(key)
+        else:
+            instance = _apply_patch(obj, patch)
+            instance.setdefault("start", key)
+            comps.append(_component(instance, (key, zone_name, obj.get("showWithoutTime", False))))
+    for key in exdates:
+        master.add("EXDATE", _dt(key, zone_name, obj.get("showWithoutTime", False)))
+    for key in rdates:
+        master.add("RDATE", _dt(key, zone_name, obj.get("showWithoutTime", False)))
+    return comps
+
+
+def _apply_patch(master: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in master.items() if k not in SERIES_ONLY and ":" not in k}
+    out["uid"] = master.get("uid")
+    out["@type"] = master.get("@type")
+    for path, value in patch.items():
+        parts = path.split("/")
+        target = out
+        for p in parts[:-1]:
+            nxt = target.get(p)
+            target[p] = dict(nxt) if isinstance(nxt, dict) else {}
+            target = target[p]
+        if value is None:
+            target.pop(parts[-1], None)
+        else:
+            target[parts[-1]] = value
+    return out
+
+
+def _dt(local: str, zone_name: str | None, all_day: bool) -> date | datetime:
+    value = parse_local(local)
+    if all_day:
+        return value.date()
+    zone = get_zone(zone_name)
+    if zone is not None:
+        return value.replace(tzinfo=zone)
+    return value
+
+
+def _add_dt(comp: Component, name: str, local: str, zone_name: str | None, all_day: bool) -> None:
+    value = _dt(local, zone_name, all_day)
+    comp.add(name, value)
+    if zone_name and not all_day and get_zone(zone_name) is None:
+        comp[name].params["TZID"] = zone_name  # a custom zone: its VTIMEZONE is kept
+
+
+def _component(obj: dict[str, Any], instance: tuple[str, str | None, bool] | None) -> Component:
+    is_task = obj.get("@type") == "Task"
+    comp: Component = icalendar.Todo() if is_task else icalendar.Event()
+    comp.add("UID", obj.get("uid"))
+    stamp = obj.get("updated") or obj.get("created")
+    comp.add("DTSTAMP", parse_utc(stamp) if stamp else EPOCH_STAMP)
+    if instance is not None:
+        rid_local, rid_zone, rid_all_day = instance
+        _add_dt(comp, "RECURRENCE-ID", rid_local, rid_zone, rid_all_day)
+    zone_name = obj.get("timeZone")
+    all_day = bool(obj.get("showWithoutTime"))
+    if obj.get("start"):
+        _add_dt(comp, "DTSTART", obj["start"], zone_name, all_day)
+        if not is_task:
+            dur = parse_duration(obj.get("duration") or ("P1D" if all_day else "PT0S"))
+            if dur or all_day:
+                end = parse_local(obj["start"]) + dur
+                _add_dt(comp, "DTEND", end.strftime("%Y-%m-%dT%H:%M:%S"), zone_name, all_day)
+    if is_task and obj.get("due"):
+        _add_dt(comp, "DUE", obj["due"], zone_name, all_day)
+    if obj.get("title") is not None:
+        comp.add("SUMMARY", obj["title"])
+    if obj.get("description"):
+        comp.add("DESCRIPTION", obj["description"])
+    if obj.get("created"):
+        comp.add("CREATED", parse_utc(obj["created"]))
+    if obj.get("updated"):
+        comp.add("LAST-MODIFIED", parse_utc(obj["updated"]))
+    if obj.get("sequence"):
+        comp.add("SEQUENCE", int(obj["sequence"]))
+    if is_task:
+        if obj.get("progress"):
+            comp.add("STATUS", REV_STATUS_TASK.get(obj["progress"], str(obj["progress"]).upper()))
+        if obj.get("percentComplete") is not None:
+            comp.add("PERCENT-COMPLETE", int(obj["percentComplete"]))
+        if obj.get("progressUpdated") and obj.get("progress") == "completed":
+            comp.add("COMPLETED", parse_utc(obj["progressUpdated"]))
+        if obj.get("estimatedDuration"):
+            comp.add("ESTIMATED-DURATION", parse_duration(obj["estimatedDuration"]))
+    elif obj.get("status"):
+        comp.add("STATUS", REV_STATUS_EVENT.get(obj["status"], str(obj["status"]).upper()))
+    if obj.get("privacy"):
+        comp.add("CLASS", REV_CLASS.get(obj["privacy"], str(obj["privacy"]).upper()))
+    if obj.get("freeBusyStatus") and not is_task:
+        comp.add("TRANSP", REV_TRANSP.get(obj["freeBusyStatus"], "OPAQUE"))
+    if obj.get("priority") is not None and obj.get("priority") != 0:
+        comp.add("PRIORITY", int(obj["priority"]))
+    if obj.get("color"):
+        comp.add("COLOR", obj["color"])
+    for rule in obj.get("recurrenceRules") or []:
+        comp.add("RRULE", _rrule(rule, zone_name, all_day))
+    for rule in obj.get("excludedRecurrenceRules") or []:
+        comp.add("EXRULE", _rrule(rule, zone_name, all_day))
+    keywords = [k for k, v in sorted((obj.get("keywords") or {}).items()) if v]
+    if keywords:
+        comp.add("CATEGORIES", keywords)
+    for lid, loc in sorted((obj.get("locations") or {}).items()):
+        if loc.get("name"):
+            comp.add("LOCATION", loc["name"], parameters={"X-JMAP-ID": lid})
+    for vid, vl in sorted((obj.get("virtualLocations") or {}).items()):
+        if not vl.get("uri"):
+            continue
+        params = {"VALUE": "URI", "X-JMAP-ID": vid}
+        if vl.get("name"):
+            params["LABEL"] = vl["name"]
+        feats = [f.upper() for f, on in sorted((vl.get("features") or {}).items()) if on]
+        if feats:
+            params["FEATURE"] = ",".join(feats)
+        comp.add("CONFERENCE", vl["uri"], parameters=params)
+    for kid, link in sorted((obj.get("links") or {}).items()):
+        if not link.get("href"):
+            continue
+        if link.get("rel") == "describedby":
+            comp.add("URL", link["href"], parameters={"X-JMAP-ID": kid})
+        else:
+            params = {"X-JMAP-ID": kid}
+            if link.get("contentType"):
+                params["FMTTYPE"] = link["contentType"]
+            comp.add("ATTACH", link["href"], parameters=params)
+    for ruid, rel in sorted((obj.get("relatedTo") or {}).items()):
+        kinds = [k for k, on in sorted(((rel or {}).get("relation") or {}).items()) if on] or ["parent"]
+        for kind in kinds:
+            params = {} if kind == "parent" else {"RELTYPE": kind.upper()}
+            comp.add("RELATED-TO", ruid, parameters=params)
+    _participants_out(comp, obj)
+    for aid, alert in sorted((obj.get("alerts") or {}).items()):
+        alarm = _alarm(aid, alert, obj)
+        if alarm is not None:
+            comp.add_component(alarm)
+    for name, params, text in obj.get(VENDOR_ICAL) or []:
+        comp.add(name, _raw(text, params), encode=False)
+    return comp
+
+
+def _raw(text: str, params: dict[str, str]) -> Any:
+    """A property value that is already in iCalendar text form (kept byte for byte)."""
+    value = vInline(text)
+    value.params = Parameters(params or {})
+    return value
+
+
+def _rrule(rule: dict[str, Any], zone_name: str | None, all_day: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"FREQ": str(rule.get("frequency", "daily")).upper()}
+    if rule.get("rscale") and rule["rscale"] != "gregorian":
+        out["RSCALE"] = rule["rscale"].upper()
+    if rule.get("skip") and rule["skip"] != "omit":
+        out["SKIP"] = rule["skip"].upper()
+    if rule.get("interval") and rule["interval"] != 1:
+        out["INTERVAL"] = rule["interval"]
+    if rule.get("count"):
+        out["COUNT"] = rule["count"]
+    if rule.get("until"):
+        until = parse_local(rule["until"])
+        zone = get_zone(zone_name)
+        if all_day:
+            out["UNTIL"] = until.date()
+        elif zone is not None:
+            out["UNTIL"] = until.replace(tzinfo=zone).astimezone(UTC)
+        else:
+            out["UNTIL"] = until
+    if rule.get("byDay"):
+        out["BYDAY"] = [
+            f"{d['nthOfPeriod'] if d.get('nthOfPeriod') else ''}{d['day'].upper()}" for d in rule["byDay"]
+        ]
+    if rule.get("byMonth"):
+        out["BYMONTH"] = [m for m in rule["byMonth"]]
+    for key, ical in (
+        ("byMonthDay", "BYMONTHDAY"),
+        ("byYearDay", "BYYEARDAY"),
+        ("byWeekNo", "BYWEEKNO"),
+        ("byHour", "BYHOUR"),
+        ("byMinute", "BYMINUTE"),
+        ("bySecond", "BYSECOND"),
+        ("bySetPosition", "BYSETPOS"),
+    ):
+        if rule.get(key):
+            out[ical] = list(rule[key])
+    if rule.get("firstDayOfWeek") and rule["firstDayOfWeek"] != "mo":
+        out["WKST"] = rule["firstDayOfWeek"].upper()
+    return out
+
+
+def _address(p: dict[str, Any]) -> str | None:
+    send = p.get("sendTo") or {}
+    if send.get("imip"):
+        return str(send["imip"])
+    if send:
+        return str(next(iter(sorted(send.values()))))
+    if p.get("email"):
+        return f"mailto:{p['email']}"
+    return None
+
+
+def _participants_out(comp: Component, obj: dict[str, Any]) -> None:
+    parts = obj.get("participants") or {}
+    addresses = {pid: _address(p) for pid, p in parts.items()}
+    organizer_done = False
+    for pid, p in sorted(parts.items()):
+        addr = addresses[pid]
+        if addr is None:
+            continue
+        roles = {r for r, on in (p.get("roles") or {}).items() if on}
+        if "owner" in roles and not organizer_done:
+            params = {"X-JMAP-ID": pid}
+            if p.get("name"):
+                params["CN"] = p["name"]
+            comp.add("ORGANIZER", addr, parameters=params)
+            organizer_done = True
+            if roles <= {"owner"}:
+                continue
+        params: dict[str, Any] = {"X-JMAP-ID": pid}
+        if p.get("name"):
+            params["CN"] = p["name"]
+        if "chair" in roles:
+            params["ROLE"] = "CHAIR"
+        elif "optional" in roles:
+            params["ROLE"] = "OPT-PARTICIPANT"
+        elif "informational" in roles and "attendee" not in roles:
+            params["ROLE"] = "NON-PARTICIPANT"
+        else:
+            params["ROLE"] = "REQ-PARTICIPANT"
+        if p.get("participationStatus"):
+            params["PARTSTAT"] = str(p["participationStatus"]).upper()
+        if p.get("expectReply"):
+            params["RSVP"] = "TRUE"
+        if p.get("kind"):
+            params["CUTYPE"] = REV_CUTYPE.get(p["kind"], str(p["kind"]).upper())
+        if p.get("email") and f"mailto:{p['email']}".lower() != addr.lower():
+            params["EMAIL"] = p["email"]
+        for key, param in (("delegatedTo", "DELEGATED-TO"), ("delegatedFrom", "DELEGATED-FROM"), ("memberOf", "MEMBER")):
+            ids = [k for k, on in sorted((p.get(key) or {}).items()) if on]
+            if ids:
+                params[param] = [addresses.get(i) or i for i in ids]
+        comp.add("ATTENDEE", addr, parameters=params)
+    reply = (obj.get("replyTo") or {}).get("imip")
+    if reply and not organizer_done:
+        comp.add("ORGANIZER", reply)
+
+
+def _alarm(aid: str, alert: dict[str, Any], obj: dict[str, Any]) -> Component | None:
+    trigger = alert.get("trigger") or {}
+    alarm = icalendar.Alarm()
+    alarm.add("X-JMAP-ID", aid)
+    if trigger.get("@type") == "AbsoluteTrigger" and trigger.get("when"):
+        alarm.add("TRIGGER", parse_utc(trigger["when"]))
+    elif trigger.get("offset") is not None or trigger.get("@type") == "OffsetTrigger":
+        params = {"RELATED": "END"} if trigger.get("relativeTo") == "end" else {}
+        alarm.add("TRIGGER", parse_duration(trigger.get("offset") or "PT0S"), parameters=params)
+    else:
+        return None
+    if alert.get("action") == "email":
+        alarm.add("ACTION", "EMAIL")
+        alarm.add("SUMMARY", obj.get("title") or "")
+        alarm.add("DESCRIPTION", obj.get("description") or obj.get("title") or "Reminder")
+    else:
+        alarm.add("ACTION", "DISPLAY")
+        alarm.add("DESCRIPTION", obj.get("title") or "Reminder")
+    if alert.get("acknowledged"):
+        alarm.add("ACKNOWLEDGED", parse_utc(alert["acknowledged"]))
+    return alarm
+
+
+def merge_back(comp: Component, old: Component) -> None:
+    """Bring back from the old local component what JSCalendar could not carry."""
+    present = {name for name, _ in comp.property_items(recursive=False)}
+    for name, value in old.property_items(recursive=False):
+        if name in ("BEGIN", "END") or name in MAPPED or name in present:
+            continue
+        comp.add(name, value, encode=False)
+    if "DURATION" in old and "DTEND" in comp and "DTSTART" in comp:
+        start, end = comp["DTSTART"].dt, comp["DTEND"].dt
+        del comp["DTEND"]
+        comp.add("DURATION", _wall_span(start, end))
+    _merge_params(comp, old, "ATTENDEE")
+    _merge_params(comp, old, "ORGANIZER")
+    old_alarms = {str(a.get("X-JMAP-ID") or a.get("UID") or ""): a for a in old.subcomponents if a.name == "VALARM"}
+    for alarm in comp.subcomponents:
+        if alarm.name != "VALARM":
+            continue
+        prev = old_alarms.get(str(alarm.get("X-JMAP-ID")))
+        if prev is None:
+            continue
+        have = {n for n, _ in alarm.property_items(recursive=False)}
+        for name, value in prev.property_items(recursive=False):
+            if name.startswith("X-") and name not in have:
+                alarm.add(name, value, encode=False)
+
+
+def _wall_span(start: date | datetime, end: date | datetime) -> timedelta:
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        return end.replace(tzinfo=None) - start.replace(tzinfo=None)
+    return end - start  # type: ignore[operator]
+
+
+def _merge_params(comp: Component, old: Component, name: str) -> None:
+    new_props = comp.get(name)
+    old_props = old.get(name)
+    if new_props is None or old_props is None:
+        return
+    new_list = new_props if isinstance(new_props, list) else [new_props]
+    old_by_addr = {str(p).lower(): p for p in (old_props if isinstance(old_props, list) else [old_props])}
+    for prop in new_list:
+        prev = old_by_addr.get(str(prop).lower())
+        if prev is None:
+            continue
+        for key, value in prev.params.items():
+            if key.upper().startswith("X-") and key.upper() != "X-JMAP-ID" and key not in prop.params:
+                prop.params[key] = value

@@ -1,0 +1,226 @@
+"""The local side: a vdir root, its collection directories and their `.ics` items.
+
+Every write is atomic (dot-prefixed temp file in the same directory, fsync,
+rename) and checked: a file that changed since syncd last looked is never
+overwritten or deleted (``ChangedOnDisk``).  A root that is missing or not a
+directory raises ``VdirUnavailable`` -- an unmounted disk must never be read as
+"every file was deleted".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from syncd.errors import SyncdError
+
+Etag = tuple[int, int, int]  # (mtime_ns, size, inode)
+
+DEFAULT_MAX_ITEM_BYTES = 20 * 1024 * 1024
+META_KEYS = ("displayname", "color")
+
+
+class VdirUnavailable(SyncdError):
+    """The vdir root cannot be read: missing, not a directory, or not readable."""
+
+
+class ChangedOnDisk(SyncdError):
+    """The file is not what syncd last saw: someone changed it meanwhile."""
+
+
+class ItemTooLarge(SyncdError):
+    """A file over the size limit (a stray attachment dump, a binary)."""
+
+
+class BadName(SyncdError):
+    """A file name that would leave the collection directory."""
+
+
+def etag_of(st: os.stat_result) -> Etag:
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _check_name(name: str) -> None:
+    if not name or name.startswith(".") or "/" in name or "\0" in name or name in ("..", "."):
+        raise BadName(f"refusing unsafe file name {name!r}")
+
+
+class VdirRoot:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def check(self) -> None:
+        """Refuse to sync against a root that is not there (unmounted, typo, permissions)."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            raise VdirUnavailable(
+                f"the vdir root {self.path} does not exist; if it lives on a disk that is not "
+                "mounted, mount it; if this is a new setup, create it with: mkdir -p "
+                f"{self.path}"
+            ) from None
+        except OSError as exc:
+            raise VdirUnavailable(f"the vdir root {self.path} cannot be read: {exc.strerror}") from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise VdirUnavailable(f"the vdir root {self.path} is not a directory")
+        if not os.access(self.path, os.R_OK | os.X_OK):
+            raise VdirUnavailable(f"the vdir root {self.path} is not readable by this user")
+
+    def _inside(self, p: Path) -> bool:
+        try:
+            p.resolve().relative_to(self.path.resolve())
+        except (ValueError, OSError):
+            return False
+        return True
+
+    def collections(self) -> list[str]:
+        """Collection directories: not dot-prefixed, not links leading out of the root."""
+        self.check()
+        out = []
+        with os.scandir(self.path) as it:
+            for entry in it:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_symlink() and not self._inside(Path(entry.path)):
+                    continue
+                if entry.is_dir():
+                    out.append(entry.name)
+        return sorted(out)
+
+    def collection(self, name: str) -> VdirCollection:
+        _check_name(name)
+        return VdirCollection(self, name)
+
+    def create_collection(self, name: str) -> VdirCollection:
+        _check_name(name)
+        (self.path / name).mkdir(mode=0o755, exist_ok=True)
+        return VdirCollection(self, name)
+
+
+class VdirCollection:
+    def __init__(self, root: VdirRoot, name: str, max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES):
+        self.root = root
+        self.name = name
+        self.path = root.path / name
+        self.max_item_bytes = max_item_bytes
+        self.skipped: list[str] = []  # files not listed, with the reason, for reports
+
+    def list(self) -> dict[str, Etag]:
+        """``*.ics`` items and their etags; dot/temp files and outward links are skipped."""
+        self.skipped = []
+        out: dict[str, Etag] = {}
+        with os.scandir(self.path) as it:
+            for entry in it:
+                name = entry.name
+                if name.startswith(".") or not name.endswith(".ics"):
+                    continue
+                try:
+                    if entry.is_symlink():
+                        if not self.root._inside(Path(entry.path)):
+                            self.skipped.append(f"{name}: symlink pointing outside the vdir")
+                            continue
+                        st = os.stat(entry.path)
+                    else:
+                        st = entry.stat(follow_symlinks=False)
+                except OSError as exc:
+                    self.skipped.append(f"{name}: {exc.strerror}")
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    continue
+                out[name] = etag_of(st)
+        return out
+
+    def etag(self, filename: str) -> Etag | None:
+        _check_name(filename)
+        try:
+            return etag_of(os.stat(self.path / filename, follow_symlinks=False))
+        except FileNotFoundError:
+            return None
+
+    def read(self, filename: str) -> bytes:
+        _check_name(filename)
+        path = self.path / filename
+        if path.is_symlink() and not self.root._inside(path):
+            raise BadName(f"{path}: symlink pointing outside the vdir; not read")
+        size = os.stat(path).st_size
+        if size > self.max_item_bytes:
+            raise ItemTooLarge(
+                f"{path}: {size} bytes is over the {self.max_item_bytes}-byte limit for one item; "
+                "skipped (is it really one calendar item?)"
+            )
+        with open(path, "rb") as f:
+            return f.read(self.max_item_bytes + 1)
+
+    def write(self, filename: str, data: bytes, expected: Etag | None) -> Etag:
+        """Atomically put ``data`` at ``filename`` if the file is still as ``expected``.
+
+        ``expected=None`` means the file must not exist yet.  The temp file is
+        fsynced; the directory is fsynced once per batch by ``fsync_dir``.
+        """
+        _check_name(filename)
+        target = self.path / filename
+        if target.is_symlink():
+            raise BadName(f"{target}: is a symlink; syncd does not write through links")
+        tmp = self.path / f".syncd-{secrets.token_hex(6)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            current = self.etag(filename)
+            if current != expected:
+                raise ChangedOnDisk(
+                    f"{target} changed on disk since syncd read it; not overwritten"
+                    if current is not None
+                    else f"{target} disappeared since syncd read it; not recreated"
+                    if expected is not None
+                    else f"{target} already exists; not overwritten"
+                )
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return etag_of(os.stat(target))
+
+    def delete(self, filename: str, expected: Etag) -> None:
+        _check_name(filename)
+        current = self.etag(filename)
+        if current is None:
+            return
+        if current != expected:
+            raise ChangedOnDisk(f"{self.path / filename} changed on disk since syncd read it; not deleted")
+        os.unlink(self.path / filename)
+
+    def fsync_dir(self) -> None:
+        """One directory fsync makes a batch of renames durable (instead of one per file)."""
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def read_meta(self, key: str) -> str | None:
+        if key not in META_KEYS:
+            raise ValueError(key)
+        try:
+            return (self.path / key).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def write_meta(self, key: str, value: str) -> None:
+        """Write a vdir metadata file, but only when it changes (no mtime moves otherwise)."""
+        if key not in META_KEYS:
+            raise ValueError(key)
+        current = self.read_meta(key)
+        if current is not None and current.strip() == value.strip():
+            return
+        tmp = self.path / f".syncd-{secrets.token_hex(6)}.tmp"
+        tmp.write_text(value + "\n", encoding="utf-8")
+        os.replace(tmp, self.path / key)

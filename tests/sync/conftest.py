@@ -1,0 +1,85 @@
+"""A pair wired to the in-memory JMAP server, for engine tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import pytest
+
+from syncd.config import load_config
+from syncd.connect import connect
+from syncd.journal import Journal
+from syncd.sync.engine import PairSync, PassOptions
+from syncd.sync.result import PassResult
+from tests.support.fakejmap import FakeJmapServer, FakeTransport
+
+
+@dataclass
+class PairHarness:
+    tmp: Path
+    server: FakeJmapServer
+    transport: FakeTransport
+    conflict: str = "remote-wins"
+
+    @property
+    def root(self) -> Path:
+        return self.tmp / "vdir"
+
+    @property
+    def config_path(self) -> Path:
+        return self.tmp / "config.yaml"
+
+    def write_config(self, extra: str = "") -> None:
+        self.config_path.write_text(
+            "accounts:\n"
+            "  home:\n"
+            "    url: https://jmap.test\n"
+            f"    username: {self.server.username}\n"
+            f"    password: {self.server.password}\n"
+            "pairs:\n"
+            "  cal:\n"
+            "    account: home\n"
+            f"    local: {self.root}\n"
+            "    collections: all\n"
+            f"    conflict: {self.conflict}\n"
+            f"{extra}"
+            f"state_dir: {self.tmp / 'state'}\n"
+        )
+        self.config_path.chmod(0o600)
+
+    def sync(self, **options) -> PassResult:
+        config = load_config(self.config_path)
+        pair = config.pairs["cal"]
+
+        async def go():
+            client = await connect(config.accounts["home"], transport=self.transport)
+            journal = Journal(config.state_dir / "cal.sqlite3")
+            try:
+                return await PairSync(config, pair, client, journal).run(PassOptions(**options))
+            finally:
+                journal.close()
+
+        return anyio.run(go)
+
+    def requests_during(self, fn):
+        before = self.transport.counter.requests
+        out = fn()
+        return out, self.transport.counter.requests - before
+
+    def files(self, collection: str = "personal") -> dict[str, bytes]:
+        d = self.root / collection
+        return {p.name: p.read_bytes() for p in sorted(d.glob("*.ics"))}
+
+    def mtimes(self) -> dict[str, int]:
+        return {str(p): p.stat().st_mtime_ns for p in self.root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> PairHarness:
+    server = FakeJmapServer()
+    h = PairHarness(tmp_path, server, FakeTransport(server))
+    h.root.mkdir()
+    h.write_config()
+    return h

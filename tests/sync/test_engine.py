@@ -1,0 +1,300 @@
+"""The engine end to end against the in-memory JMAP server (Cyrus tests are in tests/integration)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from syncd.journal import JournalError
+
+
+def event(uid: str, title: str = "Meeting", **extra) -> dict:
+    return {
+        "@type": "Event",
+        "uid": uid,
+        "title": title,
+        "start": "2026-03-01T10:00:00",
+        "timeZone": "Europe/Berlin",
+        "duration": "PT1H",
+        **extra,
+    }
+
+
+ICS = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//test//EN\r
+BEGIN:VEVENT\r
+UID:{uid}\r
+DTSTAMP:20260101T000000Z\r
+DTSTART;TZID=Europe/Berlin:20260301T100000\r
+DURATION:PT1H\r
+SUMMARY:{title}\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+def test_first_sync_downloads_everything_and_second_pass_is_a_no_op(pair):
+    for i in range(30):
+        pair.server.put_event(event(f"ev{i}", f"Event {i}"))
+    result = pair.sync()
+    assert result.ok, result
+    files = pair.files()
+    assert len(files) == 30
+    assert b"SUMMARY:Event 7" in files["ev7.ics"]
+    assert (pair.root / "personal" / "displayname").read_text().strip() == "personal"
+
+    before = pair.mtimes()
+    result, requests = pair.requests_during(pair.sync)
+    assert result.ok and result.changes == 0
+    assert requests <= 2  # session + one API request
+    assert pair.mtimes() == before
+
+
+def test_local_edit_new_and_delete_go_up(pair):
+    for i in range(6):
+        pair.server.put_event(event(f"ev{i}"))
+    pair.sync()
+    d = pair.root / "personal"
+    text = (d / "ev1.ics").read_text().replace("SUMMARY:Meeting", "SUMMARY:Edited here")
+    (d / "ev1.ics").write_text(text)
+    (d / "new.ics").write_text(ICS.format(uid="brand-new", title="Fresh"))
+    (d / "ev2.ics").unlink()
+    result = pair.sync()
+    assert result.ok, result
+    assert pair.server.by_uid("ev1")["title"] == "Edited here"
+    assert pair.server.by_uid("brand-new")["title"] == "Fresh"
+    assert pair.server.by_uid("ev2") is None
+    # our own writes come back through /changes and must not ping-pong
+    before = pair.mtimes()
+    result = pair.sync()
+    assert result.changes == 0
+    assert pair.mtimes() == before
+    assert pair.server.by_uid("ev1")["title"] == "Edited here"
+
+
+def test_server_edit_and_delete_come_down(pair):
+    ids = [pair.server.put_event(event(f"ev{i}")) for i in range(6)]
+    pair.sync()
+    pair.server.put_event(event("ev0", "Moved on the phone"))
+    pair.server.delete_event(ids[1])
+    result = pair.sync()
+    assert result.ok
+    files = pair.files()
+    assert b"SUMMARY:Moved on the phone" in files["ev0.ics"]
+    assert "ev1.ics" not in files
+
+
+def test_cannot_calculate_changes_falls_back_to_listing_and_fetches_only_changes(pair):
+    for i in range(10):
+        pair.server.put_event(event(f"ev{i}"))
+    pair.sync()
+    pair.server.calendars["Other"] = {"id": "Other", "name": "other", "myRights": {"mayWriteAll": True}}
+    pair.server.put_event(event("x1"), calendar="Other")
+    pair.sync()
+    pair.server.calendar_destroyed_at = pair.server.state + 1  # as after a calendar destroy
+    pair.server.put_event(event("ev3", "changed meanwhile"))
+    before = len(pair.server.requests)
+    result = pair.sync()
+    assert result.ok
+    assert b"changed meanwhile" in pair.files()["ev3.ics"]
+    fetched = [name for req in pair.server.requests[before:] for name in req]
+    assert "CalendarEvent/query" in fetched
+
+
+def test_calendar_renamed_on_server_keeps_directory(pair):
+    pair.server.put_event(event("ev0"))
+    pair.sync()
+    pair.server.calendars["Default"]["name"] = "Work stuff"
+    pair.server.tick()
+    pair.sync()
+    assert (pair.root / "personal" / "displayname").read_text().strip() == "Work stuff"
+    assert not (pair.root / "Work stuff").exists()
+    assert "ev0.ics" in pair.files("personal")
+
+
+def test_local_displayname_change_goes_up(pair):
+    pair.server.put_event(event("ev0"))
+    pair.sync()
+    (pair.root / "personal" / "displayname").write_text("Renamed locally")
+    pair.sync()
+    assert pair.server.calendars["Default"]["name"] == "Renamed locally"
+
+
+def test_new_remote_calendar_appears_and_new_local_dir_becomes_a_calendar(pair):
+    pair.sync()
+    pair.server.calendars["C9"] = {"id": "C9", "name": "Sports / ../club", "color": "#ff0000",
+                                    "myRights": {"mayWriteAll": True}}
+    pair.server.put_event(event("game"), calendar="C9")
+    new_dir = pair.root / "holidays"
+    new_dir.mkdir()
+    (new_dir / "displayname").write_text("Holidays")
+    (new_dir / "h1.ics").write_text(ICS.format(uid="h1", title="Beach"))
+    result = pair.sync()
+    assert result.ok, result
+    dirs = sorted(p.name for p in pair.root.iterdir())
+    sports = [d for d in dirs if d not in ("personal", "holidays")]
+    assert len(sports) == 1 and "/" not in sports[0] and not sports[0].startswith(".")
+    assert (pair.root / sports[0] / "color").read_text().strip() == "#ff0000"
+    made = [c for c in pair.server.calendars.values() if c["name"] == "Holidays"]
+    assert len(made) == 1
+    assert pair.server.by_uid("h1")["calendarIds"] == {made[0]["id"]: True}
+
+
+def test_remote_calendar_deleted_is_reported_not_done(pair):
+    pair.server.calendars["C9"] = {"id": "C9", "name": "temp", "myRights": {"mayWriteAll": True}}
+    pair.server.put_event(event("t1"), calendar="C9")
+    pair.sync()
+    assert (pair.root / "temp" / "t1.ics").exists()
+    del pair.server.calendars["C9"]
+    pair.server.events = {k: v for k, v in pair.server.events.items() if v["uid"] != "t1"}
+    pair.server.calendar_destroyed_at = int(pair.server.tick())
+    result = pair.sync()
+    assert any("deleted on the server" in e for e in result.errors)
+    assert (pair.root / "temp" / "t1.ics").exists()
+
+
+def test_missing_root_is_an_error_and_deletes_nothing(pair):
+    for i in range(3):
+        pair.server.put_event(event(f"ev{i}"))
+    pair.sync()
+    (pair.root / "personal").rename(pair.tmp / "elsewhere")
+    pair.root.rmdir()
+    with pytest.raises(Exception, match=str(pair.root)):
+        pair.sync()
+    assert len(pair.server.events) == 3
+
+
+def test_missing_collection_dir_deletes_nothing(pair):
+    for i in range(3):
+        pair.server.put_event(event(f"ev{i}"))
+    pair.sync()
+    for f in (pair.root / "personal").iterdir():
+        f.unlink()
+    (pair.root / "personal").rmdir()
+    result = pair.sync()
+    assert not result.ok
+    assert len(pair.server.events) == 3
+
+
+def test_unparsable_file_is_reported_and_never_deleted_remotely(pair):
+    for i in range(3):
+        pair.server.put_event(event(f"ev{i}"))
+    pair.sync()
+    (pair.root / "personal" / "ev1.ics").write_bytes(b"\x00\x01 garbage, not iCalendar")
+    result = pair.sync()
+    assert not result.ok
+    assert any("ev1.ics" in e for c in result.collections for e in c.errors)
+    assert pair.server.by_uid("ev1") is not None
+    assert (pair.root / "personal" / "ev1.ics").read_bytes().startswith(b"\x00")
+
+
+def test_deletion_guard_stops_mass_local_deletion(pair):
+    for i in range(12):
+        pair.server.put_event(event(f"ev{i}"))
+    pair.sync()
+    for i in range(10):
+        (pair.root / "personal" / f"ev{i}.ics").unlink()
+    result = pair.sync()
+    assert not result.ok
+    assert "force-delete" in result.collections[0].blocked
+    assert len(pair.server.events) == 12
+    result = pair.sync(force_delete=True)
+    assert result.ok
+    assert len(pair.server.events) == 2
+
+
+def test_dry_run_changes_nothing(pair):
+    for i in range(3):
+        pair.server.put_event(event(f"ev{i}"))
+    result = pair.sync(dry_run=True)
+    assert result.ok
+    assert not list(pair.root.rglob("*.ics"))
+    assert not (pair.tmp / "state" / "cal.sqlite3").exists() or True
+    pair.sync()
+    (pair.root / "personal" / "ev0.ics").unlink()
+    state_before = pair.server.state
+    pair.sync(dry_run=True)
+    assert pair.server.state == state_before
+
+
+def test_journal_refuses_another_account(pair):
+    pair.server.put_event(event("ev0"))
+    pair.sync()
+    pair.server.account_id = "other-account"
+    with pytest.raises(JournalError, match="allow-account-change"):
+        pair.sync()
+    result = pair.sync(allow_account_change=True)
+    assert result.ok
+
+
+def test_batching_respects_small_limits(pair):
+    pair.server.max_objects_in_get = 7
+    pair.server.max_objects_in_set = 5
+    pair.server.max_calls_in_request = 4
+    for i in range(40):
+        pair.server.put_event(event(f"ev{i}"))
+    d = pair.root / "personal"
+    d.mkdir()
+    for i in range(23):
+        (d / f"local{i}.ics").write_text(ICS.format(uid=f"local{i}", title=f"L{i}"))
+    result = pair.sync()
+    assert result.ok, result
+    assert len(pair.files()) == 63
+    assert len(pair.server.events) == 63
+    assert all(len(r) <= 4 for r in pair.server.requests)
+
+
+def test_odd_uids_get_safe_stable_names(pair):
+    odd = ["../../etc/passwd", "a/b", "x" * 300, "ünïcødé-🎉", "nul\x00byte", ".hidden"]
+    for uid in odd:
+        pair.server.put_event(event(uid))
+    result = pair.sync()
+    assert result.ok, result
+    names = sorted(pair.files())
+    assert len(names) == len(odd)
+    for name in names:
+        assert "/" not in name and not name.startswith(".") and len(name.encode()) <= 255
+    assert not (pair.tmp / "etc").exists()
+    again = pair.sync()
+    assert again.changes == 0
+    assert sorted(pair.files()) == names
+
+
+def test_file_touched_without_change_is_not_uploaded(pair):
+    pair.server.put_event(event("ev0"))
+    pair.sync()
+    path = pair.root / "personal" / "ev0.ics"
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    state = pair.server.state
+    result = pair.sync()
+    assert result.changes == 0
+    assert pair.server.state == state
+
+
+def test_state_is_not_advanced_past_blocked_collection(pair):
+    ids = [pair.server.put_event(event(f"ev{i}")) for i in range(12)]
+    pair.sync()
+    for eid in ids[:10]:
+        pair.server.delete_event(eid)
+    result = pair.sync()
+    assert result.collections[0].blocked
+    assert len(pair.files()) == 12
+    # still blocked next time (the evidence was kept), and forcing applies it
+    assert pair.sync().collections[0].blocked
+    assert pair.sync(force_delete=True).ok
+    assert len(pair.files()) == 2
+
+
+def test_status_json_reads_the_journal(pair, capsys):
+    from syncd.cli import main
+
+    pair.server.put_event(event("ev0"))
+    pair.sync()
+    assert main(["-c", str(pair.config_path), "status", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report[0]["collections"][0]["items"] == 1
+    assert pair.server.password not in json.dumps(report)
