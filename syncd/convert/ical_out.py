@@ -48,7 +48,8 @@ def jscal_to_ics(objs: list[dict[str, Any]], previous: bytes | None = None) -> b
     cal.add("PRODID", PRODID)
     cal.add("VERSION", "2.0")
     prev = _parse_previous(previous)
-    first, last = date(1970, 1, 1), date(2038, 1, 1)
+    first: date | None = None
+    last: date | None = None
     for obj in objs:
         for comp in object_to_components(obj):
             key = _comp_key(comp)
@@ -60,15 +61,19 @@ def jscal_to_ics(objs: list[dict[str, Any]], previous: bytes | None = None) -> b
     return cal.to_ical()
 
 
-def _span_years(obj: dict[str, Any], first: date, last: date) -> tuple[date, date]:
+def _span_years(
+    obj: dict[str, Any], first: date | None, last: date | None
+) -> tuple[date | None, date | None]:
     """VTIMEZONEs must cover the whole series, not stop at its last instance."""
     try:
         start = parse_local(obj["start"]).date() if obj.get("start") else None
     except ValueError:
         start = None
     if start is not None:
-        first = min(first, date(start.year - 1, 1, 1))
-        last = max(last, date(min(start.year + 2, 9998), 1, 1))
+        begin = date(max(start.year - 1, 1), 1, 1)
+        first = begin if first is None else min(first, begin)
+        end = date(min(start.year + 2, 9998), 1, 1)
+        last = end if last is None else max(last, end)
         for rule in obj.get("recurrenceRules") or []:
             if rule.get("until"):
                 try:
@@ -81,8 +86,14 @@ def _span_years(obj: dict[str, Any], first: date, last: date) -> tuple[date, dat
     return first, last
 
 
-def _add_timezones(cal: Calendar, previous: bytes | None, first: date, last: date) -> None:
-    """Generated VTIMEZONEs for IANA zones; a custom zone keeps its old definition."""
+def _add_timezones(
+    cal: Calendar, previous: bytes | None, first: date | None, last: date | None
+) -> None:
+    """A zone the file already defined keeps its definition; others are generated.
+
+    Keeping the old VTIMEZONE means a file comes back as it went in (a compact RRULE-based
+    zone written by Thunderbird stays that way) and a custom zone never gets lost.
+    """
     missing = cal.get_missing_tzids()
     if not missing:
         return
@@ -94,15 +105,18 @@ def _add_timezones(cal: Calendar, previous: bytes | None, first: date, last: dat
         except Exception:  # noqa: BLE001 - a broken old file only loses its custom zones
             pass
     zones = []
+    first = first or date(1970, 1, 1)
+    last = last or date(2038, 1, 1)
     for tzid in sorted(missing):
+        if tzid in known_custom:
+            zones.append(known_custom[tzid])
+            continue
         if get_zone(tzid) is not None:
             try:
                 zones.append(icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=last))
                 continue
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - the TZID stays, readers resolve it by name
                 pass
-        if tzid in known_custom:
-            zones.append(known_custom[tzid])
     cal.subcomponents[0:0] = zones
 
 
@@ -424,17 +438,43 @@ def merge_back(comp: Component, old: Component) -> None:
         comp.add("DURATION", _wall_span(start, end))
     _merge_params(comp, old, "ATTENDEE")
     _merge_params(comp, old, "ORGANIZER")
-    old_alarms = {str(a.get("X-JMAP-ID") or a.get("UID") or ""): a for a in old.subcomponents if a.name == "VALARM"}
+    _merge_alarms(comp, old)
+
+
+# VALARM properties JSCalendar has no place for: the old file's values win.
+ALARM_KEPT = {"DESCRIPTION", "SUMMARY", "ATTENDEE", "ATTACH", "REPEAT", "DURATION", "UID"}
+
+
+def _merge_alarms(comp: Component, old: Component) -> None:
+    """Match each alarm to its old self by X-JMAP-ID, else by trigger, and keep its text."""
+    old_alarms = [a for a in old.subcomponents if a.name == "VALARM"]
+    by_id = {str(a["X-JMAP-ID"]): a for a in old_alarms if "X-JMAP-ID" in a}
+    by_trigger: dict[str, Component] = {}
+    for a in old_alarms:
+        by_trigger.setdefault(_trigger_key(a), a)
     for alarm in comp.subcomponents:
         if alarm.name != "VALARM":
             continue
-        prev = old_alarms.get(str(alarm.get("X-JMAP-ID")))
+        prev = by_id.get(str(alarm.get("X-JMAP-ID"))) or by_trigger.get(_trigger_key(alarm))
         if prev is None:
             continue
         have = {n for n, _ in alarm.property_items(recursive=False)}
         for name, value in prev.property_items(recursive=False):
-            if name.startswith("X-") and name not in have:
+            if name in ("BEGIN", "END"):
+                continue
+            if name in ALARM_KEPT:
+                alarm.pop(name, None)
                 alarm.add(name, value, encode=False)
+            elif name.startswith("X-") and name not in have:
+                alarm.add(name, value, encode=False)
+
+
+def _trigger_key(alarm: Component) -> str:
+    trigger = alarm.get("TRIGGER")
+    if trigger is None:
+        return ""
+    related = str(trigger.params.get("RELATED", "START")).upper()
+    return f"{related}:{trigger.to_ical().decode()}"
 
 
 def _wall_span(start: date | datetime, end: date | datetime) -> timedelta:

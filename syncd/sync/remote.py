@@ -169,10 +169,12 @@ class RemoteStore:
     async def full_listing(
         self, known_updated: dict[str, str | None], collections: RemoteDelta | None = None
     ) -> RemoteDelta:
-        """Every id, then full objects only for ids that are new or whose ``updated`` moved.
+        """Every id and every full object: the ground truth when ``/changes`` cannot help.
 
-        ``known_updated`` maps journal remote ids to the ``updated`` last seen;
-        an empty mapping fetches everything.
+        ``updated`` is not a safe fingerprint for skipping objects: Cyrus keeps it to the
+        second, so an edit in the same second as our last fetch leaves it unchanged (seen
+        in tests/integration).  The engine compares content hashes instead, so only real
+        changes are written.  ``known_updated`` is kept for callers and ignored.
         """
         limit = self.client.limits.max_objects_in_get
         req = Request()
@@ -215,11 +217,7 @@ class RemoteStore:
             if not ids or (total is not None and position >= total):
                 break
         delta.all_ids = set(light)
-        wanted = [
-            oid
-            for oid, obj in light.items()
-            if oid not in known_updated or known_updated[oid] != obj.get("updated") or obj.get("updated") is None
-        ]
+        wanted = list(light)
         if wanted:
             objs, missing, _ = await self.client.get_objects(self.dtype.item, wanted)
             for obj in objs:

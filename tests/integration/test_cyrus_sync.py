@@ -1,0 +1,305 @@
+"""Issue 2 end to end: `syncd sync` against a real Cyrus 3.12, both directions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import icalendar
+import pytest
+
+pytestmark = pytest.mark.cyrus
+
+WEEKLY_LONDON = """\
+BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//test//EN
+BEGIN:VTIMEZONE
+TZID:Europe/London
+BEGIN:DAYLIGHT
+TZOFFSETFROM:+0000
+TZOFFSETTO:+0100
+TZNAME:BST
+DTSTART:19700329T010000
+RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU
+END:DAYLIGHT
+BEGIN:STANDARD
+TZOFFSETFROM:+0100
+TZOFFSETTO:+0000
+TZNAME:GMT
+DTSTART:19701025T020000
+RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU
+END:STANDARD
+END:VTIMEZONE
+BEGIN:VEVENT
+UID:weekly-1@example.com
+DTSTAMP:20260101T000000Z
+DTSTART;TZID=Europe/London:20260105T093000
+DTEND;TZID=Europe/London:20260105T100000
+SUMMARY:Standup
+LOCATION:Room 1
+RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=10
+EXDATE;TZID=Europe/London:20260112T093000
+ORGANIZER;CN=Alice:mailto:alice@example.com
+ATTENDEE;CN=Bob;PARTSTAT=ACCEPTED;ROLE=REQ-PARTICIPANT:mailto:bob@example.com
+X-SYNCD-TEST:kept locally
+BEGIN:VALARM
+ACTION:DISPLAY
+DESCRIPTION:Reminder
+TRIGGER:-PT10M
+END:VALARM
+END:VEVENT
+BEGIN:VEVENT
+UID:weekly-1@example.com
+DTSTAMP:20260101T000000Z
+RECURRENCE-ID;TZID=Europe/London:20260119T093000
+DTSTART;TZID=Europe/London:20260119T110000
+DTEND;TZID=Europe/London:20260119T113000
+SUMMARY:Standup (moved)
+ORGANIZER;CN=Alice:mailto:alice@example.com
+ATTENDEE;CN=Bob;PARTSTAT=ACCEPTED;ROLE=REQ-PARTICIPANT:mailto:bob@example.com
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+def simple_ics(uid: str, summary: str, start: str = "20260401T100000Z") -> str:
+    return (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
+        f"UID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:{start}\r\nDURATION:PT1H\r\n"
+        f"SUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+
+
+def jmap_event(uid: str, title: str, calendar: str, day: int = 1) -> dict:
+    return {
+        "@type": "Event",
+        "uid": uid,
+        "title": title,
+        "start": f"2026-05-{day:02d}T09:00:00",
+        "timeZone": "Europe/Berlin",
+        "duration": "PT1H",
+        "calendarIds": {calendar: True},
+    }
+
+
+def summaries(data: bytes) -> list[str]:
+    cal = icalendar.Calendar.from_ical(data)
+    return sorted(str(c["SUMMARY"]) for c in cal.walk("VEVENT"))
+
+
+def the_dir(pair) -> str:
+    dirs = [p.name for p in pair.root.iterdir() if p.is_dir()]
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def test_two_hundred_events_in_two_calendars_then_a_quiet_pass(cyrus_pair):
+    created = cyrus_pair.set_calendars({"create": {"w": {"name": "Work", "color": "#ff0000"}}})
+    work = created["created"]["w"]["id"]
+    events = {}
+    for i in range(200):
+        calendar = "Default" if i % 2 else work
+        events[f"e{i}"] = jmap_event(f"uid-{i}@example.com", f"Event {i}", calendar, 1 + i % 28)
+    cyrus_pair.set_events({"create": events})
+
+    result = cyrus_pair.sync()
+    assert result.ok, result.summary()
+    assert sum(c.downloaded for c in result.collections) == 200
+    dirs = {p.name: p for p in cyrus_pair.root.iterdir() if p.is_dir()}
+    assert len(dirs) == 2
+    by_name = {(p / "displayname").read_text().strip(): p for p in dirs.values()}
+    assert set(by_name) == {"personal", "Work"}
+    assert (by_name["Work"] / "color").read_text().strip().lower() == "#ff0000"
+    assert len(list(by_name["Work"].glob("*.ics"))) == 100
+    assert len(list(by_name["personal"].glob("*.ics"))) == 100
+    uids = set()
+    for path in cyrus_pair.root.rglob("*.ics"):
+        cal = icalendar.Calendar.from_ical(path.read_bytes())
+        uids |= {str(e["UID"]) for e in cal.walk("VEVENT")}
+    assert uids == {f"uid-{i}@example.com" for i in range(200)}
+
+    before = cyrus_pair.mtimes()
+    result, requests = cyrus_pair.requests_during(cyrus_pair.sync)
+    assert result.ok and result.changes == 0, result.summary()
+    assert requests <= 2  # the session and one /changes request
+    assert cyrus_pair.mtimes() == before
+
+
+def test_local_new_edit_and_delete_reach_the_server(cyrus_pair):
+    cyrus_pair.set_events(
+        {"create": {"a": jmap_event("keep@x", "Keep", "Default"),
+                    "b": jmap_event("gone@x", "Gone", "Default")}}
+    )
+    assert cyrus_pair.sync().ok
+    d = cyrus_pair.root / the_dir(cyrus_pair)
+    files = {summaries(p.read_bytes())[0]: p for p in d.glob("*.ics")}
+    files["Keep"].write_bytes(files["Keep"].read_bytes().replace(b"SUMMARY:Keep", b"SUMMARY:Kept"))
+    files["Gone"].unlink()
+    (d / "new.ics").write_text(simple_ics("new@x", "New"))
+
+    result = cyrus_pair.sync()
+    assert result.ok, result.summary()
+    server = cyrus_pair.events()
+    assert set(server) == {"keep@x", "new@x"}
+    assert server["keep@x"]["title"] == "Kept"
+    assert server["new@x"]["title"] == "New"
+    assert server["new@x"]["calendarIds"] == {"Default": True}
+    # and nothing bounces back on the next pass
+    result = cyrus_pair.sync()
+    assert result.ok and result.changes == 0, result.summary()
+
+
+def test_server_changes_by_jmap_and_caldav_come_down(cyrus_pair):
+    body = cyrus_pair.set_events(
+        {"create": {"a": jmap_event("a@x", "A", "Default"),
+                    "b": jmap_event("b@x", "B", "Default")}}
+    )
+    ids = {k: v["id"] for k, v in body["created"].items()}
+    assert cyrus_pair.sync().ok
+    cyrus_pair.set_events({"update": {ids["a"]: {"title": "A2"}}, "destroy": [ids["b"]]})
+    cyrus_pair.user.caldav_put("Default", "dav.ics", simple_ics("dav@x", "From CalDAV"))
+
+    result = cyrus_pair.sync()
+    assert result.ok, result.summary()
+    files = cyrus_pair.files(the_dir(cyrus_pair))
+    assert sorted(s for data in files.values() for s in summaries(data)) == ["A2", "From CalDAV"]
+
+    cyrus_pair.user.caldav_delete("Default", "dav.ics")
+    result = cyrus_pair.sync()
+    assert result.ok and sum(c.deleted_local for c in result.collections) == 1
+    files = cyrus_pair.files(the_dir(cyrus_pair))
+    assert [s for data in files.values() for s in summaries(data)] == ["A2"]
+
+
+def test_recurring_event_with_override_survives_the_round_trip(cyrus_pair):
+    assert cyrus_pair.sync().ok
+    d = cyrus_pair.root / the_dir(cyrus_pair)
+    (d / "weekly.ics").write_text(WEEKLY_LONDON)
+    assert cyrus_pair.sync().ok
+    event = cyrus_pair.events()["weekly-1@example.com"]
+    assert event["timeZone"] == "Europe/London"
+    assert event["recurrenceRules"][0]["count"] == 10
+    overrides = event["recurrenceOverrides"]
+    assert overrides["2026-01-12T09:30:00"] == {"excluded": True}
+    assert overrides["2026-01-19T09:30:00"]["title"] == "Standup (moved)"
+    assert {p["email"] for p in event["participants"].values()} == {
+        "alice@example.com", "bob@example.com"}
+
+    # edit on the server; the file comes back with everything else as it was
+    cyrus_pair.set_events({"update": {event["id"]: {"title": "Standup!"}}})
+    assert cyrus_pair.sync().ok
+    cal = icalendar.Calendar.from_ical((d / "weekly.ics").read_bytes())
+    master, moved = sorted(cal.walk("VEVENT"), key=lambda c: "RECURRENCE-ID" in c)
+    assert str(master["SUMMARY"]) == "Standup!"
+    assert str(master["X-SYNCD-TEST"]) == "kept locally"
+    assert master["RRULE"]["COUNT"] == [10]
+    assert [str(a["DESCRIPTION"]) for a in master.walk("VALARM")] == ["Reminder"]
+    assert str(moved["SUMMARY"]) == "Standup (moved)"
+    assert moved["DTSTART"].dt.hour == 11 and str(moved["DTSTART"].dt.tzinfo) == "Europe/London"
+    exdates = [d.dt for ex in [master["EXDATE"]] for d in ex.dts]
+    assert [x.day for x in exdates] == [12]
+    assert [str(t["TZID"]) for t in cal.walk("VTIMEZONE")] == ["Europe/London"]
+
+    result = cyrus_pair.sync()
+    assert result.ok and result.changes == 0, result.summary()
+
+
+def test_destroying_a_calendar_forces_a_full_listing_and_loses_nothing(cyrus_pair):
+    created = cyrus_pair.set_calendars({"create": {"t": {"name": "Temp"}}})
+    temp = created["created"]["t"]["id"]
+    body = cyrus_pair.set_events(
+        {"create": {"a": jmap_event("a@x", "A", "Default"), "t": jmap_event("t@x", "T", temp)}}
+    )
+    assert cyrus_pair.sync().ok
+    # After any calendar is destroyed, Cyrus answers cannotCalculateChanges for every
+    # earlier state; the next pass must fall back to a full listing.
+    cyrus_pair.set_calendars({"destroy": [temp], "onDestroyRemoveEvents": True})
+    cyrus_pair.set_events({"update": {body["created"]["a"]["id"]: {"title": "A2"}}})
+    cyrus_pair.set_events({"create": {"n": jmap_event("n@x", "N", "Default")}})
+
+    result = cyrus_pair.sync()
+    personal = next(p for p in cyrus_pair.root.iterdir() if (p / "displayname").read_text().strip() == "personal")
+    got = sorted(s for data in cyrus_pair.files(personal.name).values() for s in summaries(data))
+    assert got == ["A2", "N"]
+    # the destroyed calendar's files are not deleted behind the user's back
+    temp_dir = next(p for p in cyrus_pair.root.iterdir() if p != personal)
+    assert len(list(temp_dir.glob("*.ics"))) == 1
+    assert any("Temp" in e or temp_dir.name in e for e in result.errors + [
+        e for c in result.collections for e in c.errors]), result
+    result = cyrus_pair.sync()
+    assert result.changes == 0
+
+
+def test_rename_on_server_keeps_the_directory_and_colour_goes_up(cyrus_pair):
+    created = cyrus_pair.set_calendars({"create": {"w": {"name": "Work"}}})
+    work = created["created"]["w"]["id"]
+    assert cyrus_pair.sync().ok
+    dirs_before = sorted(p.name for p in cyrus_pair.root.iterdir())
+    cyrus_pair.set_calendars({"update": {work: {"name": "Office"}}})
+    assert cyrus_pair.sync().ok
+    assert sorted(p.name for p in cyrus_pair.root.iterdir()) == dirs_before
+    work_dir = next(p for p in cyrus_pair.root.iterdir() if (p / "displayname").read_text().strip() == "Office")
+    (work_dir / "color").write_text("#00aa00\n")
+    assert cyrus_pair.sync().ok
+    assert cyrus_pair.calendars()[work]["color"].lower() == "#00aa00"
+
+
+def test_a_new_local_directory_becomes_a_calendar(cyrus_pair):
+    assert cyrus_pair.sync().ok
+    new = cyrus_pair.root / "holidays"
+    new.mkdir()
+    (new / "displayname").write_text("Holidays\n")
+    (new / "h.ics").write_text(simple_ics("h@x", "Beach", "20260801T080000Z"))
+    result = cyrus_pair.sync()
+    assert result.ok, result.summary()
+    by_name = {c["name"]: c for c in cyrus_pair.calendars().values()}
+    assert "Holidays" in by_name
+    event = cyrus_pair.events()["h@x"]
+    assert event["calendarIds"] == {by_name["Holidays"]["id"]: True}
+
+
+def run_cli(pair, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    return subprocess.run(
+        [sys.executable, "-m", "syncd", "-c", str(pair.config_path), *args],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+
+
+def test_cli_exit_codes_and_no_secret_in_output(cyrus_pair):
+    cyrus_pair.set_events({"create": {"a": jmap_event("a@x", "A", "Default")}})
+    done = run_cli(cyrus_pair, "sync")
+    assert done.returncode == 0, done.stderr
+    assert "down 1" in done.stdout + done.stderr
+    listed = run_cli(cyrus_pair, "discover")
+    assert listed.returncode == 0 and "Default" in listed.stdout
+
+    real = cyrus_pair.user.password
+    cyrus_pair.config_path.write_text(cyrus_pair.config_path.read_text().replace(real, "wrong-Pw-123"))
+    failed = run_cli(cyrus_pair, "-vv", "sync")
+    assert failed.returncode == 1
+    assert "wrong-Pw-123" not in failed.stdout + failed.stderr
+    assert "401" in failed.stderr or "password" in failed.stderr.lower()
+    assert len(list(cyrus_pair.root.rglob("*.ics"))) == 1  # nothing deleted
+
+    cyrus_pair.config_path.write_text(cyrus_pair.config_path.read_text().replace("pairs:", "pears:"))
+    bad = run_cli(cyrus_pair, "sync")
+    assert bad.returncode == 2 and "pears" in bad.stderr and "config.yaml" in bad.stderr
+
+
+def test_server_down_is_an_error_not_a_deletion(cyrus_pair, cyrus):
+    cyrus_pair.set_events({"create": {"a": jmap_event("a@x", "A", "Default")}})
+    assert cyrus_pair.sync().ok
+    cyrus.stop()
+    try:
+        done = run_cli(cyrus_pair, "sync")
+        assert done.returncode == 1
+        assert "127.0.0.1" in done.stderr or "connect" in done.stderr.lower()
+    finally:
+        cyrus.restart()
+    assert len(list(cyrus_pair.root.rglob("*.ics"))) == 1
+    result = cyrus_pair.sync()
+    assert result.ok and result.changes == 0
