@@ -22,15 +22,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="syncd", description="Keep a JMAP account and a local vdir in two-way sync."
     )
-    parser.add_argument("-c", "--config", type=Path, help="config file (default: $XDG_CONFIG_HOME/syncd/config.yaml)")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-v, -vv)")
+    parser.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        help="config file (default: $XDG_CONFIG_HOME/syncd/config.yaml)",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-v, -vv)"
+    )
     parser.add_argument("--version", action="version", version=f"syncd {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("sync", help="one full two-way pass, then exit")
     p.add_argument("pairs", nargs="*", metavar="PAIR", help="pairs to sync (default: all)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
-    p.add_argument("--force-delete", action="store_true", help="allow deletions the deletion guard stopped")
+    p.add_argument(
+        "--force-delete", action="store_true", help="allow deletions the deletion guard stopped"
+    )
     p.add_argument(
         "--allow-account-change",
         action="store_true",
@@ -144,7 +153,9 @@ async def _sync(config, args) -> int:  # type: ignore[no-untyped-def]
         )
         return 2
     options = PassOptions(
-        dry_run=args.dry_run, force_delete=args.force_delete, allow_account_change=args.allow_account_change
+        dry_run=args.dry_run,
+        force_delete=args.force_delete,
+        allow_account_change=args.allow_account_change,
     )
     status = 0
     clients: dict = {}
@@ -174,7 +185,10 @@ async def _sync(config, args) -> int:  # type: ignore[no-untyped-def]
                 for problem in coll.errors:
                     print(f"syncd: {name}/{coll.name}: {problem}", file=sys.stderr)
                 if coll.blocked:
-                    print(f"syncd: {name}/{coll.name}: deletion guard: {coll.blocked}", file=sys.stderr)
+                    print(
+                        f"syncd: {name}/{coll.name}: deletion guard: {coll.blocked}",
+                        file=sys.stderr,
+                    )
             if not options.dry_run:
                 log.info(result.summary())
                 if args.verbose or result.changes:
@@ -201,13 +215,19 @@ async def _discover(config, args) -> int:  # type: ignore[no-untyped-def]
         finally:
             await client.transport.aclose()
         print(f"account {name} ({client.account_id} at {client.session.api_url})")
-        print(f"  tasks: {'available' if client.session.has_tasks else 'not available on this server'}")
-        print(f"  push: {'available' if client.session.event_source_url else 'not available (polling)'}")
+        print(
+            f"  tasks: {'available' if client.session.has_tasks else 'not available on this server'}"
+        )
+        print(
+            f"  push: {'available' if client.session.event_source_url else 'not available (polling)'}"
+        )
         print(f"  {'ID':26} {'NAME':30} {'COLOR':10} RIGHTS")
         for cal in sorted(got.get("list") or [], key=lambda c: str(c.get("name"))):
             rights = cal.get("myRights") or {}
             rw = "read-write" if rights.get("mayWriteAll", True) else "read-only"
-            print(f"  {cal['id']:26} {str(cal.get('name')):30} {str(cal.get('color') or '-'):10} {rw}")
+            print(
+                f"  {cal['id']:26} {str(cal.get('name')):30} {str(cal.get('color') or '-'):10} {rw}"
+            )
         print()
         print("  # a pairs: block for this account:")
         print("  pairs:")

@@ -96,7 +96,9 @@ class Account:
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
         except FileNotFoundError:
-            raise ConfigError(f"account {self.name}: password_command {argv[0]!r} was not found") from None
+            raise ConfigError(
+                f"account {self.name}: password_command {argv[0]!r} was not found"
+            ) from None
         except subprocess.TimeoutExpired:
             raise ConfigError(f"account {self.name}: password_command took over 60 s") from None
         if proc.returncode != 0:
@@ -182,10 +184,16 @@ class _Reader:
         for key in data:
             if key not in allowed:
                 close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(sorted(allowed))}"
+                hint = (
+                    f"; did you mean {close[0]!r}?"
+                    if close
+                    else f"; known keys: {', '.join(sorted(allowed))}"
+                )
                 raise self.fail(f"{where}.{key}" if where else str(key), f"unknown key{hint}")
 
-    def string(self, data: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> str | None:
+    def string(
+        self, data: Mapping[str, Any], key: str, where: str, *, required: bool = False
+    ) -> str | None:
         value = data.get(key)
         if value is None:
             if required:
@@ -195,7 +203,9 @@ class _Reader:
             raise self.fail(f"{where}.{key}", f"expected a string, got {type(value).__name__}")
         return str(value)
 
-    def number(self, data: Mapping[str, Any], key: str, where: str, default: float, *, minimum: float = 0) -> float:
+    def number(
+        self, data: Mapping[str, Any], key: str, where: str, default: float, *, minimum: float = 0
+    ) -> float:
         value = data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(f"{where}.{key}", f"expected a number, got {type(value).__name__}")
@@ -226,8 +236,16 @@ def _account(r: _Reader, name: str, raw: Any) -> Account:
     data = r.mapping(raw, where)
     r.known(
         data,
-        {"url", "username", "password", "password_command", "password_env", "account_id",
-         "ca_bundle", "allow_insecure_http"},
+        {
+            "url",
+            "username",
+            "password",
+            "password_command",
+            "password_env",
+            "account_id",
+            "ca_bundle",
+            "allow_insecure_http",
+        },
         where,
     )
     url = r.string(data, "url", where, required=True)
@@ -235,9 +253,14 @@ def _account(r: _Reader, name: str, raw: Any) -> Account:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise r.fail(f"{where}.url", f"expected an http(s) URL, got {url!r}")
-    sources = [k for k in ("password", "password_command", "password_env") if data.get(k) is not None]
+    sources = [
+        k for k in ("password", "password_command", "password_env") if data.get(k) is not None
+    ]
     if len(sources) > 1:
-        raise r.fail(where, f"give only one of password, password_command, password_env (got {', '.join(sources)})")
+        raise r.fail(
+            where,
+            f"give only one of password, password_command, password_env (got {', '.join(sources)})",
+        )
     source: PasswordSource | None = None
     if "password" in sources:
         source = PasswordSource("literal", Secret(str(data["password"])))
@@ -249,10 +272,17 @@ def _account(r: _Reader, name: str, raw: Any) -> Account:
         if isinstance(cmd, str):
             cmd = cmd.split()
         if not isinstance(cmd, list) or not cmd or not all(isinstance(c, str) for c in cmd):
-            raise r.fail(f"{where}.password_command", "expected a list of strings, e.g. [pass, show, jmap]")
+            raise r.fail(
+                f"{where}.password_command", "expected a list of strings, e.g. [pass, show, jmap]"
+            )
         source = PasswordSource("command", tuple(cmd))
     insecure = r.boolean(data, "allow_insecure_http", where, False)
-    if parts.scheme == "http" and source is not None and not insecure and not _is_loopback(parts.hostname):
+    if (
+        parts.scheme == "http"
+        and source is not None
+        and not insecure
+        and not _is_loopback(parts.hostname)
+    ):
         raise r.fail(
             f"{where}.url",
             "refusing to send credentials over plain http:// to a non-loopback host; use https, "
@@ -287,7 +317,9 @@ def _conflict(r: _Reader, raw: Any, where: str) -> ConflictPolicy:
     r.known(data, {"merge", "overlap"}, where)
     overlap = data.get("overlap", "remote-wins")
     if overlap not in OVERLAP_RULES:
-        raise r.fail(f"{where}.overlap", f"expected one of {', '.join(OVERLAP_RULES)}, got {overlap!r}")
+        raise r.fail(
+            f"{where}.overlap", f"expected one of {', '.join(OVERLAP_RULES)}, got {overlap!r}"
+        )
     return ConflictPolicy(merge=r.boolean(data, "merge", where, True), overlap=overlap)
 
 
@@ -296,12 +328,24 @@ def _pair(r: _Reader, name: str, raw: Any, accounts: Mapping[str, Account]) -> P
     data = r.mapping(raw, where)
     r.known(
         data,
-        {"account", "local", "collections", "conflict", "types", "delete_guard", "poll_interval", "debounce"},
+        {
+            "account",
+            "local",
+            "collections",
+            "conflict",
+            "types",
+            "delete_guard",
+            "poll_interval",
+            "debounce",
+        },
         where,
     )
     account = r.string(data, "account", where, required=True)
     if account not in accounts:
-        raise r.fail(f"{where}.account", f"no account named {account!r}; accounts: {', '.join(accounts) or '(none)'}")
+        raise r.fail(
+            f"{where}.account",
+            f"no account named {account!r}; accounts: {', '.join(accounts) or '(none)'}",
+        )
     local = r.string(data, "local", where, required=True)
     assert local is not None and account is not None
     colls = data.get("collections", "all")
@@ -309,7 +353,9 @@ def _pair(r: _Reader, name: str, raw: Any, accounts: Mapping[str, Account]) -> P
         if isinstance(colls, str):
             colls = [colls]
         if not isinstance(colls, list) or not all(isinstance(c, str | int) for c in colls):
-            raise r.fail(f"{where}.collections", "expected 'all' or a list of calendar names or ids")
+            raise r.fail(
+                f"{where}.collections", "expected 'all' or a list of calendar names or ids"
+            )
         colls = tuple(str(c) for c in colls)
     types = data.get("types")
     if types is not None:
@@ -354,23 +400,35 @@ def load_config(path: Path | None = None) -> Config:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "YAML"
-        raise ConfigError(f"{file}: {where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise ConfigError(
+            f"{file}: {where}: not valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from None
     data = r.mapping(raw, "top level")
     r.known(data, {"accounts", "pairs", "state_dir"}, "")
-    accounts = {str(k): _account(r, str(k), v) for k, v in r.mapping(data.get("accounts"), "accounts").items()}
-    pairs = {str(k): _pair(r, str(k), v, accounts) for k, v in r.mapping(data.get("pairs"), "pairs").items()}
+    accounts = {
+        str(k): _account(r, str(k), v)
+        for k, v in r.mapping(data.get("accounts"), "accounts").items()
+    }
+    pairs = {
+        str(k): _pair(r, str(k), v, accounts)
+        for k, v in r.mapping(data.get("pairs"), "pairs").items()
+    }
     if not pairs:
         raise r.fail("pairs", "no pairs configured; add one (see the README)")
     state = data.get("state_dir")
     if state is not None and not isinstance(state, str):
         raise r.fail("state_dir", "expected a path")
-    state_dir = Path(os.path.expandvars(os.path.expanduser(state))) if state else default_state_dir()
+    state_dir = (
+        Path(os.path.expandvars(os.path.expanduser(state))) if state else default_state_dir()
+    )
     if any(a.password_source and a.password_source.kind == "literal" for a in accounts.values()):
         try:
             if stat.S_IMODE(file.stat().st_mode) & 0o044:
                 log.warning(
                     "%s holds a plain password and is readable by others; run: chmod 600 %s "
-                    "(or use password_command)", file, file
+                    "(or use password_command)",
+                    file,
+                    file,
                 )
         except OSError:
             pass

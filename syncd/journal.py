@@ -333,7 +333,9 @@ class Journal:
 
     # -- intents -----------------------------------------------------------------------
 
-    def add_intent(self, kind: str, collection: str, uid: str, detail: dict[str, Any] | None = None) -> int:
+    def add_intent(
+        self, kind: str, collection: str, uid: str, detail: dict[str, Any] | None = None
+    ) -> int:
         cur = self.db.execute(
             "INSERT INTO intents (kind, collection, uid, detail, created) VALUES (?, ?, ?, ?, ?)",
             (kind, collection, uid, json.dumps(detail or {}), time.time()),
@@ -372,7 +374,13 @@ class Journal:
         ).fetchall()
 
     def record_conflict(
-        self, collection: str, uid: str, rule: str, local: str | None, remote: str | None, result: str
+        self,
+        collection: str,
+        uid: str,
+        rule: str,
+        local: str | None,
+        remote: str | None,
+        result: str,
     ) -> int:
         cur = self.db.execute(
             "INSERT INTO conflicts (collection, uid, rule, local, remote, result, decided_at) "

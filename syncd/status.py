@@ -6,6 +6,7 @@ blocking the daemon's writer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -53,10 +54,8 @@ def pair_status(config: Config, name: str) -> dict[str, Any]:
         out["conflicts"] = len(journal.conflicts())
         daemon = config.state_dir / "daemon.json"
         if daemon.exists():
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 out["daemon"] = json.loads(daemon.read_text()).get(name)
-            except (OSError, ValueError):
-                pass
     finally:
         journal.close()
     return out
@@ -75,7 +74,9 @@ def print_status(config: Config, *, as_json: bool = False) -> int:
             continue
         last = p.get("last_pass")
         if last:
-            print(f"  last pass: {last['started']} {'ok' if last['ok'] else 'FAILED'}: {last['summary']}")
+            print(
+                f"  last pass: {last['started']} {'ok' if last['ok'] else 'FAILED'}: {last['summary']}"
+            )
         for c in p.get("collections", []):
             extra = f" ({c['detached']})" if c["detached"] else ""
             print(f"  {c['dir']:24} {c['items']:6} items  {c['name']}{extra}")
@@ -98,7 +99,9 @@ def print_conflicts(config: Config, action: str, conflict_id: int | None) -> int
         try:
             if action == "show":
                 if conflict_id is None:
-                    print("syncd: conflicts show needs an ID (see `syncd conflicts`)", file=sys.stderr)
+                    print(
+                        "syncd: conflicts show needs an ID (see `syncd conflicts`)", file=sys.stderr
+                    )
                     return 2
                 row = journal.conflict(conflict_id)
                 if row is None:
@@ -112,7 +115,9 @@ def print_conflicts(config: Config, action: str, conflict_id: int | None) -> int
             else:
                 for row in journal.conflicts():
                     found = True
-                    print(f"{row[0]:5} {_iso(row[5])} {name}/{row[1]} {row[2]}: {row[3]} -> {row[4]}")
+                    print(
+                        f"{row[0]:5} {_iso(row[5])} {name}/{row[1]} {row[2]}: {row[3]} -> {row[4]}"
+                    )
         finally:
             journal.close()
     if action == "show" and not found:

@@ -148,7 +148,9 @@ def ensure_cyrus_user(root: Path) -> None:
     uid = next(u for u in range(2600, 3000) if u not in used)
     mail_gid = group_id(root, "mail")
     with passwd.open("a") as f:
-        f.write(f"cyrus:x:{uid}:{mail_gid}:Cyrus Mailsystem User:/var/spool/cyrus:/usr/sbin/nologin\n")
+        f.write(
+            f"cyrus:x:{uid}:{mail_gid}:Cyrus Mailsystem User:/var/spool/cyrus:/usr/sbin/nologin\n"
+        )
     with (root / "etc/shadow").open("a") as f:
         f.write("cyrus:*:19000:0:99999:7:::\n")
 
@@ -291,8 +293,7 @@ class CyrusUser:
         import json
 
         body = {
-            "using": using
-            or ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:calendars"],
+            "using": using or ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:calendars"],
             "methodCalls": method_calls,
         }
         status, _, data = self.http(
@@ -412,7 +413,18 @@ class CyrusServer:
     def _saslpasswd(self, user: str, password: str) -> None:
         sasldb = f"{self.base}/conf/sasldb2"
         run(
-            ["chroot", str(self.root), "saslpasswd2", "-f", sasldb, "-u", "localhost", "-p", "-c", user],
+            [
+                "chroot",
+                str(self.root),
+                "saslpasswd2",
+                "-f",
+                sasldb,
+                "-u",
+                "localhost",
+                "-p",
+                "-c",
+                user,
+            ],
             input=password,
         )
         uid, gid = cyrus_ids(self.root)
@@ -423,8 +435,15 @@ class CyrusServer:
         stdout = (self.host_base / "master.out").open("wb")
         self.process = subprocess.Popen(
             [
-                "chroot", str(self.root), f"{SERVER_BIN}/master",
-                "-C", self.conf, "-M", f"{self.base}/cyrus.conf", "-p", pidfile,
+                "chroot",
+                str(self.root),
+                f"{SERVER_BIN}/master",
+                "-C",
+                self.conf,
+                "-M",
+                f"{self.base}/cyrus.conf",
+                "-p",
+                pidfile,
             ],
             stdin=subprocess.DEVNULL,
             stdout=stdout,
@@ -435,8 +454,7 @@ class CyrusServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise HarnessError(
-                    f"Cyrus master exited with {self.process.returncode}: "
-                    f"{self.diagnostics()}"
+                    f"Cyrus master exited with {self.process.returncode}: {self.diagnostics()}"
                 )
             if self._ports_open():
                 return

@@ -10,4 +10,11 @@ from syncd.convert.canon import canonical, for_upload
 from syncd.convert.ical_in import VENDOR_ICAL, ConversionError, ics_to_jscal
 from syncd.convert.ical_out import jscal_to_ics
 
-__all__ = ["ConversionError", "VENDOR_ICAL", "canonical", "for_upload", "ics_to_jscal", "jscal_to_ics"]
+__all__ = [
+    "ConversionError",
+    "VENDOR_ICAL",
+    "canonical",
+    "for_upload",
+    "ics_to_jscal",
+    "jscal_to_ics",
+]

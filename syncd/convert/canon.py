@@ -61,7 +61,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "excluded": False,
         "timeZone": None,
     },
-    "RecurrenceRule": {"interval": 1, "rscale": "gregorian", "skip": "omit", "firstDayOfWeek": "mo"},
+    "RecurrenceRule": {
+        "interval": 1,
+        "rscale": "gregorian",
+        "skip": "omit",
+        "firstDayOfWeek": "mo",
+    },
     "OffsetTrigger": {"relativeTo": "start"},
     "Alert": {"action": "display"},
     "Participant": {

@@ -44,7 +44,9 @@ ROLE = {
     "NON-PARTICIPANT": {"informational": True},
 }
 CUTYPE = {"INDIVIDUAL": "individual", "GROUP": "group", "RESOURCE": "resource", "ROOM": "location"}
-FREQ = {f: f.lower() for f in ("YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY", "MINUTELY", "SECONDLY")}
+FREQ = {
+    f: f.lower() for f in ("YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY", "MINUTELY", "SECONDLY")
+}
 BY_NUMBERS = {
     "BYMONTHDAY": "byMonthDay",
     "BYYEARDAY": "byYearDay",
@@ -58,11 +60,39 @@ NDAY = re.compile(r"^([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
 
 # Properties the mapping handles; everything else is kept in VENDOR_ICAL.
 MAPPED = {
-    "UID", "SUMMARY", "DESCRIPTION", "DTSTART", "DTEND", "DURATION", "DUE", "RRULE", "EXRULE",
-    "RDATE", "EXDATE", "RECURRENCE-ID", "STATUS", "CLASS", "TRANSP", "PRIORITY", "SEQUENCE",
-    "CATEGORIES", "LOCATION", "URL", "ATTACH", "COLOR", "CREATED", "LAST-MODIFIED", "DTSTAMP",
-    "ATTENDEE", "ORGANIZER", "RELATED-TO", "PERCENT-COMPLETE", "COMPLETED", "CONFERENCE",
-    "ESTIMATED-DURATION", "X-JMAP-ID",
+    "UID",
+    "SUMMARY",
+    "DESCRIPTION",
+    "DTSTART",
+    "DTEND",
+    "DURATION",
+    "DUE",
+    "RRULE",
+    "EXRULE",
+    "RDATE",
+    "EXDATE",
+    "RECURRENCE-ID",
+    "STATUS",
+    "CLASS",
+    "TRANSP",
+    "PRIORITY",
+    "SEQUENCE",
+    "CATEGORIES",
+    "LOCATION",
+    "URL",
+    "ATTACH",
+    "COLOR",
+    "CREATED",
+    "LAST-MODIFIED",
+    "DTSTAMP",
+    "ATTENDEE",
+    "ORGANIZER",
+    "RELATED-TO",
+    "PERCENT-COMPLETE",
+    "COMPLETED",
+    "CONFERENCE",
+    "ESTIMATED-DURATION",
+    "X-JMAP-ID",
 }
 
 
@@ -156,7 +186,13 @@ def _group_to_object(uid: str, comps: list[icalendar.cal.Component]) -> dict[str
     return obj
 
 
-IGNORED_IN_PATCH = {"uid", "@type", "recurrenceRules", "excludedRecurrenceRules", "recurrenceOverrides"}
+IGNORED_IN_PATCH = {
+    "uid",
+    "@type",
+    "recurrenceRules",
+    "excludedRecurrenceRules",
+    "recurrenceOverrides",
+}
 
 
 def _diff(master: dict[str, Any], instance: dict[str, Any]) -> dict[str, Any]:
@@ -167,7 +203,12 @@ def _diff(master: dict[str, Any], instance: dict[str, Any]) -> dict[str, Any]:
         if ":" in key or master.get(key) != value:  # vendor data is never inherited
             patch[key] = value
     for key in master:
-        if key not in instance and key not in IGNORED_IN_PATCH and key != "timeZones" and ":" not in key:
+        if (
+            key not in instance
+            and key not in IGNORED_IN_PATCH
+            and key != "timeZones"
+            and ":" not in key
+        ):
             patch[key] = None
     return patch
 
@@ -251,17 +292,23 @@ def component_to_object(comp: icalendar.cal.Component, uid: str) -> dict[str, An
         if "PERCENT-COMPLETE" in comp:
             obj["percentComplete"] = int(comp["PERCENT-COMPLETE"])
         if "STATUS" in comp:
-            obj["progress"] = STATUS_TASK.get(str(comp["STATUS"]).upper(), str(comp["STATUS"]).lower())
+            obj["progress"] = STATUS_TASK.get(
+                str(comp["STATUS"]).upper(), str(comp["STATUS"]).lower()
+            )
         if "COMPLETED" in comp:
             obj["progressUpdated"] = utc_str(comp["COMPLETED"].dt)
     elif "STATUS" in comp:
         obj["status"] = STATUS_EVENT.get(str(comp["STATUS"]).upper(), str(comp["STATUS"]).lower())
 
     zone = get_zone(zone_name_)
-    rules = [_rrule(r, zone, obj.get("showWithoutTime", False)) for r in _as_list(comp.get("RRULE"))]
+    rules = [
+        _rrule(r, zone, obj.get("showWithoutTime", False)) for r in _as_list(comp.get("RRULE"))
+    ]
     if rules:
         obj["recurrenceRules"] = rules
-    exrules = [_rrule(r, zone, obj.get("showWithoutTime", False)) for r in _as_list(comp.get("EXRULE"))]
+    exrules = [
+        _rrule(r, zone, obj.get("showWithoutTime", False)) for r in _as_list(comp.get("EXRULE"))
+    ]
     if exrules:
         obj["excludedRecurrenceRules"] = exrules
     overrides: dict[str, Any] = {}
@@ -317,7 +364,9 @@ def component_to_object(comp: icalendar.cal.Component, uid: str) -> dict[str, An
         if prop.params.get("LABEL"):
             vl["name"] = str(prop.params["LABEL"])
         if prop.params.get("FEATURE"):
-            vl["features"] = {f.strip().lower(): True for f in str(prop.params["FEATURE"]).split(",")}
+            vl["features"] = {
+                f.strip().lower(): True for f in str(prop.params["FEATURE"]).split(",")
+            }
         vid = str(prop.params.get("X-JMAP-ID") or _sub_id("v", str(prop)))
         vlocs[_unique(vlocs, vid)] = vl
     if vlocs:
@@ -375,7 +424,9 @@ def unmapped_properties(comp: icalendar.cal.Component) -> list[list[Any]]:
     for name, value in comp.property_items(recursive=False):
         if name in ("BEGIN", "END") or name in MAPPED:
             continue
-        text = value.to_ical().decode("utf-8", "replace") if hasattr(value, "to_ical") else str(value)
+        text = (
+            value.to_ical().decode("utf-8", "replace") if hasattr(value, "to_ical") else str(value)
+        )
         params = {k: str(v) for k, v in getattr(value, "params", {}).items()}
         out.append([name, params, text])
     return out
@@ -450,16 +501,26 @@ def _participants(comp: icalendar.cal.Component) -> dict[str, Any]:
             p["email"] = str(params["EMAIL"])
         elif addr.lower().startswith("mailto:"):
             p["email"] = addr[7:]
-        p["roles"] = dict(ROLE.get(str(params.get("ROLE", "REQ-PARTICIPANT")).upper(), {"attendee": True}))
+        p["roles"] = dict(
+            ROLE.get(str(params.get("ROLE", "REQ-PARTICIPANT")).upper(), {"attendee": True})
+        )
         if params.get("PARTSTAT"):
             p["participationStatus"] = str(params["PARTSTAT"]).lower()
         if str(params.get("RSVP", "")).upper() == "TRUE":
             p["expectReply"] = True
         if params.get("CUTYPE"):
             p["kind"] = CUTYPE.get(str(params["CUTYPE"]).upper(), str(params["CUTYPE"]).lower())
-        for param, key in (("DELEGATED-TO", "delegatedTo"), ("DELEGATED-FROM", "delegatedFrom"), ("MEMBER", "memberOf")):
+        for param, key in (
+            ("DELEGATED-TO", "delegatedTo"),
+            ("DELEGATED-FROM", "delegatedFrom"),
+            ("MEMBER", "memberOf"),
+        ):
             if params.get(param):
-                values = params[param] if isinstance(params[param], list) else str(params[param]).split(",")
+                values = (
+                    params[param]
+                    if isinstance(params[param], list)
+                    else str(params[param]).split(",")
+                )
                 p[key] = {str(v).strip().strip('"'): True for v in values}
         pid = str(params.get("X-JMAP-ID") or _sub_id("p", addr.lower()))
         pid = _unique(out, pid)

@@ -283,7 +283,9 @@ def _component(obj: dict[str, Any], instance: tuple[str, str | None, bool] | Non
                 params["FMTTYPE"] = link["contentType"]
             comp.add("ATTACH", link["href"], parameters=params)
     for ruid, rel in sorted((obj.get("relatedTo") or {}).items()):
-        kinds = [k for k, on in sorted(((rel or {}).get("relation") or {}).items()) if on] or ["parent"]
+        kinds = [k for k, on in sorted(((rel or {}).get("relation") or {}).items()) if on] or [
+            "parent"
+        ]
         for kind in kinds:
             params = {} if kind == "parent" else {"RELTYPE": kind.upper()}
             comp.add("RELATED-TO", ruid, parameters=params)
@@ -325,7 +327,8 @@ def _rrule(rule: dict[str, Any], zone_name: str | None, all_day: bool) -> dict[s
             out["UNTIL"] = until
     if rule.get("byDay"):
         out["BYDAY"] = [
-            f"{d['nthOfPeriod'] if d.get('nthOfPeriod') else ''}{d['day'].upper()}" for d in rule["byDay"]
+            f"{d['nthOfPeriod'] if d.get('nthOfPeriod') else ''}{d['day'].upper()}"
+            for d in rule["byDay"]
         ]
     if rule.get("byMonth"):
         out["BYMONTH"] = [m for m in rule["byMonth"]]
@@ -392,7 +395,11 @@ def _participants_out(comp: Component, obj: dict[str, Any]) -> None:
             params["CUTYPE"] = REV_CUTYPE.get(p["kind"], str(p["kind"]).upper())
         if p.get("email") and f"mailto:{p['email']}".lower() != addr.lower():
             params["EMAIL"] = p["email"]
-        for key, param in (("delegatedTo", "DELEGATED-TO"), ("delegatedFrom", "DELEGATED-FROM"), ("memberOf", "MEMBER")):
+        for key, param in (
+            ("delegatedTo", "DELEGATED-TO"),
+            ("delegatedFrom", "DELEGATED-FROM"),
+            ("memberOf", "MEMBER"),
+        ):
             ids = [k for k, on in sorted((p.get(key) or {}).items()) if on]
             if ids:
                 params[param] = [addresses.get(i) or i for i in ids]
@@ -489,11 +496,17 @@ def _merge_params(comp: Component, old: Component, name: str) -> None:
     if new_props is None or old_props is None:
         return
     new_list = new_props if isinstance(new_props, list) else [new_props]
-    old_by_addr = {str(p).lower(): p for p in (old_props if isinstance(old_props, list) else [old_props])}
+    old_by_addr = {
+        str(p).lower(): p for p in (old_props if isinstance(old_props, list) else [old_props])
+    }
     for prop in new_list:
         prev = old_by_addr.get(str(prop).lower())
         if prev is None:
             continue
         for key, value in prev.params.items():
-            if key.upper().startswith("X-") and key.upper() != "X-JMAP-ID" and key not in prop.params:
+            if (
+                key.upper().startswith("X-")
+                and key.upper() != "X-JMAP-ID"
+                and key not in prop.params
+            ):
                 prop.params[key] = value

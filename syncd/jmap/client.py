@@ -65,7 +65,9 @@ class Responses:
         """The (first) response of a call, raising MethodError for an ``error``."""
         for resp_name, args in self.by_id.get(call_id, []):
             if resp_name == "error":
-                raise MethodError(name or call_id, str(args.get("type")), args.get("description"), args)
+                raise MethodError(
+                    name or call_id, str(args.get("type")), args.get("description"), args
+                )
             if name is None or resp_name == name:
                 return args
         raise RequestError(f"the server gave no {name or 'response'} for call {call_id}")
@@ -146,7 +148,9 @@ class JmapClient:
                     retry_after=retry_after,
                 )
             if resp.status != 200:
-                raise RequestError(f"{names}: {_problem(resp.status, resp.body)}", status=resp.status)
+                raise RequestError(
+                    f"{names}: {_problem(resp.status, resp.body)}", status=resp.status
+                )
             return _parse_responses(resp.body, names)
 
     async def call(self, name: str, args: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,9 @@ class SessionError(JmapError):
 class RequestError(JmapError):
     """The whole request failed: HTTP status, problem JSON, or unparsable body."""
 
-    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after

@@ -9,6 +9,7 @@ replay is idempotent because both sides are compared by content hash.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -19,10 +20,17 @@ from typing import Any
 from syncd import convert
 from syncd.config import Config, Pair
 from syncd.errors import SyncdError
-from syncd.journal import CollectionRow, ItemRow, Journal
 from syncd.jmap.client import JmapClient
+from syncd.journal import CollectionRow, ItemRow, Journal
 from syncd.sync import plan as P
-from syncd.sync.remote import CALENDARS, DataType, RemoteCollection, RemoteDelta, RemoteStore, collection_of
+from syncd.sync.remote import (
+    CALENDARS,
+    DataType,
+    RemoteCollection,
+    RemoteDelta,
+    RemoteStore,
+    collection_of,
+)
 from syncd.sync.result import CollectionResult, PassResult
 from syncd.vdir.names import collection_dirname, item_filename
 from syncd.vdir.storage import ChangedOnDisk, VdirCollection, VdirRoot
@@ -50,7 +58,11 @@ def bytes_hash(data: bytes) -> str:
 def remote_version(obj: dict[str, Any]) -> P.RemoteVersion:
     canon = convert.canonical(obj)
     return P.RemoteVersion(
-        id=str(obj["id"]), obj=obj, canon=canon, comparable=content_hash(canon), updated=obj.get("updated")
+        id=str(obj["id"]),
+        obj=obj,
+        canon=canon,
+        comparable=content_hash(canon),
+        updated=obj.get("updated"),
     )
 
 
@@ -108,12 +120,16 @@ class PairSync:
         known = self._known_updated()
         pending = self.journal.pending_remote()
         delta = await self.store.fetch(since, pending, known)
-        if since is not None and not delta.complete and not delta.objects and not delta.destroyed:
-            if delta.state not in (None, since):
-                # /changes says nothing changed but the state moved: a server that
-                # lost data answers like this.  Trust only a complete listing.
-                log.warning("%s: state moved with no changes; verifying with a full listing", self.pair.name)
-                delta = await self.store.full_listing(known, collections=delta)
+        if await self._state_moved_suspiciously(since, delta):
+            # /changes said nothing changed, the state moved and the server's count
+            # disagrees with ours: a server that lost or restored data answers like
+            # this.  Trust only a complete listing.
+            log.warning(
+                "%s: the server's state moved with no changes and its item count differs "
+                "from the journal's; verifying with a full listing",
+                self.pair.name,
+            )
+            delta = await self.store.full_listing(known, collections=delta)
         actives = await self._collections(root, delta, result, options)
         self._route_remote(delta, actives)
         for act in actives:
@@ -123,7 +139,9 @@ class PairSync:
                 act.local,
                 act.remote_view,
                 policy=P.ConflictPolicy(self.pair.conflict.merge, self.pair.conflict.overlap),
-                guard=P.Guard(self.pair.delete_share, self.pair.delete_min_items, options.force_delete),
+                guard=P.Guard(
+                    self.pair.delete_share, self.pair.delete_min_items, options.force_delete
+                ),
                 remote_writable=act.remote.may_write,
             )
             for refused in act.plan.refused:
@@ -157,6 +175,23 @@ class PairSync:
 
     # -- gathering ---------------------------------------------------------------------
 
+    async def _state_moved_suspiciously(self, since: str | None, delta: RemoteDelta) -> bool:
+        """A quiet /changes with a moved state is normal (the state counts mail and tasks
+        too on Cyrus); it is suspicious only when the server's item count is not ours."""
+        if since is None or delta.complete or delta.objects or delta.destroyed:
+            return False
+        if delta.state in (None, since):
+            return False
+        ids = [c.remote_id for c in self.journal.collections() if not c.detached]
+        if not ids:
+            return False
+        expected = self.journal.db.execute(
+            "SELECT COUNT(DISTINCT remote_id) FROM items WHERE remote_id IS NOT NULL"
+            f" AND collection IN ({','.join('?' * len(ids))})",
+            ids,
+        ).fetchone()[0]
+        return await self.store.count(ids) != expected
+
     def _known_updated(self) -> dict[str, str | None]:
         rows = self.journal.db.execute(
             "SELECT remote_id, remote_updated FROM items WHERE remote_id IS NOT NULL"
@@ -183,15 +218,21 @@ class PairSync:
                 continue
             row = rows.get(rc.id)
             if row is None:
-                dirname = self._adoptable_dir(root, rc, local_dirs - {r.dirname for r in rows.values()} - paired_dirs)
+                dirname = self._adoptable_dir(
+                    root, rc, local_dirs - {r.dirname for r in rows.values()} - paired_dirs
+                )
                 if dirname is None:
                     dirname = collection_dirname(rc.name if rc.name != rc.id else rc.id, taken)
                     taken.add(dirname)
                     if options.dry_run:
-                        self.echo(f"would create local directory {dirname} for {self.dtype.label} {rc.name!r}")
+                        self.echo(
+                            f"would create local directory {dirname} for {self.dtype.label} {rc.name!r}"
+                        )
                         continue
                     root.create_collection(dirname)
-                    log.info("%s: new %s %r -> %s", self.pair.name, self.dtype.label, rc.name, dirname)
+                    log.info(
+                        "%s: new %s %r -> %s", self.pair.name, self.dtype.label, rc.name, dirname
+                    )
                 row = CollectionRow(rc.id, dirname, None, None, self.dtype.label, None)
             elif row.dirname not in local_dirs:
                 result.errors.append(
@@ -205,7 +246,9 @@ class PairSync:
             vdir = root.collection(row.dirname)
             row = self._sync_meta(rc, row, vdir, options)
             actives.append(
-                Active(rc, row, vdir, CollectionResult(row.dirname), journal=self.journal.items(rc.id))
+                Active(
+                    rc, row, vdir, CollectionResult(row.dirname), journal=self.journal.items(rc.id)
+                )
             )
 
         for rid, row in rows.items():
@@ -220,7 +263,14 @@ class PairSync:
                     if not options.dry_run:
                         with self.journal.transaction():
                             self.journal.put_collection(
-                                CollectionRow(rid, row.dirname, row.name, row.color, row.kind, "remote-deleted")
+                                CollectionRow(
+                                    rid,
+                                    row.dirname,
+                                    row.name,
+                                    row.color,
+                                    row.kind,
+                                    "remote-deleted",
+                                )
                             )
 
         for dirname in sorted(local_dirs - paired_dirs):
@@ -233,8 +283,16 @@ class PairSync:
                 self.echo(f"would create {self.dtype.label} {name!r} on the server for {dirname}")
                 continue
             rid = await self.store.create_collection(name, color.strip() if color else None)
-            log.info("%s: local directory %s -> new %s %s", self.pair.name, dirname, self.dtype.label, rid)
-            row = CollectionRow(rid, dirname, name, color.strip() if color else None, self.dtype.label, None)
+            log.info(
+                "%s: local directory %s -> new %s %s",
+                self.pair.name,
+                dirname,
+                self.dtype.label,
+                rid,
+            )
+            row = CollectionRow(
+                rid, dirname, name, color.strip() if color else None, self.dtype.label, None
+            )
             with self.journal.transaction():
                 self.journal.put_collection(row)
             rc = RemoteCollection(rid, name, row.color, True, {})
@@ -252,7 +310,9 @@ class PairSync:
         candidate = collection_dirname(rc.name, set())
         return candidate if candidate in free else None
 
-    def _sync_meta(self, rc: RemoteCollection, row: CollectionRow, vdir: VdirCollection, options: PassOptions) -> CollectionRow:
+    def _sync_meta(
+        self, rc: RemoteCollection, row: CollectionRow, vdir: VdirCollection, options: PassOptions
+    ) -> CollectionRow:
         """displayname/color: three-way against the journal, the server winning a tie."""
         name, color = row.name, row.color
         local_name = _strip(vdir.read_meta("displayname"))
@@ -348,7 +408,9 @@ class PairSync:
                 continue
             if len(objs) != 1:
                 self._local_problem(
-                    act, filename, row,
+                    act,
+                    filename,
+                    row,
                     f"holds {len(objs)} items with different UIDs; a vdir file holds one (split it)",
                 )
                 continue
@@ -363,7 +425,9 @@ class PairSync:
                 continue
             seen[uid] = filename
             canon = convert.canonical(obj)
-            act.local.changed[uid] = P.LocalVersion(filename, etag, digest, obj, canon, content_hash(canon))
+            act.local.changed[uid] = P.LocalVersion(
+                filename, etag, digest, obj, canon, content_hash(canon)
+            )
             if row is not None and row.uid != uid:
                 pass  # the old UID is handled below as missing unless seen elsewhere
         for uid, row in act.journal.items():
@@ -375,9 +439,15 @@ class PairSync:
                 pass  # renamed file: treated as changed content under a new name
         for uid, lv in list(act.local.changed.items()):
             row = act.journal.get(uid)
-            if row is not None and row.local_hash is not None and lv.comparable == _row_comparable(row):
+            if (
+                row is not None
+                and row.local_hash is not None
+                and lv.comparable == _row_comparable(row)
+            ):
                 # Same meaning as last synced (a reformat, a touch): just remember the new etag.
-                act.touched.append(_replace(row, filename=lv.filename, local_etag=lv.etag, local_hash=lv.hash))
+                act.touched.append(
+                    _replace(row, filename=lv.filename, local_etag=lv.etag, local_hash=lv.hash)
+                )
                 del act.local.changed[uid]
 
     def _local_problem(self, act: Active, filename: str, row: ItemRow | None, reason: str) -> None:
@@ -460,7 +530,9 @@ class PairSync:
         out.update(self._membership(act))
         return out
 
-    def _patch(self, obj: dict[str, Any], base: dict[str, Any] | None, remote: P.RemoteVersion | None) -> dict[str, Any]:
+    def _patch(
+        self, obj: dict[str, Any], base: dict[str, Any] | None, remote: P.RemoteVersion | None
+    ) -> dict[str, Any]:
         """A PatchObject that replaces every top-level property and removes what went away."""
         new = convert.for_upload(obj)
         new.pop(self.dtype.membership, None)
@@ -506,7 +578,14 @@ class PairSync:
         coll = act.remote.id
         if action.kind is K.RECORD:
             assert action.local and action.remote
-            return self._row(act, action.uid, action.local.filename, action.remote, action.local.etag, action.local.hash)
+            return self._row(
+                act,
+                action.uid,
+                action.local.filename,
+                action.remote,
+                action.local.etag,
+                action.local.hash,
+            )
         if action.kind is K.FORGET:
             return _forget(coll, action.uid)
         if action.kind is K.DELETE_REMOTE:
@@ -518,10 +597,8 @@ class PairSync:
         if action.kind is K.DELETE_LOCAL:
             base = action.base
             if base.local_etag is not None:
-                try:
+                with contextlib.suppress(FileNotFoundError):
                     act.vdir.delete(base.filename, base.local_etag)
-                except FileNotFoundError:
-                    pass
             res.deleted_local += 1
             return _forget(coll, action.uid)
         if action.kind is K.DOWNLOAD:
@@ -556,7 +633,11 @@ class PairSync:
                 data = convert.jscal_to_ics([copy])
                 name = item_filename(str(copy["uid"]))
                 etag = act.vdir.write(name, data, None)
-                self.journal.put_item(self._row(act, str(copy["uid"]), name, remote_version(copy), etag, bytes_hash(data)))
+                self.journal.put_item(
+                    self._row(
+                        act, str(copy["uid"]), name, remote_version(copy), etag, bytes_hash(data)
+                    )
+                )
                 res.uploaded += 1
             filename, etag, digest = self._write_local(act, action, action.remote.obj)
             res.downloaded += 1
@@ -565,7 +646,13 @@ class PairSync:
             return self._row(act, action.uid, filename, action.remote, etag, digest)
         raise AssertionError(action.kind)
 
-    def _server_copy(self, action: P.Action, outcome: Any, keys: dict[tuple[int, str], str], roles: tuple[str, ...]) -> dict[str, Any] | None:
+    def _server_copy(
+        self,
+        action: P.Action,
+        outcome: Any,
+        keys: dict[tuple[int, str], str],
+        roles: tuple[str, ...],
+    ) -> dict[str, Any] | None:
         """What the server stored for this action's write; raises with its reason if refused."""
         if outcome is None:
             return None
@@ -582,7 +669,9 @@ class PairSync:
             return copy
         return None
 
-    def _write_local(self, act: Active, action: P.Action, obj: dict[str, Any]) -> tuple[str, tuple[int, int, int], str]:
+    def _write_local(
+        self, act: Active, action: P.Action, obj: dict[str, Any]
+    ) -> tuple[str, tuple[int, int, int], str]:
         """Write the server's version; unmapped local extras are merged back from the old file."""
         base = action.base
         if action.local is not None:
@@ -601,7 +690,9 @@ class PairSync:
         etag = act.vdir.write(filename, data, expected)
         return filename, etag, bytes_hash(data)
 
-    def _row(self, act: Active, uid: str, filename: str, rv: P.RemoteVersion, etag, digest: str) -> ItemRow:  # type: ignore[no-untyped-def]
+    def _row(
+        self, act: Active, uid: str, filename: str, rv: P.RemoteVersion, etag, digest: str
+    ) -> ItemRow:  # type: ignore[no-untyped-def]
         return ItemRow(
             collection=act.remote.id,
             uid=uid,
@@ -649,7 +740,10 @@ class PairSync:
                 else f"{self.pair.name}/{act.row.dirname}: nothing to do"
             )
             for action in act.plan.actions:
-                self.echo(f"  {action.kind.value:13} {action.uid}" + (f" (conflict: {action.conflict})" if action.conflict else ""))
+                self.echo(
+                    f"  {action.kind.value:13} {action.uid}"
+                    + (f" (conflict: {action.conflict})" if action.conflict else "")
+                )
             if act.plan.blocked:
                 self.echo(f"  BLOCKED: {act.plan.blocked}")
 
@@ -658,7 +752,9 @@ def conflict_copy(obj: dict[str, Any]) -> dict[str, Any]:
     """The losing local version of keep-both: a new UID and a marked title."""
     copy = dict(obj)
     uid = str(obj.get("uid"))
-    copy["uid"] = f"{uid}-conflict-{hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:8]}"
+    copy["uid"] = (
+        f"{uid}-conflict-{hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:8]}"
+    )
     copy["title"] = f"{obj.get('title') or ''} (conflict copy)".strip()
     copy.pop("id", None)
     return copy

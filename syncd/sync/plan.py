@@ -197,7 +197,13 @@ def _both_changed(
             return Action(Kind.MERGE, uid, base=base, local=lv, remote=rv, merged=merged)
         if policy.overlap != "keep-both":
             return Action(
-                Kind.MERGE, uid, base=base, local=lv, remote=rv, merged=merged, conflict=policy.overlap
+                Kind.MERGE,
+                uid,
+                base=base,
+                local=lv,
+                remote=rv,
+                merged=merged,
+                conflict=policy.overlap,
             )
     rule = policy.overlap
     if rule == "keep-both":
@@ -227,8 +233,7 @@ def check_guard(known: int, actions: list[Action], guard: Guard) -> str | None:
         everything = n >= known and known > 1
         too_many = n > guard.min_items and n > guard.share * known
         if everything or too_many:
-            return (
-                f"would delete {n} of {known} items on the {side} side"
-                + (" (all of them)" if everything else "")
+            return f"would delete {n} of {known} items on the {side} side" + (
+                " (all of them)" if everything else ""
             )
     return None

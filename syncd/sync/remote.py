@@ -27,10 +27,11 @@ class DataType:
     membership: str  # "calendarIds" (a map) or "taskListId" (a single id)
     membership_is_map: bool
     label: str  # "calendar", for messages
+    in_collections: str  # the /query filter condition: "inCalendars" / "inTaskLists"
 
 
-CALENDARS = DataType("Calendar", "CalendarEvent", "calendarIds", True, "calendar")
-TASKS = DataType("TaskList", "Task", "taskListId", False, "task list")
+CALENDARS = DataType("Calendar", "CalendarEvent", "calendarIds", True, "calendar", "inCalendars")
+TASKS = DataType("TaskList", "Task", "taskListId", False, "task list", "inTaskLists")
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,10 @@ class RemoteStore:
         return self.client.account_id
 
     async def fetch(
-        self, since: str | None, pending: Iterable[str] = (), known_updated: dict[str, str | None] | None = None
+        self,
+        since: str | None,
+        pending: Iterable[str] = (),
+        known_updated: dict[str, str | None] | None = None,
     ) -> RemoteDelta:
         """The delta since ``since`` (one request when nothing much changed)."""
         known_updated = known_updated or {}
@@ -125,7 +129,10 @@ class RemoteStore:
             if delta is None and pending:
                 g_pending = req.add(
                     f"{self.dtype.item}/get",
-                    {"accountId": self.account, "ids": pending[: self.client.limits.max_objects_in_get]},
+                    {
+                        "accountId": self.account,
+                        "ids": pending[: self.client.limits.max_objects_in_get],
+                    },
                 )
             res = await self.client.send(req)
             if delta is None:
@@ -138,7 +145,9 @@ class RemoteStore:
             err = res.error(ch)
             if err is not None:
                 if err.get("type") == "cannotCalculateChanges":
-                    log.info("%s/changes: cannotCalculateChanges, listing everything", self.dtype.item)
+                    log.info(
+                        "%s/changes: cannotCalculateChanges, listing everything", self.dtype.item
+                    )
                     return await self.full_listing(known_updated, collections=delta)
                 raise MethodError(name, str(err.get("type")), err.get("description"), err)
             changes = res.get(ch, name)
@@ -165,6 +174,22 @@ class RemoteStore:
             for oid in list(delta.destroyed):
                 delta.objects.pop(oid, None)
             return delta
+
+    async def count(self, collection_ids: list[str]) -> int | None:
+        """How many items the server holds in these collections (one small request)."""
+        req = Request()
+        q = req.add(
+            f"{self.dtype.item}/query",
+            {
+                "accountId": self.account,
+                "filter": {self.dtype.in_collections: collection_ids},
+                "limit": 0,
+                "calculateTotal": True,
+            },
+        )
+        res = await self.client.send(req)
+        total = res.get(q, f"{self.dtype.item}/query").get("total")
+        return total if isinstance(total, int) else None
 
     async def full_listing(
         self, known_updated: dict[str, str | None], collections: RemoteDelta | None = None
@@ -197,7 +222,12 @@ class RemoteStore:
             req = Request()
             q = req.add(
                 f"{self.dtype.item}/query",
-                {"accountId": self.account, "position": position, "limit": limit, "calculateTotal": True},
+                {
+                    "accountId": self.account,
+                    "position": position,
+                    "limit": limit,
+                    "calculateTotal": True,
+                },
             )
             g = req.add(
                 f"{self.dtype.item}/get",
@@ -256,7 +286,9 @@ class RemoteStore:
             f"{self.dtype.collection}/set", {"accountId": self.account, "update": {cid: patch}}
         )
         if cid in (got.get("notUpdated") or {}):
-            raise MethodError(f"{self.dtype.collection}/set", "notUpdated", str(got["notUpdated"][cid]))
+            raise MethodError(
+                f"{self.dtype.collection}/set", "notUpdated", str(got["notUpdated"][cid])
+            )
 
     async def write(
         self,
@@ -323,7 +355,9 @@ class RemoteStore:
                     if err is None:
                         for obj in res.get(get_id, f"{self.dtype.item}/get").get("list") or []:
                             out.copies[obj["id"]] = obj
-        missing_copies = [i for i in list(out.created.values()) + list(out.updated) if i not in out.copies]
+        missing_copies = [
+            i for i in list(out.created.values()) + list(out.updated) if i not in out.copies
+        ]
         if missing_copies:
             objs, _, _ = await self.client.get_objects(self.dtype.item, missing_copies)
             for obj in objs:

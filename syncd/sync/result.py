@@ -34,9 +34,7 @@ class PassResult:
 
     @property
     def ok(self) -> bool:
-        return not self.errors and all(
-            not c.errors and c.blocked is None for c in self.collections
-        )
+        return not self.errors and all(not c.errors and c.blocked is None for c in self.collections)
 
     @property
     def changes(self) -> int:

@@ -63,7 +63,9 @@ class VdirRoot:
                 f"{self.path}"
             ) from None
         except OSError as exc:
-            raise VdirUnavailable(f"the vdir root {self.path} cannot be read: {exc.strerror}") from None
+            raise VdirUnavailable(
+                f"the vdir root {self.path} cannot be read: {exc.strerror}"
+            ) from None
         if not stat.S_ISDIR(st.st_mode):
             raise VdirUnavailable(f"the vdir root {self.path} is not a directory")
         if not os.access(self.path, os.R_OK | os.X_OK):
@@ -193,7 +195,9 @@ class VdirCollection:
         if current is None:
             return
         if current != expected:
-            raise ChangedOnDisk(f"{self.path / filename} changed on disk since syncd read it; not deleted")
+            raise ChangedOnDisk(
+                f"{self.path / filename} changed on disk since syncd read it; not deleted"
+            )
         os.unlink(self.path / filename)
 
     def fsync_dir(self) -> None:

@@ -138,7 +138,9 @@ class CyrusPair:
         return body
 
     def set_calendars(self, args: dict) -> dict:
-        ((name, body, _),) = self.jmap([["Calendar/set", {"accountId": self.user.name, **args}, "s"]])
+        ((name, body, _),) = self.jmap(
+            [["Calendar/set", {"accountId": self.user.name, **args}, "s"]]
+        )
         assert name == "Calendar/set", body
         for key in ("notCreated", "notUpdated", "notDestroyed"):
             assert not body.get(key), body

@@ -130,8 +130,12 @@ def test_two_hundred_events_in_two_calendars_then_a_quiet_pass(cyrus_pair):
 
 def test_local_new_edit_and_delete_reach_the_server(cyrus_pair):
     cyrus_pair.set_events(
-        {"create": {"a": jmap_event("keep@x", "Keep", "Default"),
-                    "b": jmap_event("gone@x", "Gone", "Default")}}
+        {
+            "create": {
+                "a": jmap_event("keep@x", "Keep", "Default"),
+                "b": jmap_event("gone@x", "Gone", "Default"),
+            }
+        }
     )
     assert cyrus_pair.sync().ok
     d = cyrus_pair.root / the_dir(cyrus_pair)
@@ -154,8 +158,7 @@ def test_local_new_edit_and_delete_reach_the_server(cyrus_pair):
 
 def test_server_changes_by_jmap_and_caldav_come_down(cyrus_pair):
     body = cyrus_pair.set_events(
-        {"create": {"a": jmap_event("a@x", "A", "Default"),
-                    "b": jmap_event("b@x", "B", "Default")}}
+        {"create": {"a": jmap_event("a@x", "A", "Default"), "b": jmap_event("b@x", "B", "Default")}}
     )
     ids = {k: v["id"] for k, v in body["created"].items()}
     assert cyrus_pair.sync().ok
@@ -186,7 +189,9 @@ def test_recurring_event_with_override_survives_the_round_trip(cyrus_pair):
     assert overrides["2026-01-12T09:30:00"] == {"excluded": True}
     assert overrides["2026-01-19T09:30:00"]["title"] == "Standup (moved)"
     assert {p["email"] for p in event["participants"].values()} == {
-        "alice@example.com", "bob@example.com"}
+        "alice@example.com",
+        "bob@example.com",
+    }
 
     # edit on the server; the file comes back with everything else as it was
     cyrus_pair.set_events({"update": {event["id"]: {"title": "Standup!"}}})
@@ -221,14 +226,20 @@ def test_destroying_a_calendar_forces_a_full_listing_and_loses_nothing(cyrus_pai
     cyrus_pair.set_events({"create": {"n": jmap_event("n@x", "N", "Default")}})
 
     result = cyrus_pair.sync()
-    personal = next(p for p in cyrus_pair.root.iterdir() if (p / "displayname").read_text().strip() == "personal")
+    personal = next(
+        p
+        for p in cyrus_pair.root.iterdir()
+        if (p / "displayname").read_text().strip() == "personal"
+    )
     got = sorted(s for data in cyrus_pair.files(personal.name).values() for s in summaries(data))
     assert got == ["A2", "N"]
     # the destroyed calendar's files are not deleted behind the user's back
     temp_dir = next(p for p in cyrus_pair.root.iterdir() if p != personal)
     assert len(list(temp_dir.glob("*.ics"))) == 1
-    assert any("Temp" in e or temp_dir.name in e for e in result.errors + [
-        e for c in result.collections for e in c.errors]), result
+    assert any(
+        "Temp" in e or temp_dir.name in e
+        for e in result.errors + [e for c in result.collections for e in c.errors]
+    ), result
     result = cyrus_pair.sync()
     assert result.changes == 0
 
@@ -241,7 +252,9 @@ def test_rename_on_server_keeps_the_directory_and_colour_goes_up(cyrus_pair):
     cyrus_pair.set_calendars({"update": {work: {"name": "Office"}}})
     assert cyrus_pair.sync().ok
     assert sorted(p.name for p in cyrus_pair.root.iterdir()) == dirs_before
-    work_dir = next(p for p in cyrus_pair.root.iterdir() if (p / "displayname").read_text().strip() == "Office")
+    work_dir = next(
+        p for p in cyrus_pair.root.iterdir() if (p / "displayname").read_text().strip() == "Office"
+    )
     (work_dir / "color").write_text("#00aa00\n")
     assert cyrus_pair.sync().ok
     assert cyrus_pair.calendars()[work]["color"].lower() == "#00aa00"
@@ -265,7 +278,10 @@ def run_cli(pair, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     return subprocess.run(
         [sys.executable, "-m", "syncd", "-c", str(pair.config_path), *args],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
 
 
@@ -278,14 +294,18 @@ def test_cli_exit_codes_and_no_secret_in_output(cyrus_pair):
     assert listed.returncode == 0 and "Default" in listed.stdout
 
     real = cyrus_pair.user.password
-    cyrus_pair.config_path.write_text(cyrus_pair.config_path.read_text().replace(real, "wrong-Pw-123"))
+    cyrus_pair.config_path.write_text(
+        cyrus_pair.config_path.read_text().replace(real, "wrong-Pw-123")
+    )
     failed = run_cli(cyrus_pair, "-vv", "sync")
     assert failed.returncode == 1
     assert "wrong-Pw-123" not in failed.stdout + failed.stderr
     assert "401" in failed.stderr or "password" in failed.stderr.lower()
     assert len(list(cyrus_pair.root.rglob("*.ics"))) == 1  # nothing deleted
 
-    cyrus_pair.config_path.write_text(cyrus_pair.config_path.read_text().replace("pairs:", "pears:"))
+    cyrus_pair.config_path.write_text(
+        cyrus_pair.config_path.read_text().replace("pairs:", "pears:")
+    )
     bad = run_cli(cyrus_pair, "sync")
     assert bad.returncode == 2 and "pears" in bad.stderr and "config.yaml" in bad.stderr
 

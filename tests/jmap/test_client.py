@@ -29,7 +29,10 @@ def test_candidate_urls_cover_base_well_known_and_session():
     assert candidate_urls("https://h") == ["https://h/.well-known/jmap"]
     assert candidate_urls("https://h/") == ["https://h/.well-known/jmap"]
     assert candidate_urls("https://h/.well-known/jmap") == ["https://h/.well-known/jmap"]
-    assert candidate_urls("https://h/jmap/session") == ["https://h/jmap/session", "https://h/.well-known/jmap"]
+    assert candidate_urls("https://h/jmap/session") == [
+        "https://h/jmap/session",
+        "https://h/.well-known/jmap",
+    ]
 
 
 def test_relative_urls_resolve_against_the_session_url():
@@ -76,7 +79,9 @@ def test_back_references_chain_calls_in_one_request():
         client = JmapClient(transport, session, headers)
         req = Request()
         q = req.add("CalendarEvent/query", {"accountId": "a1"})
-        g = req.add("CalendarEvent/get", {"accountId": "a1", "#ids": ref(q, "CalendarEvent/query", "/ids")})
+        g = req.add(
+            "CalendarEvent/get", {"accountId": "a1", "#ids": ref(q, "CalendarEvent/query", "/ids")}
+        )
         res = await client.send(req)
         return res.get(g, "CalendarEvent/get")
 
@@ -152,7 +157,9 @@ def test_malformed_json_is_a_clear_request_error():
 
 def test_persistent_503_gives_up_with_a_message(monkeypatch):
     server, transport, headers = make()
-    server.hooks.append(lambda req: HttpResponse(503, {}, json.dumps({"detail": "down"}).encode(), "x"))
+    server.hooks.append(
+        lambda req: HttpResponse(503, {}, json.dumps({"detail": "down"}).encode(), "x")
+    )
 
     async def no_sleep(delay):
         return None

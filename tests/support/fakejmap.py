@@ -50,8 +50,12 @@ class FakeJmapServer:
 
     def __post_init__(self) -> None:
         if not self.calendars:
-            self.calendars["Default"] = {"id": "Default", "name": "personal", "color": None,
-                                         "myRights": {"mayWriteAll": True}}
+            self.calendars["Default"] = {
+                "id": "Default",
+                "name": "personal",
+                "color": None,
+                "myRights": {"mayWriteAll": True},
+            }
 
     # -- direct manipulation (what "another client" does) ------------------------------
 
@@ -93,16 +97,25 @@ class FakeJmapServer:
         return {
             "capabilities": {
                 USING_CORE: {
-                    "maxSizeUpload": 0, "maxConcurrentUpload": 1, "maxSizeRequest": 10_000_000,
-                    "maxConcurrentRequests": 4, "maxCallsInRequest": self.max_calls_in_request,
+                    "maxSizeUpload": 0,
+                    "maxConcurrentUpload": 1,
+                    "maxSizeRequest": 10_000_000,
+                    "maxConcurrentRequests": 4,
+                    "maxCallsInRequest": self.max_calls_in_request,
                     "maxObjectsInGet": self.max_objects_in_get,
-                    "maxObjectsInSet": self.max_objects_in_set, "collationAlgorithms": [],
+                    "maxObjectsInSet": self.max_objects_in_set,
+                    "collationAlgorithms": [],
                 },
                 USING_CAL: {},
             },
-            "accounts": {self.account_id: {"name": self.username, "isPersonal": True,
-                                           "isReadOnly": False,
-                                           "accountCapabilities": {USING_CAL: {}}}},
+            "accounts": {
+                self.account_id: {
+                    "name": self.username,
+                    "isPersonal": True,
+                    "isReadOnly": False,
+                    "accountCapabilities": {USING_CAL: {}},
+                }
+            },
             "primaryAccounts": {USING_CAL: self.account_id, USING_CORE: self.account_id},
             "username": self.username,
             "apiUrl": "/jmap/api/",
@@ -125,14 +138,19 @@ class FakeJmapServer:
                 result = self._dispatch(name, args, created_ids)
                 responses.append([name, result, call_id])
             except MethodFailure as exc:
-                responses.append(["error", {"type": exc.type, "description": exc.description}, call_id])
+                responses.append(
+                    ["error", {"type": exc.type, "description": exc.description}, call_id]
+                )
         return {"methodResponses": responses, "sessionState": str(self.state)}
 
     def _resolve(self, args: dict[str, Any], responses: list[list[Any]]) -> dict[str, Any]:
         out = {}
         for key, value in args.items():
             if key.startswith("#"):
-                src = next((r for r in responses if r[2] == value["resultOf"] and r[0] == value["name"]), None)
+                src = next(
+                    (r for r in responses if r[2] == value["resultOf"] and r[0] == value["name"]),
+                    None,
+                )
                 if src is None:
                     raise MethodFailure("invalidResultReference")
                 out[key[1:]] = _pointer(src[1], value["path"])
@@ -140,7 +158,9 @@ class FakeJmapServer:
                 out[key] = value
         return out
 
-    def _dispatch(self, name: str, args: dict[str, Any], created_ids: dict[str, str]) -> dict[str, Any]:
+    def _dispatch(
+        self, name: str, args: dict[str, Any], created_ids: dict[str, str]
+    ) -> dict[str, Any]:
         if args.get("accountId") != self.account_id:
             raise MethodFailure("accountNotFound")
         type_, method = name.split("/")
@@ -151,7 +171,10 @@ class FakeJmapServer:
             ids = args.get("ids")
             if ids is None:
                 ids = list(store)
-            ids = [created_ids.get(i[1:], i) if isinstance(i, str) and i.startswith("#") else i for i in ids]
+            ids = [
+                created_ids.get(i[1:], i) if isinstance(i, str) and i.startswith("#") else i
+                for i in ids
+            ]
             if len(ids) > self.max_objects_in_get:
                 raise MethodFailure("requestTooLarge")
             props = args.get("properties")
@@ -162,8 +185,12 @@ class FakeJmapServer:
                     if props is not None:
                         obj = {k: v for k, v in obj.items() if k in props or k == "id"}
                     found.append(obj)
-            return {"accountId": self.account_id, "state": str(self.state), "list": found,
-                    "notFound": [i for i in ids if i not in store]}
+            return {
+                "accountId": self.account_id,
+                "state": str(self.state),
+                "list": found,
+                "notFound": [i for i in ids if i not in store],
+            }
         if method == "changes":
             return self._changes(type_, args)
         if method == "query":
@@ -171,11 +198,20 @@ class FakeJmapServer:
             flt = args.get("filter") or {}
             if "uid" in flt:
                 ids = [i for i in ids if store[i].get("uid") == flt["uid"]]
+            if "inCalendars" in flt:
+                wanted = set(flt["inCalendars"])
+                ids = [i for i in ids if wanted & set(store[i].get("calendarIds") or {})]
             pos = int(args.get("position") or 0)
             limit = args.get("limit")
-            page = ids[pos: pos + limit] if limit else ids[pos:]
-            return {"accountId": self.account_id, "queryState": str(self.state), "ids": page,
-                    "position": pos, "total": len(ids), "canCalculateChanges": False}
+            page = ids[pos : pos + limit] if limit else ids[pos:]
+            return {
+                "accountId": self.account_id,
+                "queryState": str(self.state),
+                "ids": page,
+                "position": pos,
+                "total": len(ids),
+                "canCalculateChanges": False,
+            }
         if method == "set":
             return self._set(type_, store, args, created_ids)
         raise MethodFailure("unknownMethod")
@@ -188,8 +224,15 @@ class FakeJmapServer:
         if type_ == "CalendarEvent" and since < self.calendar_destroyed_at:
             raise MethodFailure("cannotCalculateChanges")
         if since > self.state:  # Cyrus: a state from the future is "no changes"
-            return {"accountId": self.account_id, "oldState": str(since), "newState": str(self.state),
-                    "hasMoreChanges": False, "created": [], "updated": [], "destroyed": []}
+            return {
+                "accountId": self.account_id,
+                "oldState": str(since),
+                "newState": str(self.state),
+                "hasMoreChanges": False,
+                "created": [],
+                "updated": [],
+                "destroyed": [],
+            }
         max_changes = int(args.get("maxChanges") or 10**9)
         entries = [e for e in self.log if e[1] == type_ and e[0] > since]
         more = False
@@ -213,20 +256,42 @@ class FakeJmapServer:
                 else:
                     updated.pop(oid, None)
                     destroyed[oid] = None
-        return {"accountId": self.account_id, "oldState": str(since), "newState": str(new_state),
-                "hasMoreChanges": more, "created": list(created), "updated": list(updated),
-                "destroyed": list(destroyed)}
+        return {
+            "accountId": self.account_id,
+            "oldState": str(since),
+            "newState": str(new_state),
+            "hasMoreChanges": more,
+            "created": list(created),
+            "updated": list(updated),
+            "destroyed": list(destroyed),
+        }
 
-    def _set(self, type_: str, store: dict[str, dict[str, Any]], args: dict[str, Any],
-             created_ids: dict[str, str]) -> dict[str, Any]:
-        n = len(args.get("create") or {}) + len(args.get("update") or {}) + len(args.get("destroy") or [])
+    def _set(
+        self,
+        type_: str,
+        store: dict[str, dict[str, Any]],
+        args: dict[str, Any],
+        created_ids: dict[str, str],
+    ) -> dict[str, Any]:
+        n = (
+            len(args.get("create") or {})
+            + len(args.get("update") or {})
+            + len(args.get("destroy") or [])
+        )
         if n > self.max_objects_in_set:
             raise MethodFailure("requestTooLarge")
         old = str(self.state)
         if "ifInState" in args and args["ifInState"] != old:
             raise MethodFailure("stateMismatch")
         out: dict[str, Any] = {"accountId": self.account_id, "oldState": old}
-        created, not_created, updated, not_updated, destroyed, not_destroyed = {}, {}, {}, {}, [], {}
+        created, not_created, updated, not_updated, destroyed, not_destroyed = (
+            {},
+            {},
+            {},
+            {},
+            [],
+            {},
+        )
         for key, obj in (args.get("create") or {}).items():
             obj = copy.deepcopy(obj)
             bad = [k for k in obj if ":" in k]
@@ -238,8 +303,11 @@ class FakeJmapServer:
                     not_created[key] = {"type": "invalidProperties", "properties": ["uid"]}
                     continue
                 if self.by_uid(obj["uid"]) is not None:
-                    not_created[key] = {"type": "invalidProperties", "properties": ["uid"],
-                                        "description": "uid already exists"}
+                    not_created[key] = {
+                        "type": "invalidProperties",
+                        "properties": ["uid"],
+                        "description": "uid already exists",
+                    }
                     continue
                 cal = next(iter(obj.get("calendarIds") or {}), None)
                 if cal not in self.calendars:
@@ -290,18 +358,27 @@ class FakeJmapServer:
             destroyed.append(oid)
             if type_ == "Calendar":
                 self.calendar_destroyed_at = self.state
-                for eid in [e for e, o in self.events.items() if oid in (o.get("calendarIds") or {})]:
+                for eid in [
+                    e for e, o in self.events.items() if oid in (o.get("calendarIds") or {})
+                ]:
                     del self.events[eid]
                     self.log.append((self.state, "CalendarEvent", eid, "destroyed"))
-        out.update(newState=str(self.state), created=created or None, updated=updated or None,
-                   destroyed=destroyed or None, notCreated=not_created or None,
-                   notUpdated=not_updated or None, notDestroyed=not_destroyed or None)
+        out.update(
+            newState=str(self.state),
+            created=created or None,
+            updated=updated or None,
+            destroyed=destroyed or None,
+            notCreated=not_created or None,
+            notUpdated=not_updated or None,
+            notDestroyed=not_destroyed or None,
+        )
         return out
 
 
 def _pointer(obj: Any, path: str) -> Any:
     """RFC 8620 3.7 JSON pointer with the ``*`` extension over arrays."""
     parts = [p for p in path.split("/")[1:]]
+
     def walk(value: Any, rest: list[str]) -> Any:
         if not rest:
             return value
@@ -319,6 +396,7 @@ def _pointer(obj: Any, path: str) -> Any:
         if isinstance(value, list):
             return walk(value[int(head)], tail)
         raise MethodFailure("invalidResultReference")
+
     return walk(obj, parts)
 
 
@@ -331,17 +409,26 @@ class FakeTransport:
     counter: TrafficCounter = field(default_factory=TrafficCounter)
     closed: bool = False
 
-    async def request(self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None = None) -> HttpResponse:
+    async def request(
+        self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None = None
+    ) -> HttpResponse:
         import base64
 
         self.counter.requests += 1
-        expected = "Basic " + base64.b64encode(f"{self.server.username}:{self.server.password}".encode()).decode()
+        expected = (
+            "Basic "
+            + base64.b64encode(f"{self.server.username}:{self.server.password}".encode()).decode()
+        )
         if headers.get("Authorization") != expected:
             return HttpResponse(401, {}, b"", url)
-        path = url[len(self.base):] if url.startswith(self.base) else url
+        path = url[len(self.base) :] if url.startswith(self.base) else url
         if method == "GET" and path in ("/.well-known/jmap", "/jmap/session"):
-            return HttpResponse(200, {"content-type": "application/json"},
-                                json.dumps(self.server.session()).encode(), self.base + "/jmap/session")
+            return HttpResponse(
+                200,
+                {"content-type": "application/json"},
+                json.dumps(self.server.session()).encode(),
+                self.base + "/jmap/session",
+            )
         if method == "POST" and path == "/jmap/api/":
             request = json.loads(body or b"{}")
             for hook in self.server.hooks:
@@ -351,8 +438,15 @@ class FakeTransport:
             try:
                 data = self.server.handle(request)
             except MethodFailure as exc:
-                return HttpResponse(400, {}, json.dumps({"type": f"urn:ietf:params:jmap:error:{exc.type}"}).encode(), url)
-            return HttpResponse(200, {"content-type": "application/json"}, json.dumps(data).encode(), url)
+                return HttpResponse(
+                    400,
+                    {},
+                    json.dumps({"type": f"urn:ietf:params:jmap:error:{exc.type}"}).encode(),
+                    url,
+                )
+            return HttpResponse(
+                200, {"content-type": "application/json"}, json.dumps(data).encode(), url
+            )
         return HttpResponse(404, {}, b"", url)
 
     async def aclose(self) -> None:

@@ -91,7 +91,11 @@ def test_cannot_calculate_changes_falls_back_to_listing_and_fetches_only_changes
     for i in range(10):
         pair.server.put_event(event(f"ev{i}"))
     pair.sync()
-    pair.server.calendars["Other"] = {"id": "Other", "name": "other", "myRights": {"mayWriteAll": True}}
+    pair.server.calendars["Other"] = {
+        "id": "Other",
+        "name": "other",
+        "myRights": {"mayWriteAll": True},
+    }
     pair.server.put_event(event("x1"), calendar="Other")
     pair.sync()
     pair.server.calendar_destroyed_at = pair.server.state + 1  # as after a calendar destroy
@@ -125,8 +129,12 @@ def test_local_displayname_change_goes_up(pair):
 
 def test_new_remote_calendar_appears_and_new_local_dir_becomes_a_calendar(pair):
     pair.sync()
-    pair.server.calendars["C9"] = {"id": "C9", "name": "Sports / ../club", "color": "#ff0000",
-                                    "myRights": {"mayWriteAll": True}}
+    pair.server.calendars["C9"] = {
+        "id": "C9",
+        "name": "Sports / ../club",
+        "color": "#ff0000",
+        "myRights": {"mayWriteAll": True},
+    }
     pair.server.put_event(event("game"), calendar="C9")
     new_dir = pair.root / "holidays"
     new_dir.mkdir()
@@ -298,3 +306,31 @@ def test_status_json_reads_the_journal(pair, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report[0]["collections"][0]["items"] == 1
     assert pair.server.password not in json.dumps(report)
+
+
+def test_state_moved_by_other_data_types_costs_one_count_not_a_listing(pair):
+    for i in range(5):
+        pair.server.put_event(event(f"ev{i}"))
+    pair.sync()
+    pair.server.state += 3  # mail arrived: Cyrus shares one state across all types
+    before = len(pair.server.requests)
+    result, requests = pair.requests_during(pair.sync)
+    assert result.ok and result.changes == 0
+    fetched = [name for req in pair.server.requests[before:] for name in req]
+    assert fetched.count("CalendarEvent/query") == 1  # the count, no paging
+    assert requests <= 3
+
+
+def test_wiped_server_is_caught_by_the_count_and_the_guard_keeps_the_files(pair):
+    for i in range(10):
+        pair.server.put_event(event(f"ev{i}"))
+    pair.sync()
+    # The server was restored from an empty backup: a lower state, no events, and
+    # /changes from our (future) state answers "nothing changed", as Cyrus does.
+    pair.server.events.clear()
+    pair.server.log.clear()
+    pair.server.state = 2
+    result = pair.sync()
+    assert not result.ok
+    assert any(c.blocked for c in result.collections)
+    assert len(pair.files()) == 10

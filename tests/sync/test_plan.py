@@ -132,8 +132,13 @@ def test_overlap_without_merge_picks_a_side():
     journal = {"u": row("u")}
     local = LocalView(changed={"u": lv("u", title="local")})
     remote = RemoteView(changed={"u": rv("u", title="remote")})
-    assert one(journal, local, remote, policy=ConflictPolicy(False, "local-wins")).kind is Kind.UPLOAD
-    assert one(journal, local, remote, policy=ConflictPolicy(False, "remote-wins")).kind is Kind.DOWNLOAD
+    assert (
+        one(journal, local, remote, policy=ConflictPolicy(False, "local-wins")).kind is Kind.UPLOAD
+    )
+    assert (
+        one(journal, local, remote, policy=ConflictPolicy(False, "remote-wins")).kind
+        is Kind.DOWNLOAD
+    )
 
 
 def test_newest_takes_later_update_and_remote_on_tie():
