@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 
 from syncd.jmap.errors import AuthError, MethodError, RequestError
-from syncd.jmap.session import CALENDARS, CORE, Session
+from syncd.jmap.session import CALENDARS, CORE, Session, http_date
 from syncd.jmap.transport import Transport, TransportError
 
 log = logging.getLogger("syncd.jmap")
@@ -89,6 +89,11 @@ class JmapClient:
     headers: Mapping[str, str]
     using: tuple[str, ...] = (CORE, CALENDARS)
     max_retries: int = 3
+    last_server_date: float | None = None  # Date of the latest answer (server clock)
+
+    def __post_init__(self) -> None:
+        if self.last_server_date is None:
+            self.last_server_date = self.session.server_date
 
     @property
     def account_id(self) -> str:
@@ -151,6 +156,7 @@ class JmapClient:
                 raise RequestError(
                     f"{names}: {_problem(resp.status, resp.body)}", status=resp.status
                 )
+            self.last_server_date = http_date(resp.headers.get("date")) or self.last_server_date
             return _parse_responses(resp.body, names)
 
     async def call(self, name: str, args: dict[str, Any]) -> dict[str, Any]:

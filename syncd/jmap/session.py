@@ -8,9 +8,11 @@ the session URL itself; servers answer relative ``apiUrl``/``eventSourceUrl``
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -58,6 +60,7 @@ class Session:
     limits: Limits
     state: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    server_date: float | None = None  # the Date header of the session response (epoch s)
 
     @property
     def has_calendars(self) -> bool:
@@ -126,7 +129,8 @@ async def discover(
         if not isinstance(data, dict) or "apiUrl" not in data:
             last_problem = f"{candidate} answered JSON that is not a JMAP session"
             continue
-        return parse_session(data, resp.url, account_id=account_id)
+        session = parse_session(data, resp.url, account_id=account_id)
+        return dataclasses.replace(session, server_date=http_date(resp.headers.get("date")))
     raise SessionError(f"no JMAP session found at {url}: {last_problem}")
 
 
@@ -161,3 +165,13 @@ def parse_session(data: Mapping[str, Any], session_url: str, *, account_id: str 
         state=data.get("state"),
         raw=data,
     )
+
+
+def http_date(value: str | None) -> float | None:
+    """An HTTP Date header as epoch seconds; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None

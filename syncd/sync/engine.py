@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from syncd import convert
@@ -117,6 +118,9 @@ class PairSync:
             allow_change=options.allow_account_change,
         )
         since = self.journal.get_state(self.state_key)
+        # Server time before this pass read anything: an ``updated`` older than this
+        # second can serve as a fingerprint later (see trusted_updated).
+        self.updated_floor = self.client.last_server_date
         known = self._known_updated()
         pending = self.journal.pending_remote()
         delta = await self.store.fetch(since, pending, known)
@@ -163,6 +167,7 @@ class PairSync:
             for act in actives:
                 for row in act.touched:
                     self.journal.put_item(row)
+            self._settle_fingerprints(delta)
             self.journal.clear_pending_remote(pending)
             blocked_ids = self._blocked_remote_ids(actives)
             if blocked_ids:
@@ -191,6 +196,17 @@ class PairSync:
             ids,
         ).fetchone()[0]
         return await self.store.count(ids) != expected
+
+    def _settle_fingerprints(self, delta: RemoteDelta) -> None:
+        """Unchanged objects seen again get a trusted ``updated``, so the next full
+        listing can skip them."""
+        for obj in delta.objects.values():
+            row = self.journal.item_by_remote_id(obj.get("id", ""))
+            if row is None or row.remote_updated is not None:
+                continue
+            trusted = trusted_updated(obj.get("updated"), self.updated_floor)
+            if trusted is not None and row.remote_hash == remote_version(obj).comparable:
+                self.journal.put_item(_replace(row, remote_updated=trusted))
 
     def _known_updated(self) -> dict[str, str | None]:
         rows = self.journal.db.execute(
@@ -701,7 +717,7 @@ class PairSync:
             local_etag=etag,
             local_hash=digest,
             remote_hash=rv.comparable,
-            remote_updated=rv.updated,
+            remote_updated=trusted_updated(rv.updated, self.updated_floor),
             base=rv.canon,
         )
 
@@ -769,6 +785,24 @@ def _replace(row: ItemRow, **changes: Any) -> ItemRow:
 def _forget(collection: str, uid: str) -> ItemRow:
     """A marker row: remote_id None and empty filename mean 'delete this journal row'."""
     return ItemRow(collection, uid, "", None, None, None, None, None, None)
+
+
+def trusted_updated(updated: str | None, floor: float | None) -> str | None:
+    """``updated`` if it can tell a later edit apart, else None (always re-fetch).
+
+    Servers keep ``updated`` to the second (Cyrus does), so an edit in the same second
+    as our read leaves it unchanged.  Only a value from a second strictly before the
+    server's clock at the start of the pass (``floor``) is sure to move on any edit.
+    """
+    if updated is None or floor is None:
+        return None
+    try:
+        when = datetime.fromisoformat(updated.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return updated if when.timestamp() < int(floor) else None
 
 
 def _row_comparable(row: ItemRow) -> str | None:

@@ -194,12 +194,11 @@ class RemoteStore:
     async def full_listing(
         self, known_updated: dict[str, str | None], collections: RemoteDelta | None = None
     ) -> RemoteDelta:
-        """Every id and every full object: the ground truth when ``/changes`` cannot help.
+        """Every id, then full objects only for ids that are new or whose ``updated`` moved.
 
-        ``updated`` is not a safe fingerprint for skipping objects: Cyrus keeps it to the
-        second, so an edit in the same second as our last fetch leaves it unchanged (seen
-        in tests/integration).  The engine compares content hashes instead, so only real
-        changes are written.  ``known_updated`` is kept for callers and ignored.
+        ``known_updated`` maps journal remote ids to the ``updated`` last seen; the engine
+        stores None there when that value cannot be trusted as a fingerprint (an edit in
+        the same second as our read; see engine.trusted_updated), which forces a fetch.
         """
         limit = self.client.limits.max_objects_in_get
         req = Request()
@@ -247,7 +246,11 @@ class RemoteStore:
             if not ids or (total is not None and position >= total):
                 break
         delta.all_ids = set(light)
-        wanted = list(light)
+        wanted = [
+            oid
+            for oid, obj in light.items()
+            if known_updated.get(oid) is None or known_updated[oid] != obj.get("updated")
+        ]
         if wanted:
             objs, missing, _ = await self.client.get_objects(self.dtype.item, wanted)
             for obj in objs:

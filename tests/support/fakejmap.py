@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 from syncd.jmap.transport import HttpResponse, TrafficCounter
@@ -44,8 +45,10 @@ class FakeJmapServer:
     log: list[tuple[int, str, str, str]] = field(default_factory=list)  # (state, type, id, change)
     calendar_destroyed_at: int = 0
     clock: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    frozen_clock: bool = False  # everything happens within one second
     next_id: int = 1
     requests: list[list[str]] = field(default_factory=list)  # method names per request
+    request_args: list[list[tuple[str, dict]]] = field(default_factory=list)  # calls per request
     hooks: list[Callable[[dict[str, Any]], HttpResponse | None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -61,8 +64,15 @@ class FakeJmapServer:
 
     def tick(self) -> str:
         self.state += 1
-        self.clock += timedelta(seconds=1)
+        if not self.frozen_clock:
+            self.clock += timedelta(seconds=1)
         return str(self.state)
+
+    def http_date(self) -> str:
+        """The Date header: a second passes per request, as far as ``updated`` can tell."""
+        if not self.frozen_clock:
+            self.clock += timedelta(seconds=1)
+        return format_datetime(self.clock, usegmt=True)
 
     def now(self) -> str:
         return self.clock.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -130,6 +140,7 @@ class FakeJmapServer:
         if len(calls) > self.max_calls_in_request:
             raise MethodFailure("limit", "maxCallsInRequest")
         self.requests.append([c[0] for c in calls])
+        self.request_args.append([(c[0], c[1]) for c in calls])
         responses: list[list[Any]] = []
         created_ids: dict[str, str] = {}
         for name, args, call_id in calls:
@@ -425,7 +436,7 @@ class FakeTransport:
         if method == "GET" and path in ("/.well-known/jmap", "/jmap/session"):
             return HttpResponse(
                 200,
-                {"content-type": "application/json"},
+                {"content-type": "application/json", "date": self.server.http_date()},
                 json.dumps(self.server.session()).encode(),
                 self.base + "/jmap/session",
             )
@@ -445,7 +456,10 @@ class FakeTransport:
                     url,
                 )
             return HttpResponse(
-                200, {"content-type": "application/json"}, json.dumps(data).encode(), url
+                200,
+                {"content-type": "application/json", "date": self.server.http_date()},
+                json.dumps(data).encode(),
+                url,
             )
         return HttpResponse(404, {}, b"", url)
 

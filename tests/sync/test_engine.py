@@ -334,3 +334,38 @@ def test_wiped_server_is_caught_by_the_count_and_the_guard_keeps_the_files(pair)
     assert not result.ok
     assert any(c.blocked for c in result.collections)
     assert len(pair.files()) == 10
+
+
+def _full_get_ids(requests) -> list[str]:
+    """Ids asked for by explicit-id CalendarEvent/get calls (full objects, not refs)."""
+    out = []
+    for req in requests:
+        for name, args in req:
+            if name == "CalendarEvent/get" and args.get("ids") and not args.get("properties"):
+                out += args["ids"]
+    return out
+
+
+def test_full_listing_fetches_only_what_changed_when_updated_is_trustworthy(pair):
+    for i in range(10):
+        pair.server.put_event(event(f"ev{i}"))
+    pair.sync()
+    pair.server.calendar_destroyed_at = pair.server.state + 1
+    ev3 = pair.server.put_event(event("ev3", "changed meanwhile"))
+    before = len(pair.server.request_args)
+    result = pair.sync()
+    assert result.ok
+    assert b"changed meanwhile" in pair.files()["ev3.ics"]
+    assert _full_get_ids(pair.server.request_args[before:]) == [ev3]
+
+
+def test_an_edit_in_the_same_second_as_our_read_is_not_missed(pair):
+    pair.server.frozen_clock = True  # Cyrus keeps `updated` to the second
+    for i in range(3):
+        pair.server.put_event(event(f"ev{i}"))
+    pair.sync()
+    pair.server.calendar_destroyed_at = pair.server.state + 1
+    pair.server.put_event(event("ev1", "same second"))  # `updated` does not move
+    result = pair.sync()
+    assert result.ok
+    assert b"same second" in pair.files()["ev1.ics"]
