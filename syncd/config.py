@@ -130,6 +130,7 @@ class Pair:
     delete_min_items: int
     poll_interval: float
     debounce: float
+    safety_interval: float = 1800.0
 
 
 @dataclass(frozen=True)
@@ -337,6 +338,7 @@ def _pair(r: _Reader, name: str, raw: Any, accounts: Mapping[str, Account]) -> P
             "delete_guard",
             "poll_interval",
             "debounce",
+            "safety_interval",
         },
         where,
     )
@@ -380,6 +382,7 @@ def _pair(r: _Reader, name: str, raw: Any, accounts: Mapping[str, Account]) -> P
         delete_min_items=int(r.number(guard, "min_items", f"{where}.delete_guard", 5)),
         poll_interval=r.number(data, "poll_interval", where, 60.0, minimum=1),
         debounce=r.number(data, "debounce", where, 0.3),
+        safety_interval=r.number(data, "safety_interval", where, 1800.0, minimum=10),
     )
 
 

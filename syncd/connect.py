@@ -8,6 +8,7 @@ from syncd.jmap.client import JmapClient
 from syncd.jmap.errors import JmapError
 from syncd.jmap.session import CALENDARS, CORE, TASKS, auth_headers, discover
 from syncd.jmap.transport import NiquestsTransport, Transport
+from syncd.logsetup import register_basic_auth, register_secret
 
 
 class ConnectError(SyncdError):
@@ -19,12 +20,10 @@ async def connect(account: Account, transport: Transport | None = None) -> JmapC
     secret = account.resolve_secret()
     revealed = secret.reveal() if secret is not None else None
     if revealed:
-        try:
-            from syncd.logsetup import register_secret
-
+        if account.username:
+            register_basic_auth(account.username, revealed)
+        else:
             register_secret(revealed)
-        except ImportError:  # pragma: no cover - logsetup is optional in tools
-            pass
     headers = auth_headers(account.username, revealed)
     transport = transport or NiquestsTransport(verify=account.ca_bundle or True)
     try:

@@ -13,6 +13,8 @@ import contextlib
 import os
 import secrets
 import stat
+import threading
+import time
 from pathlib import Path
 
 from syncd.errors import SyncdError
@@ -37,6 +39,45 @@ class ItemTooLarge(SyncdError):
 
 class BadName(SyncdError):
     """A file name that would leave the collection directory."""
+
+
+class WriteLog:
+    """What syncd itself just wrote or deleted, so the watcher can ignore its own echo.
+
+    A path counts as our echo while it is exactly as we left it (same etag, or still
+    gone); any later change by someone else makes it a real change again.
+    """
+
+    ttl = 60.0
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[Etag | None, float]] = {}
+        self._lock = threading.Lock()
+
+    def record(self, path: Path, etag: Etag | None) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._entries[str(path)] = (etag, now)
+            if len(self._entries) > 4096:
+                self._entries = {k: v for k, v in self._entries.items() if now - v[1] < self.ttl}
+
+    def is_echo(self, path: Path) -> bool:
+        with self._lock:
+            entry = self._entries.get(str(path))
+        if entry is None or time.monotonic() - entry[1] > self.ttl:
+            return False
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except FileNotFoundError:
+            return entry[0] is None
+        except OSError:
+            return False
+        if stat.S_ISDIR(st.st_mode):
+            return entry[0] is not None
+        return etag_of(st) == entry[0]
+
+
+own_writes = WriteLog()
 
 
 def etag_of(st: os.stat_result) -> Etag:
@@ -98,6 +139,7 @@ class VdirRoot:
 
     def create_collection(self, name: str) -> VdirCollection:
         _check_name(name)
+        own_writes.record(self.path / name, (0, 0, 0))
         (self.path / name).mkdir(mode=0o755, exist_ok=True)
         return VdirCollection(self, name)
 
@@ -182,12 +224,15 @@ class VdirCollection:
                     if expected is not None
                     else f"{target} already exists; not overwritten"
                 )
+            # A rename keeps inode, size and mtime: record before the watcher can see it.
+            etag = etag_of(os.stat(tmp))
+            own_writes.record(target, etag)
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
-        return etag_of(os.stat(target))
+        return etag
 
     def delete(self, filename: str, expected: Etag) -> None:
         _check_name(filename)
@@ -198,6 +243,7 @@ class VdirCollection:
             raise ChangedOnDisk(
                 f"{self.path / filename} changed on disk since syncd read it; not deleted"
             )
+        own_writes.record(self.path / filename, None)
         os.unlink(self.path / filename)
 
     def fsync_dir(self) -> None:
@@ -227,4 +273,5 @@ class VdirCollection:
             return
         tmp = self.path / f".syncd-{secrets.token_hex(6)}.tmp"
         tmp.write_text(value + "\n", encoding="utf-8")
+        own_writes.record(self.path / key, etag_of(os.stat(tmp)))
         os.replace(tmp, self.path / key)

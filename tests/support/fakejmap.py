@@ -46,6 +46,7 @@ class FakeJmapServer:
     calendar_destroyed_at: int = 0
     clock: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
     frozen_clock: bool = False  # everything happens within one second
+    event_source: bool = True  # False: a server without push (the daemon polls)
     next_id: int = 1
     requests: list[list[str]] = field(default_factory=list)  # method names per request
     request_args: list[list[tuple[str, dict]]] = field(default_factory=list)  # calls per request
@@ -129,7 +130,11 @@ class FakeJmapServer:
             "primaryAccounts": {USING_CAL: self.account_id, USING_CORE: self.account_id},
             "username": self.username,
             "apiUrl": "/jmap/api/",
-            "eventSourceUrl": "/jmap/eventsource/?types={types}&closeafter={closeafter}&ping={ping}",
+            "eventSourceUrl": (
+                "/jmap/eventsource/?types={types}&closeafter={closeafter}&ping={ping}"
+                if self.event_source
+                else None
+            ),
             "downloadUrl": "/jmap/download/{accountId}/{blobId}/{name}?accept={type}",
             "uploadUrl": "/jmap/upload/{accountId}/",
             "state": str(self.state),

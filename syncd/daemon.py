@@ -1,0 +1,330 @@
+"""The long-running side: one task group, a scheduler per pair, push and watching per account.
+
+Every trigger (push, a file change, a timer, a clock jump, a failed pass's retry) only
+marks a pair dirty and wakes its scheduler; the scheduler debounces, runs one pass at a
+time and runs exactly one more if anything arrived meanwhile.  So bursts cost one pass,
+and nothing needs locking.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import anyio
+
+from syncd.config import Account, Config, Pair, journal_path
+from syncd.connect import connect
+from syncd.errors import SyncdError
+from syncd.jmap.client import JmapClient
+from syncd.jmap.errors import AuthError, JmapError
+from syncd.jmap.push import Backoff, PushSubscriber, PushUnavailable, eventsource_url
+from syncd.jmap.transport import Transport
+from syncd.journal import Journal
+from syncd.notify import Notifier
+from syncd.sync.engine import PairSync, PassOptions
+from syncd.sync.result import PassResult
+from syncd.vdir.watch import VdirWatcher
+
+log = logging.getLogger("syncd.daemon")
+
+STOP_GRACE = 4.0  # seconds a pass in flight may take to finish on SIGTERM
+MAX_DEBOUNCE = 3.0  # a steady stream of file events still gets a pass this often
+STATE_TYPES = ("Calendar", "CalendarEvent", "TaskList", "Task")
+CLOCK_JUMP = 20.0  # wall-clock moved this much more than the monotonic clock: a resume
+
+
+@dataclass
+class PairRunner:
+    """Runs passes for one pair when asked, one at a time."""
+
+    daemon: Daemon
+    pair: Pair
+    account: AccountRunner
+    dirty: bool = True  # the start-up pass
+    reasons: set[str] = field(default_factory=lambda: {"start"})
+    passes: int = 0
+    last: PassResult | None = None
+    last_error: str | None = None
+    failures: int = 0
+    in_pass: bool = False
+    _wake: anyio.Event = field(default_factory=anyio.Event)
+    _last_trigger: float = 0.0
+    _pass_scope: anyio.CancelScope | None = None
+    first_pass_done: anyio.Event = field(default_factory=anyio.Event)
+
+    def trigger(self, reason: str) -> None:
+        self.dirty = True
+        self.reasons.add(reason)
+        self._last_trigger = time.monotonic()
+        self._wake.set()
+
+    def local_change(self, path: str) -> None:
+        log.debug("%s: local change at %s", self.pair.name, path)
+        self.trigger("local")
+
+    async def run(self) -> None:
+        self._wake.set()
+        while True:
+            await self._wake.wait()
+            self._wake = anyio.Event()
+            if not self.dirty:
+                continue
+            if "local" in self.reasons:
+                await self._debounce()  # a save is several file events; push is not
+            self.dirty = False
+            reasons, self.reasons = self.reasons, set()
+            await self._one_pass(reasons)
+
+    async def _debounce(self) -> None:
+        """Wait until events have been quiet for ``debounce`` (a save is several events)."""
+        started = time.monotonic()
+        while True:
+            quiet_until = self._last_trigger + self.pair.debounce
+            now = time.monotonic()
+            if now >= quiet_until or now - started >= MAX_DEBOUNCE:
+                return
+            await anyio.sleep(min(quiet_until, started + MAX_DEBOUNCE) - now)
+
+    async def _one_pass(self, reasons: set[str]) -> None:
+        log.info("%s: pass (%s)", self.pair.name, ", ".join(sorted(reasons)))
+        self.in_pass = True
+        try:
+            # Shielded: a stop request lets the pass finish (up to STOP_GRACE), so the
+            # journal always matches what was written.
+            with anyio.CancelScope(shield=True) as scope:
+                self._pass_scope = scope
+                await self._guarded_pass()
+        finally:
+            self._pass_scope = None
+            self.in_pass = False
+            self.passes += 1
+            self.first_pass_done.set()
+            self.daemon.pass_finished(self)
+
+    async def _guarded_pass(self) -> None:
+        try:
+            client = await self.account.client()
+            journal = Journal(journal_path(self.daemon.config, self.pair))
+            try:
+                pass_id = journal.start_pass()
+                result = await PairSync(self.daemon.config, self.pair, client, journal).run(
+                    PassOptions()
+                )
+                journal.finish_pass(pass_id, result.ok, result.summary())
+                self.account.note_state({t: journal.get_state(t) for t in STATE_TYPES})
+            finally:
+                journal.close()
+        except (SyncdError, JmapError, OSError) as exc:
+            self.failures += 1
+            self.last_error = str(exc)
+            if isinstance(exc, AuthError):
+                self.account.drop_client()
+            delay = min(300.0, 2.0 * 2 ** min(self.failures, 8))
+            log.error("%s: pass failed: %s (retrying in %.0f s)", self.pair.name, exc, delay)
+            self.daemon.later(delay, lambda: self.trigger("retry"))
+            return
+        self.last = result
+        self.last_error = None
+        self.failures = 0
+        level = logging.INFO if result.ok else logging.WARNING
+        log.log(level, "%s", result.summary())
+        for problem in result.errors + [e for c in result.collections for e in c.errors]:
+            log.warning("%s: %s", self.pair.name, problem)
+        for coll in result.collections:
+            if coll.blocked:
+                log.warning("%s: %s", self.pair.name, coll.blocked)
+
+    def request_stop(self) -> None:
+        if self._pass_scope is not None:
+            self._pass_scope.deadline = min(
+                self._pass_scope.deadline, anyio.current_time() + STOP_GRACE
+            )
+
+    def status_line(self) -> str:
+        if self.last_error:
+            return f"{self.pair.name}: error: {self.last_error}"
+        if self.last is None:
+            return f"{self.pair.name}: starting"
+        return self.last.summary()
+
+
+@dataclass
+class AccountRunner:
+    """One account's connection, push stream (or polling) and its pairs."""
+
+    daemon: Daemon
+    account: Account
+    pairs: list[PairRunner] = field(default_factory=list)
+    _client: JmapClient | None = None
+    _lock: anyio.Lock = field(default_factory=anyio.Lock)
+    push: PushSubscriber | None = None
+    push_state: str = "not started"
+    known_states: dict[str, str] = field(default_factory=dict)
+
+    async def client(self) -> JmapClient:
+        async with self._lock:
+            if self._client is None:
+                factory = self.daemon.transport_factory
+                transport = factory(self.account) if factory else None
+                self._client = await connect(self.account, transport=transport)
+            return self._client
+
+    def note_state(self, states: dict[str, str | None]) -> None:
+        """The states our last pass reached: a push announcing exactly these is our echo."""
+        self.known_states.update({k: v for k, v in states.items() if v is not None})
+
+    def is_echo(self, changed: dict[str, str]) -> bool:
+        return bool(changed) and all(self.known_states.get(t) == s for t, s in changed.items())
+
+    def drop_client(self) -> None:
+        self._client = None
+
+    def trigger_all(self, reason: str) -> None:
+        for runner in self.pairs:
+            runner.trigger(reason)
+
+    async def run_push(self) -> None:
+        """Push while the server can; else poll ``/changes`` at the pairs' poll interval."""
+        backoff = Backoff(base=2, cap=300)
+        while True:
+            try:
+                client = await self.client()
+                break
+            except (SyncdError, JmapError) as exc:
+                self.push_state = f"cannot connect: {exc}"
+                await anyio.sleep(backoff.next_delay())
+        template = client.session.event_source_url
+        if not template:
+            self.push_state = "polling (the server offers no push)"
+            await self._poll()
+            return
+        types = ["Calendar", "CalendarEvent"]
+        if client.session.has_tasks:
+            types += ["TaskList", "Task"]
+        ping = 30
+        url = eventsource_url(template, types, ping)
+        account_id = client.account_id
+
+        def on_change(changed: dict[str, dict[str, str]]) -> None:
+            ours = {t: s for t, s in (changed.get(account_id) or {}).items() if t in types}
+            if ours and not self.is_echo(ours):
+                self.trigger_all("push")
+
+        self.push = PushSubscriber(
+            url=url,
+            headers=dict(client.headers),
+            on_change=on_change,
+            on_connect=self._on_connect,
+            ping=ping,
+            verify=self.account.ca_bundle or True,
+        )
+        self.push_state = "connecting"
+        try:
+            await self.push.run()
+        except PushUnavailable as exc:
+            log.warning("push: %s; polling every %.0f s instead", exc, self._poll_interval())
+            self.push_state = f"polling ({exc})"
+            self.push = None
+            await self._poll()
+
+    def _on_connect(self) -> None:
+        first = self.push_state == "connecting"
+        self.push_state = "connected"
+        if not first:
+            self.trigger_all("reconnected")  # catch up with what the stream missed
+
+    def _poll_interval(self) -> float:
+        return min((r.pair.poll_interval for r in self.pairs), default=60.0)
+
+    async def _poll(self) -> None:
+        while True:
+            await anyio.sleep(self._poll_interval())
+            self.trigger_all("poll")
+
+
+class Daemon:
+    """All pairs of one config in one task group; ``run`` returns when cancelled."""
+
+    def __init__(
+        self,
+        config: Config,
+        notifier: Notifier | None = None,
+        transport_factory: Callable[[Account], Transport] | None = None,
+    ) -> None:
+        self.config = config
+        self.transport_factory = transport_factory  # tests plug in a fake server here
+        self.notifier = notifier or Notifier()
+        self.accounts: dict[str, AccountRunner] = {}
+        self.runners: list[PairRunner] = []
+        for pair in config.pairs.values():
+            acc = self.accounts.get(pair.account)
+            if acc is None:
+                acc = AccountRunner(self, config.accounts[pair.account])
+                self.accounts[pair.account] = acc
+            runner = PairRunner(self, pair, acc)
+            acc.pairs.append(runner)
+            self.runners.append(runner)
+        self.ready = False
+        self._tg: anyio.abc.TaskGroup | None = None
+        self.on_pass: Callable[[PairRunner], None] | None = None  # for tests and status
+
+    def later(self, delay: float, action: Callable[[], None]) -> None:
+        if self._tg is not None:
+            self._tg.start_soon(_after, delay, action)
+
+    def pass_finished(self, runner: PairRunner) -> None:
+        status = "; ".join(r.status_line() for r in self.runners)
+        if not self.ready and all(r.first_pass_done.is_set() for r in self.runners):
+            self.ready = True
+            self.notifier.ready(status)
+            log.info("ready: %s", status)
+        elif self.ready:
+            self.notifier.status(status)
+        if self.on_pass is not None:
+            self.on_pass(runner)
+
+    async def run(self) -> None:
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            tg.start_soon(self.notifier.watchdog_loop)
+            tg.start_soon(self._clock_watch)
+            for runner in self.runners:
+                tg.start_soon(runner.run)
+                tg.start_soon(self._safety_timer, runner)
+                tg.start_soon(VdirWatcher(runner.pair.local, runner.local_change).run)
+            for acc in self.accounts.values():
+                tg.start_soon(acc.run_push)
+
+    def request_stop(self) -> None:
+        for runner in self.runners:
+            runner.request_stop()
+
+    async def _safety_timer(self, runner: PairRunner) -> None:
+        """A cheap pass now and then, in case a push or a file event was lost."""
+        while True:
+            await anyio.sleep(runner.pair.safety_interval)
+            runner.trigger("periodic")
+
+    async def _clock_watch(self) -> None:
+        """After a suspend the wall clock jumps ahead of the monotonic one: catch up."""
+        wall, mono = time.time(), time.monotonic()
+        while True:
+            await anyio.sleep(5)
+            now_wall, now_mono = time.time(), time.monotonic()
+            drift = (now_wall - wall) - (now_mono - mono)
+            if math.fabs(drift) > CLOCK_JUMP or now_mono - mono > 5 + CLOCK_JUMP:
+                log.info("clock jumped %.0f s (suspend and resume?): reconnecting", drift)
+                for acc in self.accounts.values():
+                    if acc.push is not None:
+                        acc.push.reconnect()
+                    acc.trigger_all("resume")
+            wall, mono = now_wall, now_mono
+
+
+async def _after(delay: float, action: Callable[[], None]) -> None:
+    await anyio.sleep(delay)
+    action()
