@@ -212,6 +212,7 @@ class AccountRunner:
         def on_change(changed: dict[str, dict[str, str]]) -> None:
             ours = {t: s for t, s in (changed.get(account_id) or {}).items() if t in types}
             if ours and not self.is_echo(ours):
+                log.debug("push: state change %s", ours)
                 self.trigger_all("push")
 
         self.push = PushSubscriber(
