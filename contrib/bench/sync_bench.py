@@ -1,0 +1,610 @@
+"""Benchmark: syncd against Cyrus (JMAP) next to vdirsyncer against Radicale (CalDAV).
+
+    python3 contrib/bench/sync_bench.py                     # N = 1000 and 10000, 3 runs
+    python3 contrib/bench/sync_bench.py --n 1000 --runs 5
+    python3 contrib/bench/sync_bench.py --n 50000 --only syncd
+    python3 contrib/bench/sync_bench.py --n 10000 --profile /tmp/prof   # + pyinstrument
+
+Needs root (the Cyrus harness runs the server in its chroot, see contrib/cyrus/harness.py)
+and, for the comparison, vdirsyncer and radicale: taken from --venv (default
+$XDG_CACHE_HOME/syncd-bench/venv, made with `pip install vdirsyncer radicale` when missing).
+
+Every measured pass is the real command line in a child process (`python3 -m syncd -c
+CONFIG sync`, `vdirsyncer -c CONFIG sync`), interpreter start included.  Per pass: wall
+time, CPU time (user+sys of that child, from os.wait4), peak RSS of that child, HTTP
+requests and bytes (both directions, headers included) counted by a proxy in front of each
+server (contrib/bench/proxy.py).  Each figure is the median of --runs passes.  See
+contrib/bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "contrib" / "cyrus"))
+sys.path.insert(0, str(HERE))
+
+import harness  # noqa: E402
+import seed  # noqa: E402
+from proxy import CountingProxy  # noqa: E402
+
+SCENARIOS = [
+    "first download",
+    "no change",
+    "1 remote change",
+    "100 remote changes",
+    "1 local change",
+    "100 local changes",
+    "first upload",
+]
+
+
+@dataclass
+class Measure:
+    wall: float
+    cpu: float
+    rss_mb: float
+    requests: int
+    nbytes: int
+
+
+def run_child(cmd: list[str], proxy: CountingProxy, log: Path, env: dict | None = None) -> Measure:
+    """Run one pass in a child process; measure it from the outside."""
+    req0, bytes0 = proxy.snapshot()
+    with open(log, "ab") as out:
+        out.write(f"\n$ {' '.join(cmd)}\n".encode())
+        out.flush()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=out, env=env)
+        _, status, ru = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    req1, bytes1 = proxy.snapshot()
+    if proc.returncode != 0:
+        tail = log.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"{cmd[0]} exited {proc.returncode}; log {log}:\n{tail}")
+    return Measure(
+        wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, req1 - req0, bytes1 - bytes0
+    )
+
+
+SUMMARY = re.compile(rb"^SUMMARY[^:\r\n]*:[^\r\n]*", re.M)
+
+
+def edit_local_file(path: Path, title: str) -> None:
+    """What an editor or khal does: rewrite the file with a new SUMMARY."""
+    data = path.read_bytes()
+    new, count = SUMMARY.subn(b"SUMMARY:" + title.encode(), data, count=1)
+    assert count == 1, path
+    path.write_bytes(new)
+
+
+def ics_files(directory: Path) -> list[Path]:
+    return sorted(
+        p for p in directory.iterdir() if p.suffix == ".ics" and not p.name.startswith(".")
+    )
+
+
+def grep_title(directory: Path, title: str) -> bool:
+    needle = title.encode()
+    return any(needle in p.read_bytes() for p in ics_files(directory))
+
+
+# --------------------------------------------------------------------------- syncd
+
+
+class SyncdSide:
+    label = "syncd"
+
+    def __init__(self, work: Path, profile: Path | None) -> None:
+        self.work = work
+        self.server = harness.CyrusServer.start()
+        self.proxy = CountingProxy(self.server.http_port)
+        self.log = work / "syncd.log"
+        self.profile = profile
+        self.users: dict[int, harness.CyrusUser] = {}
+        self.ids: dict[int, list[str]] = {}
+        self.serial = 0
+
+    def close(self) -> None:
+        self.proxy.close()
+        self.server.stop()
+        self.server.remove()
+
+    def seed(self, n: int, events: list[seed.Event]) -> float:
+        user = self.server.add_user(f"dl{n}")
+        took = seed.seed_jmap(user, events)
+        self.users[n] = user
+        self.ids[n] = sorted(seed.jmap_ids(user))
+        assert len(self.ids[n]) == n, len(self.ids[n])
+        return took
+
+    def _pair(self, user: harness.CyrusUser, tag: str) -> Path:
+        d = self.work / f"syncd-{tag}"
+        if d.exists():
+            shutil.rmtree(d)
+        (d / "vdir").mkdir(parents=True)
+        (d / "config.yaml").write_text(
+            "accounts:\n"
+            "  home:\n"
+            f"    url: http://127.0.0.1:{self.proxy.port}\n"
+            f"    username: {user.name}\n"
+            f"    password: {user.password}\n"
+            "pairs:\n"
+            "  cal:\n"
+            "    account: home\n"
+            f"    local: {d / 'vdir'}\n"
+            "    collections: all\n"
+            "    conflict: remote-wins\n"
+            f"state_dir: {d / 'state'}\n"
+        )
+        (d / "config.yaml").chmod(0o600)
+        return d
+
+    def download_pair(self, n: int, run: int) -> Path:
+        return self._pair(self.users[n], f"dl{n}")
+
+    def sync(self, pair: Path, profile_as: str | None = None) -> Measure:
+        cmd = [sys.executable, "-m", "syncd", "-c", str(pair / "config.yaml"), "sync"]
+        if profile_as and self.profile:
+            self.profile.mkdir(parents=True, exist_ok=True)
+            out = self.profile / f"{profile_as}.txt"
+            cmd = [
+                sys.executable,
+                "-m",
+                "pyinstrument",
+                "-r",
+                "text",
+                "-o",
+                str(out),
+                "-m",
+                "syncd",
+                *cmd[3:],
+            ]
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        }
+        return run_child(cmd, self.proxy, self.log, env)
+
+    def collection_dir(self, pair: Path) -> Path:
+        dirs = [p for p in (pair / "vdir").iterdir() if p.is_dir()]
+        assert len(dirs) == 1, dirs
+        return dirs[0]
+
+    def count_local(self, pair: Path) -> int:
+        return len(ics_files(self.collection_dir(pair)))
+
+    def remote_change(self, n: int, pair: Path, indexes: list[int], title: str) -> None:
+        user = self.users[n]
+        update = {self.ids[n][i]: {"title": f"{title} {i}"} for i in indexes}
+        ((name, body, _),) = user.jmap(
+            [["CalendarEvent/set", {"accountId": user.name, "update": update}, "u"]]
+        )
+        assert name == "CalendarEvent/set" and not body.get("notUpdated"), body
+
+    def remote_has_title(self, n: int, index: int, title: str) -> bool:
+        user = self.users[n]
+        ((_, body, _),) = user.jmap(
+            [
+                [
+                    "CalendarEvent/get",
+                    {"accountId": user.name, "ids": [self.ids[n][index]], "properties": ["title"]},
+                    "g",
+                ]
+            ]
+        )
+        return body["list"][0]["title"] == title
+
+    def uid_index(self, n: int, uid: str) -> int:
+        import base64
+
+        rid = "EB-" + base64.urlsafe_b64encode(uid.encode()).decode().rstrip("=")
+        return self.ids[n].index(rid)
+
+    def upload_pair(self, n: int, run: int, events: list[seed.Event]) -> tuple[Path, object]:
+        self.serial += 1
+        user = self.server.add_user(f"up{n}x{self.serial}")
+        pair = self._pair(user, f"up{n}")
+        seed.write_vdir(pair / "vdir" / "Default", events)
+        return pair, user
+
+    def count_remote_upload(self, handle: object) -> int:
+        return len(seed.jmap_ids(handle))
+
+
+# --------------------------------------------------------------------------- vdirsyncer
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_venv(venv: Path) -> Path:
+    vds = venv / "bin" / "vdirsyncer"
+    if not vds.exists() or not (venv / "bin" / "radicale").exists():
+        print(f"[bench] installing vdirsyncer and radicale into {venv}", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", "vdirsyncer", "radicale"], check=True
+        )
+    return venv
+
+
+class VdirsyncerSide:
+    label = "vdirsyncer"
+    USER = "bench"
+
+    def __init__(self, work: Path, venv: Path) -> None:
+        self.work = work
+        self.venv = venv
+        self.storage = work / "radicale"
+        self.root = self.storage / "collection-root" / self.USER
+        self.root.mkdir(parents=True)
+        self.port = free_port()
+        self.log = work / "vdirsyncer.log"
+        self.server_log = open(work / "radicale.log", "ab")  # noqa: SIM115 (closed in close())
+        self.server = subprocess.Popen(
+            [
+                str(venv / "bin" / "radicale"),
+                f"--server-hosts=127.0.0.1:{self.port}",
+                f"--storage-filesystem-folder={self.storage}",
+                "--auth-type=none",
+                "--logging-level=warning",
+            ],
+            stdout=self.server_log,
+            stderr=self.server_log,
+            start_new_session=True,
+        )
+        self.proxy = CountingProxy(self.port)
+        self.serial = 0
+        self.events: dict[int, list[seed.Event]] = {}
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                self._http("PROPFIND", f"/{self.USER}/", headers={"Depth": "0"})
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.server.poll() is not None:
+                    raise RuntimeError(
+                        "radicale did not start; see " + str(work / "radicale.log")
+                    ) from None
+                time.sleep(0.2)
+
+    def version(self) -> str:
+        out = subprocess.run(
+            [str(self.venv / "bin" / "vdirsyncer"), "--version"], capture_output=True, text=True
+        )
+        rad = subprocess.run(
+            [str(self.venv / "bin" / "radicale"), "--version"], capture_output=True, text=True
+        )
+        return f"{out.stdout.strip()}, radicale {rad.stdout.strip()}"
+
+    def close(self) -> None:
+        self.proxy.close()
+        os.killpg(self.server.pid, signal.SIGTERM)
+        self.server.wait(10)
+        self.server_log.close()
+
+    def _http(
+        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+    ) -> bytes:
+        import base64
+
+        auth = base64.b64encode(f"{self.USER}:x".encode()).decode()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            data=body,
+            method=method,
+            headers={"Authorization": f"Basic {auth}", **(headers or {})},
+        )
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            return resp.read()
+
+    def _make_collection(self, name: str) -> Path:
+        d = self.root / name
+        d.mkdir(parents=True)
+        (d / ".Radicale.props").write_text(json.dumps({"tag": "VCALENDAR", "D:displayname": name}))
+        return d
+
+    def seed(self, n: int, events: list[seed.Event]) -> float:
+        t0 = time.perf_counter()
+        seed.write_vdir(self._make_collection(f"dl{n}"), events)
+        self.events[n] = events
+        # Warm Radicale's item cache, as a server in use would have it (not measured).
+        self._http("PROPFIND", f"/{self.USER}/dl{n}/", headers={"Depth": "1"})
+        return time.perf_counter() - t0
+
+    def _pair(self, collection: str, tag: str) -> Path:
+        d = self.work / f"vds-{tag}"
+        if d.exists():
+            shutil.rmtree(d)
+        (d / "vdir").mkdir(parents=True)
+        (d / "status").mkdir()
+        (d / "config").write_text(
+            "[general]\n"
+            f'status_path = "{d / "status"}/"\n\n'
+            "[pair bench]\n"
+            'a = "bench_local"\nb = "bench_remote"\ncollections = null\n'
+            'conflict_resolution = "b wins"\n\n'
+            "[storage bench_local]\n"
+            f'type = "filesystem"\npath = "{d / "vdir"}/"\nfileext = ".ics"\n\n'
+            "[storage bench_remote]\n"
+            'type = "caldav"\n'
+            f'url = "http://127.0.0.1:{self.proxy.port}/{self.USER}/{collection}/"\n'
+            f'username = "{self.USER}"\npassword = "x"\n'
+        )
+        return d
+
+    def discover(self, pair: Path) -> None:
+        """`vdirsyncer discover` is a one-time set-up step: run, but not measured."""
+        subprocess.run(
+            [
+                str(self.venv / "bin" / "vdirsyncer"),
+                "-c",
+                str(pair / "config"),
+                "discover",
+                "bench",
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+    def download_pair(self, n: int, run: int) -> Path:
+        pair = self._pair(f"dl{n}", f"dl{n}")
+        self.discover(pair)
+        return pair
+
+    def sync(self, pair: Path, profile_as: str | None = None) -> Measure:
+        cmd = [str(self.venv / "bin" / "vdirsyncer"), "-c", str(pair / "config"), "sync"]
+        return run_child(cmd, self.proxy, self.log)
+
+    def collection_dir(self, pair: Path) -> Path:
+        return pair / "vdir"
+
+    def count_local(self, pair: Path) -> int:
+        return len(ics_files(pair / "vdir"))
+
+    def remote_change(self, n: int, pair: Path, indexes: list[int], title: str) -> None:
+        for i in indexes:
+            ev = self.events[n][i]
+            ev = seed.Event(**{**ev.__dict__, "title": f"{title} {i}", "sequence": ev.sequence + 1})
+            self._http(
+                "PUT",
+                f"/{self.USER}/dl{n}/{seed.ics_filename(ev)}",
+                seed.to_ics(ev).encode(),
+                {"Content-Type": "text/calendar; charset=utf-8"},
+            )
+
+    def remote_has_title(self, n: int, index: int, title: str) -> bool:
+        ev = self.events[n][index]
+        return (
+            f"SUMMARY:{title}".encode()
+            in (self.root / f"dl{n}" / seed.ics_filename(ev)).read_bytes()
+        )
+
+    def uid_index(self, n: int, uid: str) -> int:
+        return next(i for i, e in enumerate(self.events[n]) if e.uid == uid)
+
+    def upload_pair(self, n: int, run: int, events: list[seed.Event]) -> tuple[Path, object]:
+        self.serial += 1
+        name = f"up{n}x{self.serial}"
+        self._make_collection(name)
+        pair = self._pair(name, f"up{n}")
+        seed.write_vdir(pair / "vdir", events)
+        self.discover(pair)
+        return pair, self.root / name
+
+    def count_remote_upload(self, handle: object) -> int:
+        return len(ics_files(handle))  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+UID_RE = re.compile(rb"^UID:([^\r\n]+)", re.M)
+
+
+def run_scenarios(
+    side, n: int, events: list[seed.Event], runs: int, profile: bool
+) -> dict[str, list[Measure]]:
+    rows: dict[str, list[Measure]] = {}
+    say = lambda msg: print(f"[bench] {side.label} N={n}: {msg}", file=sys.stderr, flush=True)  # noqa: E731
+
+    ms = []
+    for r in range(runs):
+        pair = side.download_pair(n, r)
+        ms.append(side.sync(pair))
+        got = side.count_local(pair)
+        assert got == n, f"{side.label}: first download gave {got} files, wanted {n}"
+    rows["first download"] = ms
+    say(f"first download {[round(m.wall, 2) for m in ms]}")
+
+    rows["no change"] = [side.sync(pair) for _ in range(runs)]
+    say(f"no change {[round(m.wall, 2) for m in rows['no change']]}")
+
+    cursor = 0
+    for k in (1, 100):
+        ms = []
+        for r in range(runs):
+            title = f"Remote edit k{k} r{r}"
+            indexes = list(range(cursor, cursor + k))
+            cursor += k
+            side.remote_change(n, pair, indexes, title)
+            ms.append(side.sync(pair))
+            last = f"{title} {indexes[-1]}"
+            assert grep_title(side.collection_dir(pair), last), (
+                f"{side.label}: {last!r} not downloaded"
+            )
+        rows[f"{k} remote change{'s' if k > 1 else ''}"] = ms
+        say(f"{k} remote {[round(m.wall, 2) for m in ms]}")
+
+    files = ics_files(side.collection_dir(pair))[::-1]
+    lcursor = 0
+    for k in (1, 100):
+        ms = []
+        for r in range(runs):
+            title = f"Local edit k{k} r{r}"
+            chosen = files[lcursor : lcursor + k]
+            lcursor += k
+            for path in chosen:
+                edit_local_file(path, title)
+            ms.append(side.sync(pair))
+            uid = UID_RE.search(chosen[-1].read_bytes()).group(1).decode()
+            assert side.remote_has_title(n, side.uid_index(n, uid), title), (
+                f"{side.label}: {title!r} not uploaded"
+            )
+        rows[f"{k} local change{'s' if k > 1 else ''}"] = ms
+        say(f"{k} local {[round(m.wall, 2) for m in ms]}")
+
+    if profile:
+        pair = side.download_pair(n, 99)
+        side.sync(pair, profile_as=f"first-download-{n}")
+        side.sync(pair, profile_as=f"no-change-{n}")
+        say("profiled")
+
+    ms = []
+    for r in range(runs):
+        pair, handle = side.upload_pair(n, r, events)
+        ms.append(side.sync(pair))
+        got = side.count_remote_upload(handle)
+        assert got == n, f"{side.label}: first upload left {got} items on the server, wanted {n}"
+    rows["first upload"] = ms
+    say(f"first upload {[round(m.wall, 2) for m in ms]}")
+    return rows
+
+
+def med(ms: list[Measure], attr: str) -> float:
+    return statistics.median(getattr(m, attr) for m in ms)
+
+
+def fmt_bytes(b: float) -> str:
+    return f"{b / 1e6:.2f} MB" if b >= 1e6 else f"{b / 1e3:.1f} kB"
+
+
+def table(n: int, results: dict[str, dict[str, list[Measure]]], runs: int) -> str:
+    s, v = results.get("syncd", {}), results.get("vdirsyncer", {})
+    head = (
+        f"N = {n} (median of {runs})\n\n"
+        "| scenario | wall s syncd | wall s vds | wall ratio | CPU s syncd | CPU s vds | CPU ratio "
+        "| RSS MB syncd | RSS MB vds | requests syncd | requests vds | bytes syncd | bytes vds |\n"
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n"
+    )
+    lines = []
+    for name in SCENARIOS:
+        a, b = s.get(name), v.get(name)
+
+        def cell(ms, attr, f="{:.2f}"):
+            return f.format(med(ms, attr)) if ms else "-"
+
+        def ratio(attr, a=a, b=b):
+            if not a or not b or med(b, attr) == 0:
+                return "-"
+            return f"{med(a, attr) / med(b, attr):.2f}"
+
+        lines.append(
+            f"| {name} | {cell(a, 'wall')} | {cell(b, 'wall')} | {ratio('wall')} "
+            f"| {cell(a, 'cpu')} | {cell(b, 'cpu')} | {ratio('cpu')} "
+            f"| {cell(a, 'rss_mb', '{:.0f}')} | {cell(b, 'rss_mb', '{:.0f}')} "
+            f"| {cell(a, 'requests', '{:.0f}')} | {cell(b, 'requests', '{:.0f}')} "
+            f"| {fmt_bytes(med(a, 'nbytes')) if a else '-'} | {fmt_bytes(med(b, 'nbytes')) if b else '-'} |"
+        )
+    return head + "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--n", type=int, nargs="+", default=[1000, 10000])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--only", choices=["syncd", "vdirsyncer"])
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    ap.add_argument("--venv", type=Path, default=cache / "syncd-bench" / "venv")
+    ap.add_argument(
+        "--profile",
+        type=Path,
+        help="also profile syncd's first download and no-change pass (pyinstrument) at the largest N, reports into this directory",
+    )
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--json", type=Path, help="write all raw measurements here")
+    args = ap.parse_args(argv)
+    if args.runs < 1:
+        ap.error("--runs must be at least 1")
+
+    work = Path(tempfile.mkdtemp(prefix="syncd-bench-"))
+    print(f"[bench] work directory {work}", file=sys.stderr)
+    sides = []
+    try:
+        if args.only != "vdirsyncer":
+            if os.geteuid() != 0 or not harness.is_installed():
+                print(
+                    "[bench] the Cyrus server needs root and `python3 contrib/cyrus/harness.py install`",
+                    file=sys.stderr,
+                )
+                return 2
+            sides.append(SyncdSide(work, args.profile))
+        if args.only != "syncd":
+            venv = ensure_venv(args.venv)
+            sides.append(VdirsyncerSide(work, venv))
+            print(f"[bench] {sides[-1].version()}", file=sys.stderr)
+
+        all_results: dict[int, dict[str, dict[str, list[Measure]]]] = {}
+        out = []
+        for n in args.n:
+            events = seed.make_events(n)
+            results = {}
+            for side in sides:
+                took = side.seed(n, events)
+                print(
+                    f"[bench] {side.label}: seeded {n} events in {took:.1f}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                profile = side.label == "syncd" and args.profile is not None and n == max(args.n)
+                results[side.label] = run_scenarios(side, n, events, args.runs, profile)
+            all_results[n] = results
+            out.append(table(n, results, args.runs))
+            print(out[-1], file=sys.stderr, flush=True)
+        if args.json:
+            args.json.write_text(
+                json.dumps(
+                    {
+                        str(n): {
+                            k: {s: [m.__dict__ for m in ms] for s, ms in v.items()}
+                            for k, v in r.items()
+                        }
+                        for n, r in all_results.items()
+                    },
+                    indent=1,
+                )
+            )
+        print("\n".join(out))
+        return 0
+    finally:
+        for side in sides:
+            side.close()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
