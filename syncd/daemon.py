@@ -34,7 +34,8 @@ log = logging.getLogger("syncd.daemon")
 STOP_GRACE = 4.0  # seconds a pass in flight may take to finish on SIGTERM
 MAX_DEBOUNCE = 3.0  # a steady stream of file events still gets a pass this often
 STATE_TYPES = ("Calendar", "CalendarEvent", "TaskList", "Task")
-CLOCK_JUMP = 20.0  # wall-clock moved this much more than the monotonic clock: a resume
+CLOCK_JUMP = 20.0
+CLOCK_CHECK = 5.0  # how often the clocks are compared  # wall-clock moved this much more than the monotonic clock: a resume
 
 
 @dataclass
@@ -314,10 +315,10 @@ class Daemon:
         """After a suspend the wall clock jumps ahead of the monotonic one: catch up."""
         wall, mono = time.time(), time.monotonic()
         while True:
-            await anyio.sleep(5)
+            await anyio.sleep(CLOCK_CHECK)
             now_wall, now_mono = time.time(), time.monotonic()
             drift = (now_wall - wall) - (now_mono - mono)
-            if math.fabs(drift) > CLOCK_JUMP or now_mono - mono > 5 + CLOCK_JUMP:
+            if math.fabs(drift) > CLOCK_JUMP or now_mono - mono > CLOCK_CHECK + CLOCK_JUMP:
                 log.info("clock jumped %.0f s (suspend and resume?): reconnecting", drift)
                 for acc in self.accounts.values():
                     if acc.push is not None:

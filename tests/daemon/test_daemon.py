@@ -184,3 +184,44 @@ def _http(status: int):
     from syncd.jmap.transport import HttpResponse
 
     return HttpResponse(status, {}, b"server exploded", "https://jmap.test/jmap/api/")
+
+
+def test_a_wall_clock_jump_after_resume_triggers_a_pass(harness, monkeypatch):
+    import syncd.daemon as daemon_module
+
+    monkeypatch.setattr(daemon_module, "CLOCK_CHECK", 0.1)
+    offset = {"s": 0.0}
+    real_time = time.time
+    monkeypatch.setattr(daemon_module.time, "time", lambda: real_time() + offset["s"])
+
+    async def scenario(daemon):
+        runner = daemon.runners[0]
+        before = runner.passes
+        offset["s"] = 3600.0  # the laptop slept for an hour
+        await wait_for(lambda: runner.passes > before)
+        scenario.reasons = daemon.runners[0].passes - before
+
+    run_daemon(harness, scenario)
+    assert scenario.reasons >= 1
+
+
+def test_an_unmounted_vdir_is_waited_for_and_never_read_as_deletions(harness):
+    for i in range(6):
+        harness.server.put_event(
+            {"@type": "Event", "uid": f"keep{i}", "title": "t", "start": "2026-03-01T10:00:00"}
+        )
+
+    async def scenario(daemon):
+        runner = daemon.runners[0]
+        await wait_for(lambda: len(list(harness.root.rglob("*.ics"))) == 6)
+        away = harness.root.with_name("unmounted")
+        harness.root.rename(away)  # the disk went away
+        runner.trigger("poll")
+        await wait_for(lambda: runner.last_error is not None)
+        assert "not" in runner.last_error.lower()
+        away.rename(harness.root)  # and came back
+        await wait_for(lambda: runner.last_error is None, timeout=30)
+
+    daemon, _ = run_daemon(harness, scenario)
+    assert len(harness.server.events) == 6
+    assert len(list(harness.root.rglob("*.ics"))) == 6

@@ -117,6 +117,11 @@ def test_daemon_follows_both_sides_survives_a_server_restart_and_stops_cleanly(
         assert any(m == "WATCHDOG=1" for m in d.messages)
         assert any(m.startswith("STATUS=") for m in d.messages)
         assert cyrus_pair.user.password not in d.output()
+
+        # SIGHUP: RELOADING=1, the config read again, READY=1 after the new first pass
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_for(lambda: any(m.startswith("RELOADING=1") for m in d.messages), "RELOADING=1")
+        d.wait_for(lambda: sum(m.startswith("READY=1") for m in d.messages) == 2, "READY again")
     finally:
         took = d.stop()
     assert d.proc.returncode == 0, d.output()[-3000:]
