@@ -345,6 +345,9 @@ class Journal:
     def clear_intent(self, intent_id: int) -> None:
         self.db.execute("DELETE FROM intents WHERE id = ?", (intent_id,))
 
+    def clear_intents(self) -> None:
+        self.db.execute("DELETE FROM intents")
+
     def intents(self) -> list[tuple[int, str, str, str, dict[str, Any]]]:
         rows = self.db.execute(
             "SELECT id, kind, collection, uid, detail FROM intents ORDER BY id"

@@ -123,6 +123,7 @@ class PairSync:
         self.updated_floor = self.client.last_server_date
         known = self._known_updated()
         pending = self.journal.pending_remote()
+        pending += [i for i in await self._settle_intents() if i not in pending]
         delta = await self.store.fetch(since, pending, known)
         if await self._state_moved_suspiciously(since, delta):
             # /changes said nothing changed, the state moved and the server's count
@@ -168,6 +169,7 @@ class PairSync:
                 for row in act.touched:
                     self.journal.put_item(row)
             self._settle_fingerprints(delta)
+            self.journal.clear_intents()
             self.journal.clear_pending_remote(pending)
             blocked_ids = self._blocked_remote_ids(actives)
             if blocked_ids:
@@ -518,6 +520,7 @@ class PairSync:
                         destroys.append(action.base.remote_id)
         outcome = None
         if creates or updates or destroys:
+            self._write_intents(actives, creates, updates, destroys)
             outcome = await self.store.write(creates, updates, destroys)
         for act in actives:
             if act.plan is None or act.plan.blocked:
@@ -527,6 +530,42 @@ class PairSync:
         if outcome is not None and outcome.states_chain and outcome.old_state == delta.state:
             new_state = outcome.new_state  # only our own writes happened since the fetch
         return new_state
+
+    def _write_intents(
+        self,
+        actives: list[Active],
+        creates: dict[str, dict[str, Any]],
+        updates: dict[str, dict[str, Any]],
+        destroys: list[str],
+    ) -> None:
+        """Durably note what we are about to send; a crash before the journal commit
+        leaves these for ``_settle_intents`` to check against the server."""
+        with self.journal.transaction():
+            for obj in creates.values():
+                self.journal.add_intent("create", _membership_of(obj), str(obj.get("uid")))
+            for rid in updates:
+                self.journal.add_intent("update", "", "", {"id": rid})
+            for rid in destroys:
+                self.journal.add_intent("destroy", "", "", {"id": rid})
+
+    async def _settle_intents(self) -> list[str]:
+        """Remote ids to fetch again because an interrupted pass may have changed them.
+
+        A create whose answer was lost is found by its UID, so it is paired with the
+        local file instead of being created a second time."""
+        intents = self.journal.intents()
+        if not intents:
+            return []
+        log.warning(
+            "%s: settling %d operation(s) of an interrupted pass", self.pair.name, len(intents)
+        )
+        ids: list[str] = []
+        for _, kind, _, uid, detail in intents:
+            if kind == "create" and uid:
+                ids += await self.store.find_by_uid(uid)
+            elif detail.get("id"):
+                ids.append(str(detail["id"]))
+        return ids
 
     def _remote_id(self, act: Active, action: P.Action) -> str | None:
         """The id to update, or None to create (new, or deleted remotely while edited here)."""
@@ -785,6 +824,13 @@ def _replace(row: ItemRow, **changes: Any) -> ItemRow:
 def _forget(collection: str, uid: str) -> ItemRow:
     """A marker row: remote_id None and empty filename mean 'delete this journal row'."""
     return ItemRow(collection, uid, "", None, None, None, None, None, None)
+
+
+def _membership_of(obj: dict[str, Any]) -> str:
+    ids = obj.get("calendarIds")
+    if isinstance(ids, dict) and ids:
+        return str(next(iter(ids)))
+    return str(obj.get("taskListId") or "")
 
 
 def trusted_updated(updated: str | None, floor: float | None) -> str | None:
