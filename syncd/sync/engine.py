@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +35,7 @@ from syncd.sync.remote import (
 )
 from syncd.sync.result import CollectionResult, PassResult
 from syncd.vdir.names import collection_dirname, item_filename
-from syncd.vdir.storage import ChangedOnDisk, VdirCollection, VdirRoot
+from syncd.vdir.storage import ChangedOnDisk, Etag, VdirCollection, VdirRoot
 
 log = logging.getLogger("syncd.sync")
 
@@ -117,6 +118,7 @@ class PairSync:
             f"{self.client.account_id}@{self.client.session.api_url}",
             allow_change=options.allow_account_change,
         )
+        self._retry_ids: set[str] = set()
         since = self.journal.get_state(self.state_key)
         # Server time before this pass read anything: an ``updated`` older than this
         # second can serve as a fingerprint later (see trusted_updated).
@@ -171,6 +173,8 @@ class PairSync:
             self._settle_fingerprints(delta)
             self.journal.clear_intents()
             self.journal.clear_pending_remote(pending)
+            if self._retry_ids:
+                self.journal.add_pending_remote(self._retry_ids, "failed item", backoff=True)
             blocked_ids = self._blocked_remote_ids(actives)
             if blocked_ids:
                 self.journal.add_pending_remote(blocked_ids, "deletion guard", backoff=False)
@@ -384,6 +388,7 @@ class PairSync:
             except Exception as exc:  # invalid JSCalendar from the server: report, never delete
                 act.remote_view.unreadable.add(uid)
                 act.result.errors.append(f"server item {oid} ({uid}) cannot be read: {exc}")
+                self._retry_ids.add(oid)
                 continue
             known = act.journal.get(uid)
             if known is not None and known.remote_hash == rv.comparable and known.remote_id == oid:
@@ -400,6 +405,8 @@ class PairSync:
     def _scan_local(self, act: Active) -> None:
         """Stat every file; read only those whose etag moved (DESIGN: local delta)."""
         listing = act.vdir.list()
+        for skipped in act.vdir.skipped:
+            act.result.errors.append(f"{act.vdir.path}/{skipped}; left untouched")
         by_file = {row.filename: row for row in act.journal.values()}
         seen: dict[str, str] = {}  # uid -> filename, for duplicate detection
         for filename in sorted(listing):
@@ -434,6 +441,13 @@ class PairSync:
                 continue
             obj = objs[0]
             uid = str(obj["uid"])
+            if not has_uid(data):
+                try:
+                    data, etag = self._write_back_uid(act, filename, data, uid, etag)
+                except (OSError, SyncdError) as exc:
+                    self._local_problem(act, filename, row, f"has no UID and {exc}")
+                    continue
+                digest = bytes_hash(data)
             if uid in seen:
                 act.result.errors.append(
                     f"{act.vdir.path / filename}: UID {uid!r} is also in {seen[uid]}; skipped "
@@ -467,6 +481,16 @@ class PairSync:
                     _replace(row, filename=lv.filename, local_etag=lv.etag, local_hash=lv.hash)
                 )
                 del act.local.changed[uid]
+
+    def _write_back_uid(
+        self, act: Active, filename: str, data: bytes, uid: str, etag: Etag
+    ) -> tuple[bytes, Etag]:
+        """A file without UID gets the stable derived one written in, so every later pass
+        (and every other tool) sees the same item."""
+        fixed = insert_uid(data, uid)
+        new_etag = act.vdir.write(filename, fixed, etag)
+        log.info("%s: gave %s the UID %s", self.pair.name, act.vdir.path / filename, uid)
+        return fixed, new_etag
 
     def _local_problem(self, act: Active, filename: str, row: ItemRow | None, reason: str) -> None:
         act.result.errors.append(f"{act.vdir.path / filename}: {reason}; left untouched")
@@ -599,6 +623,11 @@ class PairSync:
                 patch[key] = None
         return patch
 
+    def _retry_later(self, action: P.Action) -> None:
+        """The state moves on past a failed item: fetch it again next pass."""
+        if action.remote is not None:
+            self._retry_ids.add(action.remote.id)
+
     def _apply_local(self, act: Active, outcome: Any, keys: dict[tuple[int, str], str]) -> None:
         rows: list[ItemRow] = []
         assert act.plan is not None
@@ -613,6 +642,14 @@ class PairSync:
             except (OSError, SyncdError, convert.ConversionError) as exc:
                 act.result.errors.append(f"{act.row.dirname}: {action.uid}: {exc}")
                 self.journal.record_error(act.remote.id, action.uid, "local", str(exc))
+                self._retry_later(action)
+                continue
+            except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+                # Server data the converter cannot use: report it, keep the local file.
+                reason = f"the server's version cannot be converted ({type(exc).__name__}: {exc})"
+                act.result.errors.append(f"{act.row.dirname}: {action.uid}: {reason}; left as is")
+                self.journal.record_error(act.remote.id, action.uid, "remote", reason)
+                self._retry_later(action)
                 continue
             if row is not None:
                 rows.append(row)
@@ -824,6 +861,22 @@ def _replace(row: ItemRow, **changes: Any) -> ItemRow:
 def _forget(collection: str, uid: str) -> ItemRow:
     """A marker row: remote_id None and empty filename mean 'delete this journal row'."""
     return ItemRow(collection, uid, "", None, None, None, None, None, None)
+
+
+def has_uid(data: bytes) -> bool:
+    return re.search(rb"^UID[;:]", data, re.MULTILINE | re.IGNORECASE) is not None
+
+
+def insert_uid(data: bytes, uid: str) -> bytes:
+    """Add ``UID`` to every VEVENT/VTODO of a file, changing nothing else in it."""
+    newline = b"\r\n" if b"\r\n" in data else b"\n"
+    line = b"UID:" + uid.encode() + newline
+    return re.sub(
+        rb"^(BEGIN:(?:VEVENT|VTODO)\r?\n)",
+        lambda m: m.group(1) + line,
+        data,
+        flags=re.MULTILINE | re.IGNORECASE,
+    )
 
 
 def _membership_of(obj: dict[str, Any]) -> str:

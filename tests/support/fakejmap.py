@@ -47,6 +47,7 @@ class FakeJmapServer:
     clock: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
     frozen_clock: bool = False  # everything happens within one second
     event_source: bool = True  # False: a server without push (the daemon polls)
+    refuse: dict[str, str] = field(default_factory=dict)  # uid -> SetError type for /set
     next_id: int = 1
     requests: list[list[str]] = field(default_factory=list)  # method names per request
     request_args: list[list[tuple[str, dict]]] = field(default_factory=list)  # calls per request
@@ -314,6 +315,9 @@ class FakeJmapServer:
             if bad:
                 not_created[key] = {"type": "invalidProperties", "properties": bad}
                 continue
+            if obj.get("uid") in self.refuse:
+                not_created[key] = {"type": self.refuse[obj["uid"]]}
+                continue
             if type_ == "CalendarEvent":
                 if not obj.get("uid"):
                     not_created[key] = {"type": "invalidProperties", "properties": ["uid"]}
@@ -343,6 +347,9 @@ class FakeJmapServer:
         for oid, patch in (args.get("update") or {}).items():
             if oid not in store:
                 not_updated[oid] = {"type": "notFound"}
+                continue
+            if store[oid].get("uid") in self.refuse:
+                not_updated[oid] = {"type": self.refuse[store[oid]["uid"]]}
                 continue
             obj = copy.deepcopy(store[oid])
             for path, value in patch.items():
