@@ -424,7 +424,7 @@ UID_RE = re.compile(rb"^UID:([^\r\n]+)", re.M)
 
 
 def run_scenarios(
-    side, n: int, events: list[seed.Event], runs: int, profile: bool
+    side, n: int, events: list[seed.Event], runs: int, profile: bool, upload_max: int
 ) -> dict[str, list[Measure]]:
     rows: dict[str, list[Measure]] = {}
     say = lambda msg: print(f"[bench] {side.label} N={n}: {msg}", file=sys.stderr, flush=True)  # noqa: E731
@@ -481,6 +481,9 @@ def run_scenarios(
         side.sync(pair, profile_as=f"no-change-{n}")
         say("profiled")
 
+    if side.label == "vdirsyncer" and n > upload_max:
+        say(f"first upload skipped (N > --vds-upload-max {upload_max})")
+        return rows
     ms = []
     for r in range(runs):
         pair, handle = side.upload_pair(n, r, events)
@@ -544,12 +547,21 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="also profile syncd's first download and no-change pass (pyinstrument) at the largest N, reports into this directory",
     )
+    ap.add_argument(
+        "--vds-upload-max",
+        type=int,
+        default=1000,
+        help="skip vdirsyncer's first upload above this N (Radicale takes 65-110 s per 1000 PUTs "
+        "here, and more per PUT as the collection grows)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--json", type=Path, help="write all raw measurements here")
     args = ap.parse_args(argv)
     if args.runs < 1:
         ap.error("--runs must be at least 1")
 
+    # SIGTERM (and SIGINT, which a background job ignores) still stop the servers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="syncd-bench-"))
     print(f"[bench] work directory {work}", file=sys.stderr)
     sides = []
@@ -580,7 +592,9 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
                 profile = side.label == "syncd" and args.profile is not None and n == max(args.n)
-                results[side.label] = run_scenarios(side, n, events, args.runs, profile)
+                results[side.label] = run_scenarios(
+                    side, n, events, args.runs, profile, args.vds_upload_max
+                )
             all_results[n] = results
             out.append(table(n, results, args.runs))
             print(out[-1], file=sys.stderr, flush=True)
