@@ -9,11 +9,10 @@ import pytest
 
 from syncd.config import load_config
 from syncd.connect import connect
+from syncd.jmap.transport import NiquestsTransport
 from syncd.journal import Journal
 from syncd.sync.engine import PairSync, PassOptions
 from syncd.sync.result import PassResult
-
-from syncd.jmap.transport import NiquestsTransport
 from tests.support.fakejmap import FakeJmapServer
 from tests.support.httpfake import FaultyJmapHttpServer
 from tests.sync.conftest import PairHarness
