@@ -323,3 +323,39 @@ def test_server_down_is_an_error_not_a_deletion(cyrus_pair, cyrus):
     assert len(list(cyrus_pair.root.rglob("*.ics"))) == 1
     result = cyrus_pair.sync()
     assert result.ok and result.changes == 0
+
+
+def test_the_password_appears_nowhere_even_at_the_most_verbose_level(cyrus_pair, tmp_path):
+    import base64
+
+    password = cyrus_pair.user.password
+    basic = base64.b64encode(f"{cyrus_pair.user.name}:{password}".encode()).decode()
+    # the password comes from a command, as a careful user would set it up
+    text = cyrus_pair.config_path.read_text().replace(
+        f"password: {password}", f"password_command: [printf, '%s', {password}]"
+    )
+    cyrus_pair.config_path.write_text(text)
+    cyrus_pair.set_events({"create": {"a": jmap_event("a@x", "A", "Default")}})
+    (tmp_path / "vdir").mkdir(exist_ok=True)
+    outputs = []
+    for args in (
+        ("-vvv", "sync"),
+        ("-vvv", "discover"),
+        ("status",),
+        ("status", "--json"),
+        ("-vvv", "sync", "--dry-run"),
+    ):
+        done = run_cli(cyrus_pair, *args)
+        assert done.returncode == 0, (args, done.stderr[-2000:])
+        outputs.append(done.stdout + done.stderr)
+    everything = "\n".join(outputs)
+    assert "POST /jmap/" in everything  # the HTTP library's debug log was on
+    state = cyrus_pair.tmp / "state"
+    assert state.stat().st_mode & 0o777 == 0o700
+    for journal in state.glob("*.sqlite3"):
+        assert journal.stat().st_mode & 0o777 == 0o600
+    for secret in (password, basic):
+        assert secret not in everything
+        for path in (cyrus_pair.tmp / "state").rglob("*"):
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), path
