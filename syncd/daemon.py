@@ -8,8 +8,10 @@ and nothing needs locking.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -286,8 +288,33 @@ class Daemon:
             log.info("ready: %s", status)
         elif self.ready:
             self.notifier.status(status)
+        self._write_status_file()
         if self.on_pass is not None:
             self.on_pass(runner)
+
+    def _write_status_file(self) -> None:
+        """``state_dir/daemon.json``: what `syncd status` shows about the running daemon."""
+        data = {
+            r.pair.name: {
+                "pid": os.getpid(),
+                "updated": time.time(),
+                "push": r.account.push_state,
+                "passes": r.passes,
+                "last": r.status_line(),
+                "error": r.last_error,
+            }
+            for r in self.runners
+        }
+        path = self.config.state_dir / "daemon.json"
+        tmp = path.with_name(".daemon.json.tmp")
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                json.dump(data, f, indent=1)
+            os.replace(tmp, path)
+        except OSError as exc:  # a full disk must not stop syncing
+            log.warning("could not write %s: %s", path, exc)
 
     async def run(self) -> None:
         async with anyio.create_task_group() as tg:

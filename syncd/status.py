@@ -86,7 +86,28 @@ def print_status(config: Config, *, as_json: bool = False) -> int:
             print(f"  error ({e['side']}, {e['attempts']}x): {e['item']}: {e['reason']}")
         if p.get("conflicts"):
             print(f"  {p['conflicts']} recorded conflict(s): see `syncd conflicts`")
+        daemon = p.get("daemon")
+        if daemon:
+            alive = _alive(daemon.get("pid"))
+            print(
+                f"  daemon: {'running' if alive else 'not running'} (pid {daemon.get('pid')}), "
+                f"push {daemon.get('push')}, {daemon.get('passes')} pass(es) since start"
+            )
     return 0
+
+
+def _alive(pid: Any) -> bool:
+    import os
+
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def print_conflicts(config: Config, action: str, conflict_id: int | None) -> int:
