@@ -167,15 +167,19 @@ def idle(server: harness.CyrusServer, items: int, seconds: float) -> None:
         run = Run(user, Path(tmp))
         d_count = lambda: sum(1 for _ in run.root.rglob("*.ics"))  # noqa: E731
         run.wait(lambda: d_count() >= items, 600)
-        time.sleep(3)
+        run.wait(lambda: "ready:" in run.log.read_text(), 600)  # the first pass committed
+        time.sleep(5)
+        passes_before = run.log.read_text().count(": pass (")
         cpu0, rss0 = proc_cpu_rss(run.proc.pid)
         time.sleep(seconds)
         cpu1, rss1 = proc_cpu_rss(run.proc.pid)
+        passes = run.log.read_text().count(": pass (") - passes_before
         run.stop()
     share = (cpu1 - cpu0) / seconds * 100
     print(
         f"idle with {items} items over {seconds:.0f} s: CPU {share:.3f}% of a core "
-        f"(goal < 0.5%); RSS {rss0 / 2**20:.1f} MB -> {rss1 / 2**20:.1f} MB (goal: no growth, < 100 MB)"
+        f"(goal < 0.5%); RSS {rss0 / 2**20:.1f} MB -> {rss1 / 2**20:.1f} MB (goal: no growth, < 100 MB); "
+        f"{passes} pass(es) meanwhile"
     )
 
 
@@ -188,6 +192,9 @@ def main() -> None:
     harness.install()
     with harness.CyrusServer.start() as server:
         user = server.add_user(f"lat{os.getpid()}")
+        if args.changes <= 0:
+            idle(server, args.idle_items, args.idle_seconds)
+            return
         with tempfile.TemporaryDirectory() as tmp:
             run = Run(user, Path(tmp))
             try:

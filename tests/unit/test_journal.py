@@ -1,0 +1,36 @@
+"""The journal: private files, tied to one account."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from syncd.journal import Journal, JournalError
+
+
+def test_journal_file_is_private(tmp_path):
+    j = Journal(tmp_path / "state" / "p.sqlite3")
+    j.close()
+    mode = stat.S_IMODE((tmp_path / "state" / "p.sqlite3").stat().st_mode)
+    assert mode == 0o600
+
+
+def test_a_journal_refuses_another_account_unless_allowed(tmp_path):
+    j = Journal(tmp_path / "p.sqlite3")
+    j.bind_account("u1@https://a/jmap/", allow_change=False)
+    j.bind_account("u1@https://a/jmap/", allow_change=False)  # same: fine
+    with pytest.raises(JournalError) as info:
+        j.bind_account("u2@https://b/jmap/", allow_change=False)
+    assert "--allow-account-change" in str(info.value)
+    j.bind_account("u2@https://b/jmap/", allow_change=True)
+    j.close()
+
+
+def test_a_transaction_is_all_or_nothing(tmp_path):
+    j = Journal(tmp_path / "p.sqlite3")
+    with pytest.raises(RuntimeError), j.transaction():
+        j.set_state("CalendarEvent", "5")
+        raise RuntimeError("crash in the middle")
+    assert j.get_state("CalendarEvent") is None
+    j.close()
