@@ -10,6 +10,7 @@ and a pass never sees a change that is only conversion or server noise.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 SERVER_SET = {
@@ -84,42 +85,63 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+_VENDOR = re.compile(r"^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+:")
+
+
 def is_vendor(key: str) -> bool:
-    return ":" in key
+    """A vendor-specific property name (RFC 8984 3.3: a domain name, a colon, a name).
+
+    Only property names are ever tested: map keys (recurrence ids such as
+    2024-03-01T09:00:00, relatedTo UIDs such as urn:uuid:..., keywords) are data.
+    """
+    return bool(_VENDOR.match(key))
+
+
+def _last(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+def _without_vendor(value: Any, is_map: bool = False) -> Any:
+    """A deep copy without vendor properties at any depth (patch paths included)."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not is_map and is_vendor(k.split("/")[0]):
+                continue
+            if not is_map and "/" in k and any(is_vendor(seg) for seg in k.split("/")[1:]):
+                continue
+            out[k] = _without_vendor(v, is_map=not is_map and _last(k) in _MAP_KEYS)
+        return out
+    if isinstance(value, list):
+        return [_without_vendor(v) for v in value]
+    return copy.deepcopy(value)
 
 
 def for_upload(obj: dict[str, Any]) -> dict[str, Any]:
-    out = {k: copy.deepcopy(v) for k, v in obj.items() if not is_vendor(k) and k not in SERVER_SET}
-    for key in ("recurrenceOverrides",):
-        if isinstance(out.get(key), dict):
-            out[key] = {
-                rid: {k: v for k, v in (patch or {}).items() if not is_vendor(k.split("/")[0])}
-                for rid, patch in out[key].items()
-            }
-    return out
+    out = {k: v for k, v in obj.items() if k not in SERVER_SET}
+    return _without_vendor(out)
 
 
 def canonical(obj: dict[str, Any]) -> dict[str, Any]:
     out = {
-        k: v
-        for k, v in obj.items()
-        if not is_vendor(k) and k not in SERVER_SET and k not in MEMBERSHIP
+        k: v for k, v in _without_vendor(obj).items() if k not in SERVER_SET and k not in MEMBERSHIP
     }
     return _strip(out, obj.get("@type", "Event"))
 
 
-def _strip(value: Any, type_: str | None) -> Any:
+def _strip(value: Any, type_: str | None, is_map: bool = False) -> Any:
+    if isinstance(value, dict) and is_map:
+        # map keys are data: only the values (objects) lose their defaults
+        return {k: _strip(v, _map_value_type(type_)) for k, v in value.items()}
     if isinstance(value, dict):
         t = value.get("@type", type_)
         defaults = DEFAULTS.get(t or "", {})
         out = {}
         for k, v in value.items():
-            if is_vendor(k):
-                continue
             if k in defaults and defaults[k] == v:
                 continue
             child_type = _child_type(k)
-            v2 = _strip(v, child_type)
+            v2 = _strip(v, child_type or k, is_map=k in _MAP_KEYS)
             if v2 in ({}, [], None) and k not in ("excluded",):
                 if k == "recurrenceOverrides" or child_type is None and v2 is None:
                     continue
@@ -152,6 +174,21 @@ _MAPS = {
     "delegatedFrom",
     "memberOf",
 }
+
+
+_MAP_KEYS = _MAPS | {"recurrenceOverrides"}
+_MAP_VALUE_TYPES = {
+    "alerts": "Alert",
+    "participants": "Participant",
+    "locations": "Location",
+    "links": "Link",
+    "virtualLocations": "VirtualLocation",
+    "relatedTo": "Relation",
+}
+
+
+def _map_value_type(key: str | None) -> str | None:
+    return _MAP_VALUE_TYPES.get(key or "")
 
 
 def _child_type(key: str) -> str | None:

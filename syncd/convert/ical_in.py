@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import icalendar
+from icalendar.prop import vBroken
 
 from syncd.convert.values import (
     UTC_NAMES,
@@ -27,6 +28,15 @@ from syncd.convert.values import (
 from syncd.convert.windows_zones import iana_name
 
 VENDOR_ICAL = "syncd.app:ical"  # [[NAME, {param: value}, value-text], ...]
+# Parameters of mapped properties that the mapping does not consume: [[NAME, value-text, {params}]]
+VENDOR_PARAMS = "syncd.app:icalParams"
+# What sits around the items in the file: {"properties": [...], "components": [text, ...]}
+VENDOR_CALENDAR = "syncd.app:icalCalendar"
+# A VTODO's DURATION (not ESTIMATED-DURATION) became estimatedDuration
+VENDOR_TODO_DURATION = "syncd.app:icalTodoDuration"
+# Mapped properties present with an empty value (DESCRIPTION:) that the default would drop
+VENDOR_EMPTY = "syncd.app:icalEmpty"
+VENDOR_KEYS = (VENDOR_ICAL, VENDOR_PARAMS, VENDOR_CALENDAR, VENDOR_TODO_DURATION, VENDOR_EMPTY)
 
 STATUS_EVENT = {"CONFIRMED": "confirmed", "TENTATIVE": "tentative", "CANCELLED": "cancelled"}
 STATUS_TASK = {
@@ -96,6 +106,155 @@ MAPPED = {
 }
 
 
+_DATES = {"TZID", "VALUE"}
+CONSUMED_PARAMS: dict[str, set[str]] = {
+    "DTSTART": _DATES,
+    "DTEND": _DATES,
+    "DUE": _DATES,
+    "RECURRENCE-ID": _DATES,
+    "EXDATE": _DATES,
+    "RDATE": _DATES,
+    "COMPLETED": _DATES,
+    "CREATED": _DATES,
+    "LAST-MODIFIED": _DATES,
+    "DTSTAMP": _DATES,
+    "ATTENDEE": {
+        "CN",
+        "EMAIL",
+        "ROLE",
+        "PARTSTAT",
+        "RSVP",
+        "CUTYPE",
+        "DELEGATED-TO",
+        "DELEGATED-FROM",
+        "MEMBER",
+        "X-JMAP-ID",
+    },
+    "ORGANIZER": {"CN", "X-JMAP-ID"},
+    "CONFERENCE": {"VALUE", "LABEL", "FEATURE", "X-JMAP-ID"},
+    "ATTACH": {"FMTTYPE", "X-JMAP-ID", "VALUE"},
+    "URL": {"X-JMAP-ID", "VALUE"},
+    "LOCATION": {"X-JMAP-ID"},
+    "RELATED-TO": {"RELTYPE"},
+    "SUMMARY": {"LANGUAGE"},
+    "TRIGGER": {"RELATED", "VALUE"},
+}
+# Mapped properties that may appear once; a second one is kept as unmapped text.
+SINGLE = {
+    "UID",
+    "SUMMARY",
+    "DESCRIPTION",
+    "DTSTART",
+    "DTEND",
+    "DURATION",
+    "DUE",
+    "RECURRENCE-ID",
+    "STATUS",
+    "CLASS",
+    "TRANSP",
+    "PRIORITY",
+    "SEQUENCE",
+    "COLOR",
+    "CREATED",
+    "LAST-MODIFIED",
+    "DTSTAMP",
+    "ORGANIZER",
+    "PERCENT-COMPLETE",
+    "COMPLETED",
+    "ESTIMATED-DURATION",
+}
+_DATE_PROPS = {"DTSTART", "DTEND", "DUE", "RECURRENCE-ID", "COMPLETED", "CREATED", "LAST-MODIFIED"}
+_UTC_PROPS = {"COMPLETED", "CREATED", "LAST-MODIFIED", "ACKNOWLEDGED"}  # floating or a date: text
+_INT_PROPS = {"PRIORITY": (0, 9), "SEQUENCE": (0, 2**31 - 1), "PERCENT-COMPLETE": (0, 100)}
+
+
+def param_value(value: Any) -> Any:
+    """A parameter value as JSON: a string, or a list of strings."""
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return str(value)
+
+
+def prop_text(value: Any) -> str:
+    if hasattr(value, "to_ical"):
+        try:
+            return value.to_ical().decode("utf-8", "replace")
+        except Exception:  # noqa: BLE001 - a value icalendar cannot write back: its str
+            return str(value)
+    return str(value)
+
+
+def prop_params(value: Any, skip: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
+    return {
+        str(k).upper(): param_value(v)
+        for k, v in (getattr(value, "params", None) or {}).items()
+        if str(k).upper() not in skip
+    }
+
+
+def _usable(name: str, prop: Any) -> bool:
+    """Can the mapping read this property? (icalendar 7 keeps unparsable values as vBroken.)"""
+    if isinstance(prop, vBroken):
+        return False
+    try:
+        if name in _UTC_PROPS:
+            value = prop.dt
+            return (
+                isinstance(value, datetime)
+                and value.tzinfo is not None
+                and value.utcoffset() == timedelta(0)
+            )
+        if name in _DATE_PROPS:
+            value = prop.dt
+            if not isinstance(value, date):
+                return False
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                value.utcoffset()
+            return True
+        if name in ("DURATION", "ESTIMATED-DURATION"):
+            return isinstance(prop.dt, timedelta)
+        if name in _INT_PROPS:
+            low, high = _INT_PROPS[name]
+            return low <= int(prop) <= high
+        if name in ("EXDATE", "RDATE"):
+            return all(isinstance(i.dt, date | tuple) for i in prop.dts)
+        if name in ("RRULE", "EXRULE"):
+            if not prop.get("FREQ"):
+                return False
+            _rrule(prop, None, False)
+            return True
+        if name == "CATEGORIES":
+            return bool(getattr(prop, "cats", None))
+        if name == "ATTACH":
+            return str(prop.params.get("VALUE", "")).upper() != "BINARY" and "ENCODING" not in {
+                str(k).upper() for k in prop.params
+            }
+    except Exception:  # noqa: BLE001 - anything the mapping would trip on stays text
+        return False
+    return True
+
+
+def sanitize(comp: Any) -> tuple[Any, list[tuple[str, Any]]]:
+    """A copy of ``comp`` with only what the mapping can read, and the rest (kept as text)."""
+    clean = type(comp)()
+    clean.name = comp.name
+    leftovers: list[tuple[str, Any]] = []
+    seen: set[str] = set()
+    for name, value in comp.property_items(recursive=False, sorted=False):
+        if name in ("BEGIN", "END"):
+            continue
+        if name not in MAPPED:
+            leftovers.append((name, value))
+            continue
+        if (name in SINGLE and name in seen) or not _usable(name, value):
+            leftovers.append((name, value))
+            continue
+        seen.add(name)
+        clean.add(name, value, encode=False)
+    clean.subcomponents = comp.subcomponents
+    return clean, leftovers
+
+
 class ConversionError(ValueError):
     """Input that cannot be read as iCalendar; ``line`` points at the problem when known."""
 
@@ -140,19 +299,45 @@ def ics_to_jscal(data: bytes | str) -> list[dict[str, Any]]:
         cal = icalendar.Calendar.from_ical(text)
     except Exception as exc:  # icalendar raises ValueError and friends
         raise ConversionError(f"not valid iCalendar: {exc}") from None
-    groups: dict[str, list[icalendar.cal.Component]] = {}
+    groups: dict[str, list[tuple[Any, list]]] = {}
     order: list[str] = []
-    for comp in cal.walk():
-        if comp.name not in ("VEVENT", "VTODO"):
+    cal_props = [
+        [name, prop_params(value), prop_text(value)]
+        for name, value in cal.property_items(recursive=False, sorted=False)
+        if name not in ("BEGIN", "END", "PRODID", "VERSION")
+    ]
+    cal_comps: list[str] = []
+    for comp in cal.subcomponents:
+        if comp.name == "VTIMEZONE":
+            tzid = str(comp.get("TZID") or "")
+            if get_zone(iana_name(tzid) or tzid) is None:
+                cal_comps.append(prop_text(comp))  # a custom zone keeps its definition
             continue
+        if comp.name not in ("VEVENT", "VTODO"):
+            cal_comps.append(prop_text(comp))  # VJOURNAL, VFREEBUSY, X- components
+            continue
+        clean, leftovers = sanitize(comp)
         uid = str(comp.get("UID") or "").strip() or derived_uid(comp)
         if uid not in groups:
             groups[uid] = []
             order.append(uid)
-        groups[uid].append(comp)
+        groups[uid].append((clean, leftovers))
     if not groups:
         raise ConversionError("holds no VEVENT or VTODO")
-    return [_group_to_object(uid, groups[uid]) for uid in order]
+    objs = []
+    for uid in order:
+        obj, extra = _group_to_object(uid, groups[uid])
+        objs.append(obj)
+        cal_comps.extend(extra)
+    if cal_props or cal_comps:
+        wrapper: dict[str, Any] = {}
+        if cal_props:
+            wrapper["properties"] = cal_props
+        if cal_comps:
+            wrapper["components"] = cal_comps
+        for obj in objs:
+            obj[VENDOR_CALENDAR] = wrapper
+    return objs
 
 
 def derived_uid(comp: icalendar.cal.Component) -> str:
@@ -165,26 +350,52 @@ def derived_uid(comp: icalendar.cal.Component) -> str:
     return "syncd-" + hashlib.sha256("\n".join(lines).encode()).hexdigest()[:32]
 
 
-def _group_to_object(uid: str, comps: list[icalendar.cal.Component]) -> dict[str, Any]:
-    masters = [c for c in comps if "RECURRENCE-ID" not in c]
-    overrides = [c for c in comps if "RECURRENCE-ID" in c]
+def _group_to_object(uid: str, comps: list[tuple[Any, list]]) -> tuple[dict[str, Any], list[str]]:
+    """The object, and the text of components it cannot hold (a second master, a duplicate)."""
+    extra: list[str] = []
+    masters = [c for c in comps if "RECURRENCE-ID" not in c[0]]
+    overrides = [c for c in comps if "RECURRENCE-ID" in c[0]]
     if masters:
-        obj = component_to_object(masters[0], uid)
+        obj = component_to_object(*masters[0], uid)
+        extra.extend(prop_text(_rebuild(*m)) for m in masters[1:])
     else:
         # An override without its master (an invitation to one instance): keep the
         # instance as the object itself, marked with its recurrenceId.
-        obj = component_to_object(overrides[0], uid)
-        rid = overrides[0]["RECURRENCE-ID"].dt
-        obj["recurrenceId"] = local_str(rid)
+        base, leftovers = overrides[0]
+        obj = component_to_object(base, leftovers, uid)
+        rid_prop = base["RECURRENCE-ID"]
+        rid_zone = _zone_of(rid_prop)
+        obj["recurrenceId"] = _local_in(rid_prop.dt, get_zone(obj.get("timeZone")))
+        if rid_zone != obj.get("timeZone"):
+            obj["recurrenceId"] = local_str(rid_prop.dt)
+            obj["recurrenceIdTimeZone"] = rid_zone
         overrides = overrides[1:]
     zone = get_zone(obj.get("timeZone"))
-    for ov in overrides:
-        rid_dt = ov["RECURRENCE-ID"].dt
-        key = _local_in(rid_dt, zone)
-        full = component_to_object(ov, uid)
+    for ov, leftovers in overrides:
+        key = _local_in(ov["RECURRENCE-ID"].dt, zone)
+        if key in (obj.get("recurrenceOverrides") or {}) and (
+            obj["recurrenceOverrides"][key] != {} or "recurrenceId" in obj
+        ):
+            extra.append(prop_text(_rebuild(ov, leftovers)))  # a second override of one instance
+            continue
+        full = component_to_object(ov, leftovers, uid)
         patch = _diff(obj, full)
+        if "recurrenceId" in obj:
+            patch.setdefault("start", full.get("start"))
         obj.setdefault("recurrenceOverrides", {})[key] = patch
-    return obj
+    return obj, extra
+
+
+def _rebuild(clean: Any, leftovers: list) -> Any:
+    comp = type(clean)()
+    comp.name = clean.name
+    for name, value in clean.property_items(recursive=False, sorted=False):
+        if name not in ("BEGIN", "END"):
+            comp.add(name, value, encode=False)
+    for name, value in leftovers:
+        comp.add(name, value, encode=False)
+    comp.subcomponents = clean.subcomponents
+    return comp
 
 
 IGNORED_IN_PATCH = {
@@ -252,13 +463,20 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def component_to_object(comp: icalendar.cal.Component, uid: str) -> dict[str, Any]:
+def component_to_object(
+    comp: icalendar.cal.Component, leftovers: list[tuple[str, Any]], uid: str
+) -> dict[str, Any]:
+    """One (sanitized) component; ``leftovers`` are the properties kept as text."""
     is_task = comp.name == "VTODO"
     obj: dict[str, Any] = {"@type": "Task" if is_task else "Event", "uid": uid}
     if "SUMMARY" in comp:
         obj["title"] = str(comp["SUMMARY"])
+        if comp["SUMMARY"].params.get("LANGUAGE"):
+            obj["locale"] = str(comp["SUMMARY"].params["LANGUAGE"])
     if "DESCRIPTION" in comp:
         obj["description"] = str(comp["DESCRIPTION"])
+        if not obj["description"]:
+            obj[VENDOR_EMPTY] = ["DESCRIPTION"]
 
     start_prop = comp.get("DTSTART")
     zone_name_: str | None = None
@@ -286,8 +504,11 @@ def component_to_object(comp: icalendar.cal.Component, uid: str) -> dict[str, An
             obj["due"] = _local_in(due.dt, get_zone(zone_name_)) if dzone else local_str(due.dt)
             if not isinstance(due.dt, datetime):
                 obj["showWithoutTime"] = True
-        if "DURATION" in comp:
+        if "DURATION" in comp and "ESTIMATED-DURATION" not in comp:
             obj["estimatedDuration"] = duration_str(comp["DURATION"].dt)
+            obj[VENDOR_TODO_DURATION] = True
+        elif "DURATION" in comp:
+            leftovers.append(("DURATION", comp["DURATION"]))
         if "ESTIMATED-DURATION" in comp:
             obj["estimatedDuration"] = duration_str(comp["ESTIMATED-DURATION"].dt)
         if "PERCENT-COMPLETE" in comp:
@@ -378,8 +599,6 @@ def component_to_object(comp: icalendar.cal.Component, uid: str) -> dict[str, An
         lid = str(prop.params.get("X-JMAP-ID") or _sub_id("u", str(prop)))
         links[_unique(links, lid)] = {"@type": "Link", "href": str(prop), "rel": "describedby"}
     for prop in _as_list(comp.get("ATTACH")):
-        if str(prop.params.get("VALUE", "")).upper() == "BINARY":
-            continue  # inline binary: kept only in the local file
         link: dict[str, Any] = {"@type": "Link", "href": str(prop)}
         if prop.params.get("FMTTYPE"):
             link["contentType"] = str(prop.params["FMTTYPE"])
@@ -405,32 +624,45 @@ def component_to_object(comp: icalendar.cal.Component, uid: str) -> dict[str, An
     alerts: dict[str, Any] = {}
     for alarm in comp.subcomponents:
         if alarm.name != "VALARM":
+            leftovers.append(("", alarm))  # another subcomponent: kept as text
             continue
         alert = _alert(alarm)
         if alert is None:
+            leftovers.append(("", alarm))
             continue
         aid = str(alarm.get("X-JMAP-ID") or alarm.get("UID") or _sub_id("a", sorted(alert.items())))
         alerts[_unique(alerts, aid)] = alert
     if alerts:
         obj["alerts"] = alerts
 
-    extra = unmapped_properties(comp)
+    extra = [[name, prop_params(value), prop_text(value)] for name, value in leftovers]
     if extra:
         obj[VENDOR_ICAL] = extra
+    params = unconsumed_params(comp)
+    if params:
+        obj[VENDOR_PARAMS] = params
     return obj
 
 
-def unmapped_properties(comp: icalendar.cal.Component) -> list[list[Any]]:
+def unconsumed_params(comp: icalendar.cal.Component) -> list[list[Any]]:
+    """Parameters of mapped properties that the mapping leaves behind (X-, LANGUAGE, ...)."""
     out: list[list[Any]] = []
-    for name, value in comp.property_items(recursive=False):
-        if name in ("BEGIN", "END") or name in MAPPED:
+    for name, value in comp.property_items(recursive=False, sorted=False):
+        if name in ("BEGIN", "END") or name not in MAPPED:
             continue
-        text = (
-            value.to_ical().decode("utf-8", "replace") if hasattr(value, "to_ical") else str(value)
-        )
-        params = {k: str(v) for k, v in getattr(value, "params", {}).items()}
-        out.append([name, params, text])
+        params = prop_params(value, CONSUMED_PARAMS.get(name, {"VALUE"}))
+        if params:
+            out.append([name, prop_text(value), params])
     return out
+
+
+def unmapped_properties(comp: icalendar.cal.Component) -> list[list[Any]]:
+    """Properties with no mapping, as [NAME, {params}, text] (kept for merge-back)."""
+    return [
+        [name, prop_params(value), prop_text(value)]
+        for name, value in comp.property_items(recursive=False, sorted=False)
+        if name not in ("BEGIN", "END") and name not in MAPPED
+    ]
 
 
 def _aware(value: date | datetime) -> datetime:
@@ -452,19 +684,24 @@ def _span(start: date | datetime, end: date | datetime) -> timedelta:
     return e - s
 
 
+def _enum(value: Any) -> str:
+    """icalendar 7 gives some RRULE parts as enums (vSkip.FORWARD): their text."""
+    return str(getattr(value, "value", value))
+
+
 def _rrule(rule: Any, zone: Any, all_day: bool) -> dict[str, Any]:
     r: dict[str, Any] = {"@type": "RecurrenceRule"}
     first = lambda key: rule.get(key)[0] if rule.get(key) else None  # noqa: E731
-    freq = first("FREQ")
-    r["frequency"] = FREQ.get(str(freq).upper(), str(freq).lower())
+    freq = _enum(first("FREQ"))
+    r["frequency"] = FREQ.get(freq.upper(), freq.lower())
     if first("INTERVAL") and int(first("INTERVAL")) != 1:
         r["interval"] = int(first("INTERVAL"))
     if first("RSCALE"):
-        r["rscale"] = str(first("RSCALE")).lower()
+        r["rscale"] = _enum(first("RSCALE")).lower()
     if first("SKIP"):
-        r["skip"] = str(first("SKIP")).lower()
+        r["skip"] = _enum(first("SKIP")).lower()
     if first("WKST"):
-        r["firstDayOfWeek"] = str(first("WKST")).lower()
+        r["firstDayOfWeek"] = _enum(first("WKST")).lower()
     if rule.get("BYDAY"):
         days = []
         for spec in rule["BYDAY"]:
@@ -551,10 +788,15 @@ def _participants(comp: icalendar.cal.Component) -> dict[str, Any]:
 
 def _alert(alarm: icalendar.cal.Component) -> dict[str, Any] | None:
     trigger = alarm.get("TRIGGER")
-    if trigger is None:
+    if trigger is None or isinstance(trigger, (list, vBroken)):
+        return None
+    try:
+        value = trigger.dt
+    except Exception:  # noqa: BLE001
+        return None
+    if not isinstance(value, timedelta | date):
         return None
     alert: dict[str, Any] = {"@type": "Alert"}
-    value = trigger.dt
     if isinstance(value, timedelta):
         t: dict[str, Any] = {"@type": "OffsetTrigger", "offset": duration_str(value)}
         if str(trigger.params.get("RELATED", "START")).upper() == "END":
@@ -565,6 +807,22 @@ def _alert(alarm: icalendar.cal.Component) -> dict[str, Any] | None:
     action = str(alarm.get("ACTION", "DISPLAY")).upper()
     if action == "EMAIL":
         alert["action"] = "email"
-    if "ACKNOWLEDGED" in alarm:
-        alert["acknowledged"] = utc_str(_aware(alarm["ACKNOWLEDGED"].dt))
+    consumed = {"TRIGGER", "X-JMAP-ID"}
+    if action in ("DISPLAY", "EMAIL"):
+        consumed.add("ACTION")
+    ack = alarm.get("ACKNOWLEDGED")
+    if ack is not None and _usable("ACKNOWLEDGED", ack):
+        alert["acknowledged"] = utc_str(_aware(ack.dt))
+        consumed.add("ACKNOWLEDGED")
+    kept = [
+        [name, prop_params(value), prop_text(value)]
+        for name, value in alarm.property_items(recursive=False, sorted=False)
+        if name not in ("BEGIN", "END") and name not in consumed
+    ]
+    kept += [["", {}, prop_text(sub)] for sub in alarm.subcomponents]
+    trigger_params = prop_params(trigger, CONSUMED_PARAMS["TRIGGER"])
+    if trigger_params:
+        kept.append(["TRIGGER", trigger_params, None])
+    if kept:
+        alert[VENDOR_ICAL] = kept
     return alert

@@ -25,9 +25,14 @@ from syncd.convert.ical_in import (
     STATUS_EVENT,
     STATUS_TASK,
     TRANSP,
+    VENDOR_CALENDAR,
+    VENDOR_EMPTY,
     VENDOR_ICAL,
+    VENDOR_PARAMS,
+    VENDOR_TODO_DURATION,
+    prop_text,
 )
-from syncd.convert.values import get_zone, parse_duration, parse_local, parse_utc
+from syncd.convert.values import get_zone, local_str, parse_duration, parse_local, parse_utc
 
 PRODID = "-//syncd//EN"
 EPOCH_STAMP = datetime(1970, 1, 1, tzinfo=UTC)
@@ -40,7 +45,15 @@ REV_TRANSP = _REV(TRANSP)
 REV_CUTYPE = _REV(CUTYPE)
 
 # Patch keys that describe the series, not an instance.
-SERIES_ONLY = {"recurrenceRules", "excludedRecurrenceRules", "recurrenceOverrides", "uid", "@type"}
+SERIES_ONLY = {
+    "recurrenceRules",
+    "excludedRecurrenceRules",
+    "recurrenceOverrides",
+    "uid",
+    "@type",
+    "recurrenceId",
+    "recurrenceIdTimeZone",
+}
 
 
 def jscal_to_ics(objs: list[dict[str, Any]], previous: bytes | None = None) -> bytes:
@@ -50,6 +63,7 @@ def jscal_to_ics(objs: list[dict[str, Any]], previous: bytes | None = None) -> b
     prev = _parse_previous(previous)
     first: date | None = None
     last: date | None = None
+    _calendar_extras(cal, objs)
     for obj in objs:
         for comp in object_to_components(obj):
             key = _comp_key(comp)
@@ -59,6 +73,32 @@ def jscal_to_ics(objs: list[dict[str, Any]], previous: bytes | None = None) -> b
         first, last = _span_years(obj, first, last)
     _add_timezones(cal, previous, first, last)
     return cal.to_ical()
+
+
+def _calendar_extras(cal: Calendar, objs: list[dict[str, Any]]) -> None:
+    """What surrounded the items in the file: calendar properties, other components."""
+    seen_props: set[str] = set()
+    seen_comps: set[str] = set()
+    zones, others = [], []
+    for obj in objs:
+        extras = obj.get(VENDOR_CALENDAR) or {}
+        for name, params, text in extras.get("properties") or []:
+            key = f"{name}\x00{params}\x00{text}"
+            if key in seen_props:
+                continue
+            seen_props.add(key)
+            cal.add(name, _raw(text, params), encode=False)
+        for text in extras.get("components") or []:
+            if text in seen_comps:
+                continue
+            seen_comps.add(text)
+            try:
+                comp = Component.from_ical(text)
+            except Exception:  # noqa: BLE001 - it came from a file icalendar read
+                continue
+            (zones if comp.name == "VTIMEZONE" else others).append(comp)
+    cal.subcomponents[0:0] = zones
+    cal.subcomponents.extend(others)
 
 
 def _span_years(
@@ -146,16 +186,22 @@ def _comp_key(comp: Component) -> tuple[str, str]:
 
 
 def object_to_components(obj: dict[str, Any]) -> list[Component]:
-    master = _component(obj, None)
-    comps = [master]
     zone_name = obj.get("timeZone")
+    all_day = bool(obj.get("showWithoutTime"))
+    orphan = bool(obj.get("recurrenceId"))
+    if orphan:
+        rid_zone = obj.get("recurrenceIdTimeZone", zone_name)
+        master = _component(obj, (obj["recurrenceId"], rid_zone, all_day))
+    else:
+        master = _component(obj, None)
+    comps = [master]
     overrides = obj.get("recurrenceOverrides") or {}
     exdates, rdates = [], []
     for key in sorted(overrides):
         patch = overrides[key] or {}
         if patch.get("excluded"):
             exdates.append(key)
-        elif not patch:
+        elif not patch and not orphan:
             rdates.append(key)
         else:
             instance = _apply_patch(obj, patch)
@@ -220,12 +266,16 @@ def _component(obj: dict[str, Any], instance: tuple[str, str | None, bool] | Non
             dur = parse_duration(obj.get("duration") or ("P1D" if all_day else "PT0S"))
             if dur or all_day:
                 end = parse_local(obj["start"]) + dur
-                _add_dt(comp, "DTEND", end.strftime("%Y-%m-%dT%H:%M:%S"), zone_name, all_day)
+                _add_dt(comp, "DTEND", local_str(end), zone_name, all_day)
     if is_task and obj.get("due"):
         _add_dt(comp, "DUE", obj["due"], zone_name, all_day)
     if obj.get("title") is not None:
         comp.add("SUMMARY", obj["title"])
-    if obj.get("description"):
+        if obj.get("locale"):
+            comp["SUMMARY"].params["LANGUAGE"] = obj["locale"]
+    if obj.get("description") or (
+        "description" in obj and "DESCRIPTION" in (obj.get(VENDOR_EMPTY) or [])
+    ):
         comp.add("DESCRIPTION", obj["description"])
     if obj.get("created"):
         comp.add("CREATED", parse_utc(obj["created"]))
@@ -241,7 +291,8 @@ def _component(obj: dict[str, Any], instance: tuple[str, str | None, bool] | Non
         if obj.get("progressUpdated") and obj.get("progress") == "completed":
             comp.add("COMPLETED", parse_utc(obj["progressUpdated"]))
         if obj.get("estimatedDuration"):
-            comp.add("ESTIMATED-DURATION", parse_duration(obj["estimatedDuration"]))
+            name = "DURATION" if obj.get(VENDOR_TODO_DURATION) else "ESTIMATED-DURATION"
+            comp.add(name, parse_duration(obj["estimatedDuration"]))
     elif obj.get("status"):
         comp.add("STATUS", REV_STATUS_EVENT.get(obj["status"], str(obj["status"]).upper()))
     if obj.get("privacy"):
@@ -260,7 +311,7 @@ def _component(obj: dict[str, Any], instance: tuple[str, str | None, bool] | Non
     if keywords:
         comp.add("CATEGORIES", keywords)
     for lid, loc in sorted((obj.get("locations") or {}).items()):
-        if loc.get("name"):
+        if loc.get("name") is not None:
             comp.add("LOCATION", loc["name"], parameters={"X-JMAP-ID": lid})
     for vid, vl in sorted((obj.get("virtualLocations") or {}).items()):
         if not vl.get("uri"):
@@ -294,9 +345,43 @@ def _component(obj: dict[str, Any], instance: tuple[str, str | None, bool] | Non
         alarm = _alarm(aid, alert, obj)
         if alarm is not None:
             comp.add_component(alarm)
-    for name, params, text in obj.get(VENDOR_ICAL) or []:
-        comp.add(name, _raw(text, params), encode=False)
+    _add_kept(comp, obj.get(VENDOR_ICAL) or [])
+    restore_params(comp, obj.get(VENDOR_PARAMS) or [])
     return comp
+
+
+def _add_kept(comp: Component, kept: list[list[Any]]) -> None:
+    for name, params, text in kept:
+        if not name:
+            try:
+                comp.add_component(Component.from_ical(text))
+            except Exception:  # noqa: BLE001 - it came from a file icalendar read
+                pass
+        elif text is not None:
+            comp.add(name, _raw(text, params), encode=False)
+
+
+def restore_params(comp: Component, kept: list[list[Any]]) -> None:
+    """Put parameters the mapping does not carry back on their properties.
+
+    A property is found by name and value text, or by name alone when there is one.
+    """
+    counts: dict[str, int] = {}
+    for name, _text, _params in kept:
+        counts[name] = counts.get(name, 0) + 1
+    for name, text, params in kept:
+        props = comp.get(name)
+        if props is None:
+            continue
+        props = props if isinstance(props, list) else [props]
+        target = next((p for p in props if prop_text(p) == text), None)
+        if target is None and len(props) == 1 and counts[name] == 1:
+            target = props[0]
+        if target is None or not hasattr(target, "params"):
+            continue
+        for key, value in params.items():
+            if key not in target.params:
+                target.params[key] = value
 
 
 def _raw(text: str, params: dict[str, str]) -> Any:
@@ -308,10 +393,11 @@ def _raw(text: str, params: dict[str, str]) -> Any:
 
 def _rrule(rule: dict[str, Any], zone_name: str | None, all_day: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"FREQ": str(rule.get("frequency", "daily")).upper()}
-    if rule.get("rscale") and rule["rscale"] != "gregorian":
-        out["RSCALE"] = rule["rscale"].upper()
-    if rule.get("skip") and rule["skip"] != "omit":
-        out["SKIP"] = rule["skip"].upper()
+    rscale, skip = rule.get("rscale"), rule.get("skip")
+    if (rscale and rscale != "gregorian") or (skip and skip != "omit"):
+        out["RSCALE"] = (rscale or "gregorian").upper()  # SKIP needs RSCALE (RFC 7529)
+    if skip and skip != "omit":
+        out["SKIP"] = skip.upper()
     if rule.get("interval") and rule["interval"] != 1:
         out["INTERVAL"] = rule["interval"]
     if rule.get("count"):
@@ -420,15 +506,26 @@ def _alarm(aid: str, alert: dict[str, Any], obj: dict[str, Any]) -> Component | 
         alarm.add("TRIGGER", parse_duration(trigger.get("offset") or "PT0S"), parameters=params)
     else:
         return None
+    kept = alert.get(VENDOR_ICAL) or []
+    have = {k[0] for k in kept if k[0] and k[2] is not None}
+    generated: list[tuple[str, Any]] = []
     if alert.get("action") == "email":
-        alarm.add("ACTION", "EMAIL")
-        alarm.add("SUMMARY", obj.get("title") or "")
-        alarm.add("DESCRIPTION", obj.get("description") or obj.get("title") or "Reminder")
+        generated.append(("ACTION", "EMAIL"))
+        generated.append(("SUMMARY", obj.get("title") or ""))
+        generated.append(("DESCRIPTION", obj.get("description") or obj.get("title") or "Reminder"))
     else:
-        alarm.add("ACTION", "DISPLAY")
-        alarm.add("DESCRIPTION", obj.get("title") or "Reminder")
+        generated.append(("ACTION", "DISPLAY"))
+        generated.append(("DESCRIPTION", obj.get("title") or "Reminder"))
+    for name, value in generated:
+        if name not in have:
+            alarm.add(name, value)
     if alert.get("acknowledged"):
         alarm.add("ACKNOWLEDGED", parse_utc(alert["acknowledged"]))
+    _add_kept(alarm, kept)
+    for name, params, text in kept:
+        if name == "TRIGGER" and text is None:
+            for key, value in params.items():
+                alarm["TRIGGER"].params.setdefault(key, value)
     return alarm
 
 
@@ -439,7 +536,7 @@ def merge_back(comp: Component, old: Component) -> None:
         if name in ("BEGIN", "END") or name in MAPPED or name in present:
             continue
         comp.add(name, value, encode=False)
-    if "DURATION" in old and "DTEND" in comp and "DTSTART" in comp:
+    if "DURATION" in old and "DTEND" in comp and "DTSTART" in comp and comp.name == "VEVENT":
         start, end = comp["DTSTART"].dt, comp["DTEND"].dt
         del comp["DTEND"]
         comp.add("DURATION", _wall_span(start, end))

@@ -24,15 +24,18 @@ _DURATION = re.compile(
 def local_str(dt: datetime | date) -> str:
     """A LocalDateTime: wall-clock fields only, no zone."""
     if isinstance(dt, datetime):
-        return dt.strftime("%Y-%m-%dT%H:%M:%S")
-    return dt.strftime("%Y-%m-%dT00:00:00")
+        return f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}"
+    return f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T00:00:00"
 
 
 def utc_str(dt: datetime) -> str:
     """A UTCDateTime (RFC 8984 1.4.4)."""
     if dt.tzinfo is not None:
-        dt = dt.astimezone(UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            dt = dt.astimezone(UTC)
+        except OverflowError:  # year 1 in a zone east of UTC
+            dt = dt.replace(tzinfo=None)
+    return local_str(dt) + "Z"
 
 
 def parse_local(text: str) -> datetime:

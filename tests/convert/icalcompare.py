@@ -181,9 +181,12 @@ def _rrule(prop: Any) -> tuple:
         if k == "UNTIL":
             parts.append((k, tuple(_instant(v) for v in vals)))
             continue
-        text = tuple(sorted(str(v).upper() for v in vals)) if k.startswith("BY") else None
-        if text is None:
-            text = tuple(str(v).upper() for v in vals)
+        vals = [str(getattr(v, "value", v)).upper() for v in vals]
+        if k == "BYDAY":
+            vals = [v.lstrip("+") for v in vals]
+        if k.startswith("BY"):
+            vals = sorted(str(int(v)) if v.lstrip("+-").isdigit() else v for v in vals)
+        text = tuple(vals)
         if len(text) == 1 and RRULE_DEFAULTS.get(k) == text[0]:
             continue
         parts.append((k, text))
@@ -191,6 +194,20 @@ def _rrule(prop: Any) -> tuple:
 
 
 def _value(name: str, prop: Any, comp: Component) -> Any:
+    try:
+        return _typed_value(name, prop, comp)
+    except Exception:  # noqa: BLE001 - a broken property (icalendar 7 parses lazily): its text
+        return ("text", _text(prop))
+
+
+def _text(prop: Any) -> str:
+    try:
+        return prop.to_ical().decode("utf-8", "replace")
+    except Exception:  # noqa: BLE001
+        return str(prop)
+
+
+def _typed_value(name: str, prop: Any, comp: Component) -> Any:
     if name in ("RRULE", "EXRULE"):
         return ("recur", _rrule(prop))
     if name in DATETIME_PROPS:
@@ -246,7 +263,10 @@ def _entries(name: str, comp: Component) -> Counter:
     props = comp.get(name)
     props = props if isinstance(props, list) else [props]
     if name in ("DTEND", "DURATION") and comp.name == "VEVENT":
-        end = _end(comp)
+        try:
+            end = _end(comp)
+        except Exception:  # noqa: BLE001 - broken DTSTART/DTEND/DURATION: compare as text
+            end = None
         if end is not None:
             params = frozenset().union(*(_params(p) for p in props if p is not None))
             out[(("end", end), params)] += 1
@@ -261,8 +281,11 @@ def _entries(name: str, comp: Component) -> Counter:
                 for item in items:
                     out[(str(item), params)] = 1
             else:
-                for item in getattr(prop, "dts", []) or []:
-                    out[(_instant(item.dt), params)] = 1
+                try:
+                    for item in getattr(prop, "dts", []) or []:
+                        out[(_instant(item.dt), params)] = 1
+                except Exception:  # noqa: BLE001 - broken value
+                    out[(("text", _text(prop)), params)] = 1
             continue
         value = _value(name, prop, comp)
         if DEFAULT_VALUES.get(name) == value and not params:
@@ -290,7 +313,10 @@ def _rid(comp: Component) -> str:
     rid = comp.get("RECURRENCE-ID")
     if rid is None:
         return ""
-    return str(_instant(rid.dt)[-1])
+    try:
+        return str(_instant(rid.dt)[-1])
+    except Exception:  # noqa: BLE001
+        return _text(rid)
 
 
 def _keyed(cal: Component) -> dict[tuple, Component]:
@@ -322,7 +348,10 @@ def _label(key: tuple) -> str:
 def _alarm_key(alarm: Component) -> tuple:
     trig = alarm.get("TRIGGER")
     related = str(trig.params.get("RELATED", "START")).upper() if trig is not None else ""
-    return (str(_instant(trig.dt)) if trig is not None else "", related)
+    try:
+        return (str(_instant(trig.dt)) if trig is not None else "", related)
+    except Exception:  # noqa: BLE001
+        return (_text(trig), related)
 
 
 def _compare_props(label: str, a: Component, b: Component | None, report: Report) -> None:
@@ -410,6 +439,16 @@ def compare_calendars(a: Component, b: Component) -> Report:
     # calendar-level properties (METHOD, X-WR-*, CALSCALE, ...)
     _compare_props("VCALENDAR", a, b, report)
     ka, kb = _keyed(a), _keyed(b)
+    # components without a UID in A: matched in order to B's components whose UID
+    # A does not have (a converter gives them a derived UID)
+    a_uids = {k[1] for k in ka}
+    spare = [k for k in kb if k[1] not in a_uids]
+    for key in [k for k in ka if k[1].startswith("#")]:
+        for cand in spare:
+            if cand[0] == key[0] and cand[2] == key[2]:
+                spare.remove(cand)
+                kb[key] = kb[cand]
+                break
     for key, comp in ka.items():
         other = kb.get(key)
         label = _label(key)
