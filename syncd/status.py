@@ -1,105 +1,298 @@
 """`syncd status` and `syncd conflicts`: read the journals, safely while the daemon runs.
 
-SQLite in WAL mode lets these readers see the last committed pass without
-blocking the daemon's writer.
+`status` opens each journal read-only (SQLite ``mode=ro`` plus ``query_only``): in WAL
+mode a reader sees the last committed pass without blocking the daemon's writer, and
+it never creates, migrates or prunes anything.  A pair that was never synced gets no
+journal from being looked at.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
+import os
+import sqlite3
 import sys
 import time
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from syncd.config import Config, journal_path
+from syncd.config import Config, Pair, journal_path
 from syncd.journal import Journal
+
+CONFLICT_DAYS = 30.0
+DAEMON_STALE = 3 * 3600.0  # a daemon.json this old with no live pid says nothing
+
+
+def _journal_file(config: Config, pair: Pair) -> Path:
+    # Not journal_path(): that creates the state directory, and status writes nothing.
+    return config.state_dir / f"{pair.name}.sqlite3"
+
+
+def open_readonly(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write: safe next to the daemon, harmless on a bad file."""
+    db = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=10)
+    db.execute("PRAGMA query_only = ON")
+    return db
+
+
+def _tables(db: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _count_files(path: Path) -> int | None:
+    """Items in a collection directory as they are now (not dot files: temporaries)."""
+    try:
+        with os.scandir(path) as it:
+            return sum(
+                1
+                for e in it
+                if not e.name.startswith(".")
+                and e.name.endswith((".ics", ".vcf"))
+                and e.is_file(follow_symlinks=False)
+            )
+    except OSError:
+        return None
 
 
 def pair_status(config: Config, name: str) -> dict[str, Any]:
     pair = config.pairs[name]
-    path = journal_path(config, pair)
-    out: dict[str, Any] = {"pair": name, "account": pair.account, "local": str(pair.local)}
+    path = _journal_file(config, pair)
+    out: dict[str, Any] = {
+        "pair": name,
+        "account": pair.account,
+        "local": str(pair.local),
+        "journal": str(path),
+    }
+    daemon = _daemon_info(config, name)
+    if daemon is not None:
+        out["daemon"] = daemon
     if not path.exists():
         out["state"] = "never synced"
+        out["attention"] = []
         return out
-    journal = Journal(path)
     try:
-        last = journal.last_pass()
-        out["last_pass"] = (
-            None
-            if last is None
-            else {
-                "started": _iso(last[0]),
-                "finished": _iso(last[1]) if last[1] else None,
-                "ok": bool(last[2]) if last[2] is not None else None,
-                "summary": last[3],
+        db = open_readonly(path)
+        try:
+            _read_journal(db, pair, out)
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        out["state"] = f"the journal cannot be read ({exc})"
+    out["attention"] = _attention(out)
+    return out
+
+
+def _read_journal(db: sqlite3.Connection, pair: Pair, out: dict[str, Any]) -> None:
+    tables = _tables(db)
+    if "passes" not in tables or "collections" not in tables:
+        out["state"] = "never synced"
+        return
+    last = db.execute(
+        "SELECT started, finished, ok, summary FROM passes ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    out["last_pass"] = (
+        None
+        if last is None
+        else {
+            "started": _iso(last[0]),
+            "finished": _iso(last[1]) if last[1] else None,
+            "ok": bool(last[2]) if last[2] is not None else None,
+            "summary": last[3],
+        }
+    )
+    last_ok = db.execute(
+        "SELECT finished FROM passes WHERE ok = 1 ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    out["last_ok_pass"] = _iso(last_ok[0]) if last_ok else None
+    since = time.time() - CONFLICT_DAYS * 86400
+    errors = db.execute(
+        "SELECT collection, key, side, reason, attempts, last_seen FROM item_errors "
+        "ORDER BY collection, key"
+    ).fetchall()
+    conflicts = db.execute(
+        "SELECT id, collection, uid, rule, result, decided_at FROM conflicts "
+        "WHERE decided_at >= ? ORDER BY id",
+        (since,),
+    ).fetchall()
+    collections = []
+    for remote_id, dirname, cname, kind, detached in db.execute(
+        "SELECT remote_id, dirname, name, kind, detached FROM collections ORDER BY dirname"
+    ).fetchall():
+        synced, on_server = db.execute(
+            "SELECT COUNT(*), COUNT(remote_id) FROM items WHERE collection = ?", (remote_id,)
+        ).fetchone()
+        collections.append(
+            {
+                "dir": dirname,
+                "remote_id": remote_id,
+                "name": cname,
+                "kind": kind,
+                "items": synced,  # paired in the journal after the last pass
+                "local_files": _count_files(pair.local / dirname),
+                "server_items": on_server,  # as the server had them at the last pass
+                "errors": sum(1 for e in errors if e[0] == remote_id),
+                "conflicts": sum(1 for c in conflicts if c[1] == remote_id),
+                "detached": detached,
             }
         )
-        out["collections"] = [
-            {
-                "dir": c.dirname,
-                "remote_id": c.remote_id,
-                "name": c.name,
-                "items": journal.count_items(c.remote_id),
-                "detached": c.detached,
-            }
-            for c in journal.collections()
-        ]
-        out["pending_remote"] = len(journal.pending_remote(now=float("inf")))
-        out["errors"] = [
-            {"collection": e[0], "item": e[1], "side": e[2], "reason": e[3], "attempts": e[4]}
-            for e in journal.errors()
-        ]
-        out["conflicts"] = len(journal.conflicts())
-        daemon = config.state_dir / "daemon.json"
-        if daemon.exists():
-            with contextlib.suppress(OSError, ValueError):
-                out["daemon"] = json.loads(daemon.read_text()).get(name)
-    finally:
-        journal.close()
-    return out
+    out["collections"] = collections
+    by_dir = {c["remote_id"]: c["dir"] for c in collections}
+    pending = db.execute(
+        "SELECT remote_id, reason, attempts, next_try FROM pending_remote ORDER BY remote_id"
+    ).fetchall()
+    out["pending_remote"] = len(pending)
+    out["pending"] = [
+        {"remote_id": r[0], "reason": r[1], "attempts": r[2], "next_try": _iso(r[3])}
+        for r in pending
+    ]
+    intents = db.execute("SELECT kind, collection, uid FROM intents ORDER BY id").fetchall()
+    out["interrupted"] = len(intents)  # settled at the start of the next pass
+    out["errors"] = [
+        {
+            "collection": by_dir.get(e[0], e[0]),
+            "item": e[1],
+            "side": e[2],
+            "reason": e[3],
+            "attempts": e[4],
+            "last_seen": _iso(e[5]),
+        }
+        for e in errors
+    ]
+    out["conflicts"] = len(conflicts)
+    out["recent_conflicts"] = [
+        {
+            "id": c[0],
+            "collection": by_dir.get(c[1], c[1]),
+            "uid": c[2],
+            "rule": c[3],
+            "result": c[4],
+            "decided": _iso(c[5]),
+        }
+        for c in conflicts[-5:]
+    ]
+
+
+def _daemon_info(config: Config, name: str) -> dict[str, Any] | None:
+    """What the daemon last wrote about this pair, and whether it still runs."""
+    path = config.state_dir / "daemon.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    info = data.get(name) if isinstance(data, dict) else None
+    if not isinstance(info, dict):
+        return None
+    info = dict(info)
+    info["running"] = _alive(info.get("pid"))
+    if not info["running"] and time.time() - float(info.get("updated") or 0) > DAEMON_STALE:
+        return None
+    if info.get("updated"):
+        info["updated"] = _iso(float(info["updated"]))
+    info["push_connected"] = bool(info["running"]) and info.get("push") == "connected"
+    return info
+
+
+def _attention(p: dict[str, Any]) -> list[str]:
+    """What a user should look at, with what to do about it."""
+    notes = []
+    state = p.get("state")
+    if state and state != "never synced":
+        notes.append(state)
+    last = p.get("last_pass")
+    if last and last.get("ok") is False:
+        notes.append("the last pass had problems: run `syncd sync -v` to see them")
+    if p.get("interrupted"):
+        notes.append(
+            f"{p['interrupted']} operation(s) of an interrupted pass; the next pass settles them"
+        )
+    daemon = p.get("daemon")
+    if daemon and daemon.get("running"):
+        push = str(daemon.get("push") or "")
+        if push != "connected" and not push.startswith("polling (the server offers no push)"):
+            notes.append(
+                f"push is not connected ({push}); changes on the server arrive at the next poll"
+            )
+        if daemon.get("error"):
+            notes.append(f"the daemon's last pass failed: {daemon['error']}")
+    for c in p.get("collections", []):
+        if c["local_files"] is None and not c["detached"]:
+            notes.append(f"{c['dir']}: the local directory is missing")
+    return notes
 
 
 def print_status(config: Config, *, as_json: bool = False) -> int:
     report = [pair_status(config, name) for name in config.pairs]
+    needs_attention = any(p["attention"] or p.get("errors") for p in report)
     if as_json:
         json.dump(report, sys.stdout, indent=2)
         print()
-        return 0
+        return 1 if needs_attention else 0
     for p in report:
-        print(f"{p['pair']} (account {p['account']}, {p['local']})")
+        print(f"{p['pair']}: account {p['account']} <-> {p['local']}")
+        _print_daemon(p.get("daemon"))
         if p.get("state"):
-            print(f"  {p['state']}")
+            print(f"  {p['state']}; run `syncd sync {p['pair']}` (or `syncd check` first)")
+            for note in p["attention"]:
+                print(f"  ! {note}")
             continue
         last = p.get("last_pass")
         if last:
-            print(
-                f"  last pass: {last['started']} {'ok' if last['ok'] else 'FAILED'}: {last['summary']}"
-            )
-        for c in p.get("collections", []):
-            extra = f" ({c['detached']})" if c["detached"] else ""
-            print(f"  {c['dir']:24} {c['items']:6} items  {c['name']}{extra}")
+            if last["finished"] is None:
+                result = "running (or interrupted)"
+            else:
+                result = "ok" if last["ok"] else "FAILED"
+            print(f"  last pass:  {last['started']}  {result}  {last['summary'] or ''}".rstrip())
+            if not last["ok"] and p.get("last_ok_pass"):
+                print(f"  last good:  {p['last_ok_pass']}")
+        else:
+            print("  last pass:  none recorded")
+        colls = p.get("collections", [])
+        if colls:
+            print(f"  {'COLLECTION':24} {'LOCAL':>6} {'SERVER':>6} {'ERR':>4} {'CONFL':>5}  NAME")
+            for c in colls:
+                local = "-" if c["local_files"] is None else str(c["local_files"])
+                extra = f" ({c['detached']})" if c["detached"] else ""
+                print(
+                    f"  {c['dir']:24} {local:>6} {c['server_items']:>6} {c['errors']:>4} "
+                    f"{c['conflicts']:>5}  {c['name'] or ''}{extra}"
+                )
         if p.get("pending_remote"):
-            print(f"  {p['pending_remote']} server item(s) waiting to be fetched again")
-        for e in p.get("errors", []):
-            print(f"  error ({e['side']}, {e['attempts']}x): {e['item']}: {e['reason']}")
-        if p.get("conflicts"):
-            print(f"  {p['conflicts']} recorded conflict(s): see `syncd conflicts`")
-        daemon = p.get("daemon")
-        if daemon:
-            alive = _alive(daemon.get("pid"))
+            reasons = sorted({x["reason"] or "?" for x in p["pending"]})
             print(
-                f"  daemon: {'running' if alive else 'not running'} (pid {daemon.get('pid')}), "
-                f"push {daemon.get('push')}, {daemon.get('passes')} pass(es) since start"
+                f"  pending:    {p['pending_remote']} server item(s) to fetch again "
+                f"({', '.join(reasons)})"
             )
-    return 0
+        for e in p.get("errors", []):
+            print(
+                f"  error:      {e['collection']}/{e['item']} ({e['side']} side, "
+                f"{e['attempts']}x): {e['reason']}"
+            )
+        if p.get("conflicts"):
+            print(
+                f"  conflicts:  {p['conflicts']} in the last {CONFLICT_DAYS:.0f} days, decided "
+                "by the pair's rule; see `syncd conflicts`"
+            )
+        for note in p["attention"]:
+            print(f"  ! {note}")
+    return 1 if needs_attention else 0
+
+
+def _print_daemon(daemon: dict[str, Any] | None) -> None:
+    if not daemon:
+        print("  daemon:     not running (start it with `syncd run` or the systemd unit)")
+        return
+    if not daemon["running"]:
+        print(f"  daemon:     not running (last seen {daemon.get('updated')})")
+        return
+    print(
+        f"  daemon:     running (pid {daemon.get('pid')}), push {daemon.get('push')}, "
+        f"{daemon.get('passes')} pass(es) since start"
+    )
 
 
 def _alive(pid: Any) -> bool:
-    import os
-
-    if not isinstance(pid, int):
+    if not isinstance(pid, int) or pid <= 0:
         return False
     try:
         os.kill(pid, 0)
@@ -113,10 +306,9 @@ def _alive(pid: Any) -> bool:
 def print_conflicts(config: Config, action: str, conflict_id: int | None) -> int:
     found = False
     for name, pair in config.pairs.items():
-        path = journal_path(config, pair)
-        if not path.exists():
+        if not _journal_file(config, pair).exists():
             continue
-        journal = Journal(path)
+        journal = Journal(journal_path(config, pair))
         try:
             if action == "show":
                 if conflict_id is None:
