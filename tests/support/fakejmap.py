@@ -1,10 +1,15 @@
-"""An in-memory JMAP Calendars server, for engine tests and fault injection.
+"""An in-memory JMAP Calendars (and Tasks) server, for engine tests and fault injection.
 
 It implements the parts of RFC 8620 and the JMAP Calendars draft that syncd
 uses -- /get, /set, /changes, /query, result references, creation-id
 references, limits -- the way Cyrus 3.12 behaves where that matters (one
 state counter per account, cannotCalculateChanges after a calendar destroy,
-``updated`` set on every write).  ``FakeTransport`` plugs it into the client
+``updated`` set on every write).  With ``tasks_enabled`` it also offers
+draft-ietf-jmap-tasks (capability ``urn:ietf:params:jmap:tasks``): TaskList and
+Task with /get, /set, /changes, /query (filter ``inTaskLists``), TaskList/set's
+``onDestroyRemoveTasks`` and the ``taskListHasTask`` error, and the defaults a
+server returns (``sortOrder``, ``isDraft``).  It is off by default: Cyrus 3.12 has
+no JMAP Tasks, and the calendar tests expect a server without them.  ``FakeTransport`` plugs it into the client
 in-process; ``tests/support/httpserver.py`` can put it behind real HTTP.
 """
 
@@ -22,6 +27,7 @@ from syncd.jmap.transport import HttpResponse, TrafficCounter
 
 USING_CORE = "urn:ietf:params:jmap:core"
 USING_CAL = "urn:ietf:params:jmap:calendars"
+USING_TASKS = "urn:ietf:params:jmap:tasks"
 
 
 class MethodFailure(Exception):
@@ -52,6 +58,9 @@ class FakeJmapServer:
     requests: list[list[str]] = field(default_factory=list)  # method names per request
     request_args: list[list[tuple[str, dict]]] = field(default_factory=list)  # calls per request
     hooks: list[Callable[[dict[str, Any]], HttpResponse | None]] = field(default_factory=list)
+    tasks_enabled: bool = False  # offer urn:ietf:params:jmap:tasks (TaskList, Task)
+    task_lists: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.calendars:
@@ -59,6 +68,22 @@ class FakeJmapServer:
                 "id": "Default",
                 "name": "personal",
                 "color": None,
+                "myRights": {"mayWriteAll": True},
+            }
+        if self.tasks_enabled:
+            self.enable_tasks()
+
+    def enable_tasks(self) -> None:
+        """Offer JMAP Tasks, with one default task list ("Tasks", role inbox)."""
+        self.tasks_enabled = True
+        if not self.task_lists:
+            self.task_lists["Tasks"] = {
+                "id": "Tasks",
+                "role": "inbox",
+                "name": "tasks",
+                "color": None,
+                "sortOrder": 0,
+                "isSubscribed": True,
                 "myRights": {"mayWriteAll": True},
             }
 
@@ -99,6 +124,63 @@ class FakeJmapServer:
     def by_uid(self, uid: str) -> dict[str, Any] | None:
         return next((e for e in self.events.values() if e["uid"] == uid), None)
 
+    def put_task(self, obj: dict[str, Any], task_list: str = "Tasks") -> str:
+        """Create or replace a task by UID, as another client would."""
+        obj = copy.deepcopy(obj)
+        obj.setdefault("@type", "Task")
+        existing = self.task_by_uid(obj["uid"])
+        tid = existing["id"] if existing else self._new_id("T")
+        obj["id"] = tid
+        obj["taskListId"] = task_list
+        obj.setdefault("sortOrder", 0)
+        obj.setdefault("isDraft", False)
+        self.tick()
+        obj["updated"] = self.now()
+        self.tasks[tid] = obj
+        self.log.append((self.state, "Task", tid, "updated" if existing else "created"))
+        return tid
+
+    def delete_task(self, tid: str) -> None:
+        del self.tasks[tid]
+        self.tick()
+        self.log.append((self.state, "Task", tid, "destroyed"))
+
+    def task_by_uid(self, uid: str) -> dict[str, Any] | None:
+        return next((t for t in self.tasks.values() if t["uid"] == uid), None)
+
+    def _task_problem(self, obj: dict[str, Any], creating: bool) -> dict[str, Any] | None:
+        """A SetError for a Task the draft does not allow, else None."""
+        if not obj.get("uid"):
+            return {"type": "invalidProperties", "properties": ["uid"]}
+        if obj.get("@type", "Task") != "Task":
+            return {"type": "invalidProperties", "properties": ["@type"]}
+        if creating and self.task_by_uid(obj["uid"]) is not None:
+            return {
+                "type": "invalidProperties",
+                "properties": ["uid"],
+                "description": "uid already exists",
+            }
+        if obj.get("taskListId") not in self.task_lists:
+            return {"type": "invalidProperties", "properties": ["taskListId"]}
+        if obj.get("workflowStatus") is not None and obj.get("progress") is not None:
+            return {"type": "invalidProperties", "properties": ["workflowStatus", "progress"]}
+        return None
+
+    def put_task_list(self, lid: str, name: str, color: str | None = None) -> str:
+        existing = lid in self.task_lists
+        self.task_lists[lid] = {
+            "id": lid,
+            "role": None,
+            "name": name,
+            "color": color,
+            "sortOrder": 0,
+            "isSubscribed": True,
+            "myRights": {"mayWriteAll": True},
+        }
+        self.tick()
+        self.log.append((self.state, "TaskList", lid, "updated" if existing else "created"))
+        return lid
+
     def _new_id(self, prefix: str) -> str:
         self.next_id += 1
         return f"{prefix}{self.next_id}"
@@ -119,16 +201,24 @@ class FakeJmapServer:
                     "collationAlgorithms": [],
                 },
                 USING_CAL: {},
+                **({USING_TASKS: {}} if self.tasks_enabled else {}),
             },
             "accounts": {
                 self.account_id: {
                     "name": self.username,
                     "isPersonal": True,
                     "isReadOnly": False,
-                    "accountCapabilities": {USING_CAL: {}},
+                    "accountCapabilities": {
+                        USING_CAL: {},
+                        **({USING_TASKS: {}} if self.tasks_enabled else {}),
+                    },
                 }
             },
-            "primaryAccounts": {USING_CAL: self.account_id, USING_CORE: self.account_id},
+            "primaryAccounts": {
+                USING_CAL: self.account_id,
+                USING_CORE: self.account_id,
+                **({USING_TASKS: self.account_id} if self.tasks_enabled else {}),
+            },
             "username": self.username,
             "apiUrl": "/jmap/api/",
             "eventSourceUrl": (
@@ -181,7 +271,10 @@ class FakeJmapServer:
         if args.get("accountId") != self.account_id:
             raise MethodFailure("accountNotFound")
         type_, method = name.split("/")
-        store = {"Calendar": self.calendars, "CalendarEvent": self.events}.get(type_)
+        stores = {"Calendar": self.calendars, "CalendarEvent": self.events}
+        if self.tasks_enabled:
+            stores.update({"TaskList": self.task_lists, "Task": self.tasks})
+        store = stores.get(type_)
         if store is None:
             raise MethodFailure("unknownMethod")
         if method == "get":
@@ -218,6 +311,9 @@ class FakeJmapServer:
             if "inCalendars" in flt:
                 wanted = set(flt["inCalendars"])
                 ids = [i for i in ids if wanted & set(store[i].get("calendarIds") or {})]
+            if "inTaskLists" in flt:
+                wanted = set(flt["inTaskLists"])
+                ids = [i for i in ids if store[i].get("taskListId") in wanted]
             pos = int(args.get("position") or 0)
             limit = args.get("limit")
             page = ids[pos : pos + limit] if limit else ids[pos:]
@@ -318,6 +414,13 @@ class FakeJmapServer:
             if obj.get("uid") in self.refuse:
                 not_created[key] = {"type": self.refuse[obj["uid"]]}
                 continue
+            if type_ == "Task":
+                problem = self._task_problem(obj, creating=True)
+                if problem is not None:
+                    not_created[key] = problem
+                    continue
+                obj.setdefault("sortOrder", 0)
+                obj.setdefault("isDraft", False)
             if type_ == "CalendarEvent":
                 if not obj.get("uid"):
                     not_created[key] = {"type": "invalidProperties", "properties": ["uid"]}
@@ -333,10 +436,11 @@ class FakeJmapServer:
                 if cal not in self.calendars:
                     not_created[key] = {"type": "invalidProperties", "properties": ["calendarIds"]}
                     continue
-            oid = self._new_id("E" if type_ == "CalendarEvent" else "C")
+            prefix = {"CalendarEvent": "E", "Task": "T", "TaskList": "L"}.get(type_, "C")
+            oid = self._new_id(prefix)
             obj["id"] = oid
             self.tick()
-            if type_ == "CalendarEvent":
+            if type_ in ("CalendarEvent", "Task"):
                 obj["updated"] = self.now()
             else:
                 obj.setdefault("myRights", {"mayWriteAll": True})
@@ -365,8 +469,13 @@ class FakeJmapServer:
                 else:
                     target[parts[-1]] = copy.deepcopy(value)
             else:
+                if type_ == "Task":
+                    problem = self._task_problem(obj, creating=False)
+                    if problem is not None:
+                        not_updated[oid] = problem
+                        continue
                 self.tick()
-                if type_ == "CalendarEvent":
+                if type_ in ("CalendarEvent", "Task"):
                     obj["updated"] = self.now()
                 store[oid] = obj
                 self.log.append((self.state, type_, oid, "updated"))
@@ -375,6 +484,15 @@ class FakeJmapServer:
             if oid not in store:
                 not_destroyed[oid] = {"type": "notFound"}
                 continue
+            if type_ == "TaskList":
+                members = [t for t, o in self.tasks.items() if o.get("taskListId") == oid]
+                if members and not args.get("onDestroyRemoveTasks"):
+                    not_destroyed[oid] = {"type": "taskListHasTask"}
+                    continue
+                for tid in members:
+                    del self.tasks[tid]
+                    self.tick()
+                    self.log.append((self.state, "Task", tid, "destroyed"))
             del store[oid]
             self.tick()
             self.log.append((self.state, type_, oid, "destroyed"))

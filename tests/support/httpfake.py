@@ -5,16 +5,24 @@ can.  Faults are queued and each POST to the API takes the next one: "reset" (he
 then the connection is cut mid-body), "hang" (no answer until the client gives up),
 "500", "503", "429" (with Retry-After: 1), "badjson" (200 with a truncated JSON body),
 or None (answer normally).
+
+It also serves the session's EventSource (RFC 8620 7.3): a ``state`` event when the
+stream opens and whenever the state of a requested type moves, and ``ping`` events at
+the requested interval (``ping_interval`` overrides it, for fast tests).  Calendar
+tests that want polling set ``server.event_source = False`` as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
+import json
 import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 from tests.support.fakejmap import FakeJmapServer, FakeTransport
 
@@ -25,6 +33,9 @@ class FaultyJmapHttpServer:
         self.faults: collections.deque[str | None] = collections.deque()
         self.seen: list[str] = []  # what each API request got, for assertions
         self.hang_seconds = 5.0
+        self.ping_interval: float | None = None  # None: what the client asked for
+        self.streams = 0  # EventSource connections opened so far
+        self._closing = threading.Event()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,6 +51,9 @@ class FaultyJmapHttpServer:
                 self._serve("POST")
 
             def _serve(self, method: str) -> None:
+                if method == "GET" and self.path.startswith("/jmap/eventsource"):
+                    outer._event_stream(self)
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 fault = None
@@ -90,6 +104,68 @@ class FaultyJmapHttpServer:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
+    def _authorized(self, headers) -> bool:  # type: ignore[no-untyped-def]
+        j = self.jmap
+        expected = "Basic " + base64.b64encode(f"{j.username}:{j.password}".encode()).decode()
+        return headers.get("Authorization") == expected
+
+    def _state_event(self, types: set[str], since: int | None) -> bytes | None:
+        """A StateChange for the requested types that moved since ``since`` (all at first)."""
+        j = self.jmap
+        moved = {t for st, t, _, _ in list(j.log) if since is None or st > since}
+        if since is None:
+            moved = set(types)
+        changed = {t: str(j.state) for t in sorted(moved & types)}
+        if not changed:
+            return None
+        data = {"@type": "StateChange", "changed": {j.account_id: changed}}
+        return f"event: state\nid: {j.state}\ndata: {json.dumps(data)}\n\n".encode()
+
+    def _event_stream(self, handler: BaseHTTPRequestHandler) -> None:
+        """text/event-stream until the client goes away or the server closes."""
+        if not self.jmap.event_source:
+            handler.send_response(404)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
+        if not self._authorized(handler.headers):
+            handler.send_response(401)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
+        query = parse_qs(urlsplit(handler.path).query)
+        types = set(",".join(query.get("types", ["*"])).split(","))
+        if "*" in types:
+            types = {"Calendar", "CalendarEvent", "TaskList", "Task"}
+        asked = float((query.get("ping") or ["0"])[0] or 0)
+        ping = self.ping_interval if self.ping_interval is not None else asked
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Cache-Control", "no-cache")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.close_connection = True
+        self.streams += 1
+        sent_state: int | None = None
+        last_ping = time.monotonic()
+        try:
+            while not self._closing.is_set():
+                current = self.jmap.state
+                if sent_state != current:
+                    event = self._state_event(types, sent_state)
+                    sent_state = current
+                    if event is not None:
+                        handler.wfile.write(event)
+                        handler.wfile.flush()
+                if ping and time.monotonic() - last_ping >= ping:
+                    handler.wfile.write(f'event: ping\ndata: {{"interval": {ping}}}\n\n'.encode())
+                    handler.wfile.flush()
+                    last_ping = time.monotonic()
+                time.sleep(0.02)
+        except OSError:
+            pass  # the client went away
+
     def close(self) -> None:
+        self._closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()
