@@ -1,4 +1,4 @@
-"""Command-line entry points: sync, discover, run, convert, status, conflicts.
+"""Command-line entry points: sync, discover, run, check, convert, status, conflicts.
 
 Exit status: 0 success, 1 a pass failed or something needs attention, 2 a bad
 config or command line.  Imports of the heavier layers happen inside the
@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("run", help="run as a daemon: push, file watching, periodic passes")
 
+    p = sub.add_parser(
+        "check", help="check config, credentials, server, capabilities and directories"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=15.0, help="seconds to wait for the server (15)"
+    )
+
     p = sub.add_parser("status", help="what each pair looks like now")
     p.add_argument("--json", action="store_true")
 
@@ -75,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     _setup_logging(args.verbose)
+    if args.command == "check":
+        from syncd.check import run as run_check
+
+        return run_check(args)
     if args.command == "convert":
         from syncd.convert.command import run
 
