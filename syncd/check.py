@@ -80,7 +80,7 @@ class Checker:
         except ConfigError as exc:
             fix = "fix the file (the README's Configuration section shows every key)"
             if "no config file there" in str(exc):
-                message, fix = str(exc).split(".", 1)[0], fix.replace("fix", "create", 1)
+                message, fix = str(exc).split(". ", 1)[0], fix.replace("fix", "create", 1)
             else:
                 message = str(exc)
             self.add(FAIL, "config", message, fix)
