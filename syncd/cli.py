@@ -8,6 +8,7 @@ commands so that ``syncd --help`` and a no-change ``syncd sync`` start fast.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -216,6 +217,7 @@ async def _discover(config, args) -> int:  # type: ignore[no-untyped-def]
     from syncd.connect import connect
 
     names = [args.account] if args.account else list(config.accounts)
+    block: list[str] = []
     for name in names:
         if name not in config.accounts:
             print(f"syncd: no account named {name} in {config.path}", file=sys.stderr)
@@ -233,17 +235,25 @@ async def _discover(config, args) -> int:  # type: ignore[no-untyped-def]
             f"  push: {'available' if client.session.event_source_url else 'not available (polling)'}"
         )
         print(f"  {'ID':26} {'NAME':30} {'COLOR':10} RIGHTS")
-        for cal in sorted(got.get("list") or [], key=lambda c: str(c.get("name"))):
+        cals = sorted(got.get("list") or [], key=lambda c: str(c.get("name")))
+        for cal in cals:
             rights = cal.get("myRights") or {}
             rw = "read-write" if rights.get("mayWriteAll", True) else "read-only"
             print(
                 f"  {cal['id']:26} {str(cal.get('name')):30} {str(cal.get('color') or '-'):10} {rw}"
             )
         print()
-        print("  # a pairs: block for this account:")
-        print("  pairs:")
-        print(f"    {name}-calendars:")
-        print(f"      account: {name}")
-        print(f"      local: ~/.local/share/calendars/{name}")
-        print("      collections: all")
+        example = ", ".join(json.dumps(str(c.get("name"))) for c in cals[:2])
+        configured = [p for p, pair in config.pairs.items() if pair.account == name]
+        block += [
+            f"  {name}-calendars:"
+            + (f"  # already configured: {', '.join(configured)}" if configured else ""),
+            f"    account: {name}",
+            f"    local: ~/.local/share/calendars/{name}",
+            "    collections: all" + (f"  # or some of them: [{example}]" if example else ""),
+        ]
+    print("# a ready pairs: block (paste it into the config in place of pairs:):")
+    print("pairs:")
+    for line in block:
+        print(line)
     return 0
