@@ -96,6 +96,7 @@ class PairSync:
         *,
         dtype: DataType = CALENDARS,
         echo: Callable[[str], None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ):
         self.config = config
         self.pair = pair
@@ -104,6 +105,8 @@ class PairSync:
         self.store = RemoteStore(client, dtype)
         self.dtype = dtype
         self.echo = echo or (lambda line: None)
+        self.progress = progress  # (items done, items to do) while a pass writes
+        self._done = self._total = 0
         self._pending_meta: list[tuple[str, dict[str, Any]]] = []
 
     @property
@@ -543,6 +546,8 @@ class PairSync:
                     if action.base.remote_id:
                         destroys.append(action.base.remote_id)
         outcome = None
+        self._total = sum(len(a.plan.actions) for a in actives if a.plan and not a.plan.blocked)
+        self._step(0)
         if creates or updates or destroys:
             self._write_intents(actives, creates, updates, destroys)
             outcome = await self.store.write(creates, updates, destroys)
@@ -628,10 +633,16 @@ class PairSync:
         if action.remote is not None:
             self._retry_ids.add(action.remote.id)
 
+    def _step(self, n: int = 1) -> None:
+        self._done = self._done + n if n else 0
+        if self.progress is not None and self._total:
+            self.progress(self._done, self._total)
+
     def _apply_local(self, act: Active, outcome: Any, keys: dict[tuple[int, str], str]) -> None:
         rows: list[ItemRow] = []
         assert act.plan is not None
         for action in act.plan.actions:
+            self._step()
             try:
                 row = self._apply_one(act, action, outcome, keys)
             except ChangedOnDisk:
