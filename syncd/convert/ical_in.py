@@ -36,7 +36,25 @@ VENDOR_CALENDAR = "syncd.app:icalCalendar"
 VENDOR_TODO_DURATION = "syncd.app:icalTodoDuration"
 # Mapped properties present with an empty value (DESCRIPTION:) that the default would drop
 VENDOR_EMPTY = "syncd.app:icalEmpty"
-VENDOR_KEYS = (VENDOR_ICAL, VENDOR_PARAMS, VENDOR_CALENDAR, VENDOR_TODO_DURATION, VENDOR_EMPTY)
+# The iCalendar value kind ("date", "utc", "floating") of a recurrence id, RDATE, EXDATE
+# or UNTIL that differs from what the master's start implies: JSCalendar keeps them all
+# as LocalDateTime in the master's zone, iCalendar files mix kinds (UTC EXDATEs on a
+# zoned series, a date-time UNTIL on an all-day series).  In an override patch: the
+# kind of its RECURRENCE-ID; in a RecurrenceRule: the kind of UNTIL; top level:
+# {"RDATE"|"EXDATE": {recurrence id: kind}}.
+VENDOR_KIND = "syncd.app:icalKind"
+# An override patch that came from RDATE;VALUE=PERIOD (an extra instance with its own
+# duration), not from an overriding component.
+VENDOR_PERIOD = "syncd.app:icalPeriod"
+VENDOR_KEYS = (
+    VENDOR_ICAL,
+    VENDOR_PARAMS,
+    VENDOR_CALENDAR,
+    VENDOR_TODO_DURATION,
+    VENDOR_EMPTY,
+    VENDOR_KIND,
+    VENDOR_PERIOD,
+)
 
 STATUS_EVENT = {"CONFIRMED": "confirmed", "TENTATIVE": "tentative", "CANCELLED": "cancelled"}
 STATUS_TASK = {
@@ -176,11 +194,13 @@ def param_value(value: Any) -> Any:
 
 
 def prop_text(value: Any) -> str:
+    """A value's iCalendar text (some icalendar types, e.g. vGeo, return str, not bytes)."""
     if hasattr(value, "to_ical"):
         try:
-            return value.to_ical().decode("utf-8", "replace")
+            text = value.to_ical()
         except Exception:  # noqa: BLE001 - a value icalendar cannot write back: its str
             return str(value)
+        return text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
     return str(value)
 
 
@@ -251,6 +271,16 @@ def sanitize(comp: Any) -> tuple[Any, list[tuple[str, Any]]]:
             continue
         seen.add(name)
         clean.add(name, value, encode=False)
+    if comp.name == "VEVENT":
+        # An end needs a start to mean anything, and DTEND and DURATION together are
+        # invalid: what the mapping cannot use that way stays text (DTEND wins, as readers
+        # such as icalendar's own end property prefer it).
+        unusable = ("DTEND", "DURATION") if "DTSTART" not in clean else ()
+        if "DTEND" in clean and "DURATION" in clean:
+            unusable = ("DURATION",)
+        for name in unusable:
+            if name in clean:
+                leftovers.append((name, clean.pop(name)))
     clean.subcomponents = comp.subcomponents
     return clean, leftovers
 
@@ -380,8 +410,12 @@ def _group_to_object(uid: str, comps: list[tuple[Any, list]]) -> tuple[dict[str,
             continue
         full = component_to_object(ov, leftovers, uid)
         patch = _diff(obj, full)
-        if "recurrenceId" in obj:
-            patch.setdefault("start", full.get("start"))
+        if "recurrenceId" in obj or not patch:
+            # An override equal to its master still is an override, not an RDATE ({}).
+            patch.setdefault("start", full.get("start", key))
+        kind = value_kind(ov["RECURRENCE-ID"].dt)
+        if kind != default_kind(obj):
+            patch[VENDOR_KIND] = kind
         obj.setdefault("recurrenceOverrides", {})[key] = patch
     return obj, extra
 
@@ -423,6 +457,25 @@ def _diff(master: dict[str, Any], instance: dict[str, Any]) -> dict[str, Any]:
         ):
             patch[key] = None
     return patch
+
+
+def value_kind(value: Any) -> str:
+    """The kind of an iCalendar date or date-time: date, utc, floating or zoned."""
+    if not isinstance(value, datetime):
+        return "date"
+    if value.tzinfo is None:
+        return "floating"
+    return "utc" if zone_name(value) == "Etc/UTC" else "zoned"
+
+
+def default_kind(obj: dict[str, Any]) -> str:
+    """The kind the writer gives a recurrence id of ``obj`` when nothing says otherwise."""
+    if obj.get("showWithoutTime"):
+        return "date"
+    zone = obj.get("timeZone")
+    if zone is None:
+        return "floating"
+    return "utc" if zone == "Etc/UTC" else "zoned"
 
 
 def _local_in(value: date | datetime, zone: Any) -> str:
@@ -534,21 +587,32 @@ def component_to_object(
     if exrules:
         obj["excludedRecurrenceRules"] = exrules
     overrides: dict[str, Any] = {}
+    kinds: dict[str, dict[str, str]] = {}
+    expected = default_kind(obj)
     for prop in _as_list(comp.get("RDATE")):
         for item in prop.dts:
             value = item.dt
-            if isinstance(value, tuple):  # PERIOD
+            if isinstance(value, tuple):  # PERIOD: an extra instance with its own duration
                 key = _local_in(value[0], zone)
                 end = value[1]
                 dur = end if isinstance(end, timedelta) else end - value[0]
-                overrides[key] = {"duration": duration_str(dur)}
+                overrides[key] = {"duration": duration_str(dur), VENDOR_PERIOD: True}
+                value = value[0]
             else:
-                overrides[_local_in(value, zone)] = {}
+                key = _local_in(value, zone)
+                overrides[key] = {}
+            if value_kind(value) != expected:
+                kinds.setdefault("RDATE", {})[key] = value_kind(value)
     for prop in _as_list(comp.get("EXDATE")):
         for item in prop.dts:
-            overrides[_local_in(item.dt, zone)] = {"excluded": True}
+            key = _local_in(item.dt, zone)
+            overrides[key] = {"excluded": True}
+            if value_kind(item.dt) != expected:
+                kinds.setdefault("EXDATE", {})[key] = value_kind(item.dt)
     if overrides:
         obj["recurrenceOverrides"] = overrides
+    if kinds:
+        obj[VENDOR_KIND] = kinds
 
     if "CLASS" in comp:
         obj["privacy"] = CLASS.get(str(comp["CLASS"]).upper(), str(comp["CLASS"]).lower())
@@ -723,6 +787,9 @@ def _rrule(rule: Any, zone: Any, all_day: bool) -> dict[str, Any]:
     until = first("UNTIL")
     if until is not None:
         r["until"] = _local_in(until, zone)
+        expected = "date" if all_day else ("utc" if zone is not None else "floating")
+        if value_kind(until) != expected and value_kind(until) != "zoned":
+            r[VENDOR_KIND] = value_kind(until)
     return r
 
 

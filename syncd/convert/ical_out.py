@@ -9,6 +9,7 @@ DTEND-vs-DURATION, custom VTIMEZONEs) is merged back from it.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -28,7 +29,9 @@ from syncd.convert.ical_in import (
     VENDOR_CALENDAR,
     VENDOR_EMPTY,
     VENDOR_ICAL,
+    VENDOR_KIND,
     VENDOR_PARAMS,
+    VENDOR_PERIOD,
     VENDOR_TODO_DURATION,
     prop_text,
 )
@@ -191,26 +194,30 @@ def object_to_components(obj: dict[str, Any]) -> list[Component]:
     orphan = bool(obj.get("recurrenceId"))
     if orphan:
         rid_zone = obj.get("recurrenceIdTimeZone", zone_name)
-        master = _component(obj, (obj["recurrenceId"], rid_zone, all_day))
+        master = _component(obj, (obj["recurrenceId"], rid_zone, all_day, None))
     else:
         master = _component(obj, None)
     comps = [master]
     overrides = obj.get("recurrenceOverrides") or {}
-    exdates, rdates = [], []
+    kinds = obj.get(VENDOR_KIND) or {}
     for key in sorted(overrides):
         patch = overrides[key] or {}
         if patch.get("excluded"):
-            exdates.append(key)
+            kind = (kinds.get("EXDATE") or {}).get(key)
+            _add_dt(master, "EXDATE", key, zone_name, all_day, kind)
         elif not patch and not orphan:
-            rdates.append(key)
+            kind = (kinds.get("RDATE") or {}).get(key)
+            _add_dt(master, "RDATE", key, zone_name, all_day, kind)
+        elif patch.get(VENDOR_PERIOD) and set(patch) <= {"duration", VENDOR_PERIOD}:
+            kind = (kinds.get("RDATE") or {}).get(key)
+            start = _dt(key, zone_name, all_day, kind)
+            period = (start, parse_duration(patch.get("duration") or "PT0S"))
+            _add_dt(master, "RDATE", key, zone_name, all_day, kind, period=period)
         else:
             instance = _apply_patch(obj, patch)
             instance.setdefault("start", key)
-            comps.append(_component(instance, (key, zone_name, obj.get("showWithoutTime", False))))
-    for key in exdates:
-        master.add("EXDATE", _dt(key, zone_name, obj.get("showWithoutTime", False)))
-    for key in rdates:
-        master.add("RDATE", _dt(key, zone_name, obj.get("showWithoutTime", False)))
+            rid = (key, zone_name, all_day, patch.get(VENDOR_KIND))
+            comps.append(_component(instance, rid))
     return comps
 
 
@@ -232,32 +239,61 @@ def _apply_patch(master: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any
     return out
 
 
-def _dt(local: str, zone_name: str | None, all_day: bool) -> date | datetime:
+def _dt(
+    local: str, zone_name: str | None, all_day: bool, kind: str | None = None
+) -> date | datetime:
+    """A LocalDateTime as an iCalendar value of the item's kind, or of ``kind`` if given.
+
+    ``kind`` (date, utc, floating, zoned) brings back a value whose kind differed from
+    the item's start in the original file (a UTC EXDATE on a zoned series).
+    """
     value = parse_local(local)
-    if all_day:
-        return value.date()
     zone = get_zone(zone_name)
+    kind = kind or ("date" if all_day else "zoned")
+    if kind == "date":
+        return value.date()
+    if kind == "floating":
+        return value
+    if kind == "utc":
+        return value.replace(tzinfo=zone or UTC).astimezone(UTC)
     if zone is not None:
         return value.replace(tzinfo=zone)
     return value
 
 
-def _add_dt(comp: Component, name: str, local: str, zone_name: str | None, all_day: bool) -> None:
-    value = _dt(local, zone_name, all_day)
-    comp.add(name, value)
-    if zone_name and not all_day and get_zone(zone_name) is None:
-        comp[name].params["TZID"] = zone_name  # a custom zone: its VTIMEZONE is kept
+def _add_dt(
+    comp: Component,
+    name: str,
+    local: str,
+    zone_name: str | None,
+    all_day: bool,
+    kind: str | None = None,
+    period: tuple[Any, Any] | None = None,
+) -> None:
+    value = _dt(local, zone_name, all_day, kind)
+    if period is not None:
+        comp.add(name, [period], parameters={"VALUE": "PERIOD"})
+    elif name in ("EXDATE", "RDATE"):
+        comp.add(name, [value])
+    else:
+        comp.add(name, value)
+    custom = zone_name and get_zone(zone_name) is None
+    if custom and isinstance(value, datetime) and value.tzinfo is None and kind != "floating":
+        props = comp[name] if isinstance(comp[name], list) else [comp[name]]
+        props[-1].params["TZID"] = zone_name  # a custom zone: its VTIMEZONE is kept
 
 
-def _component(obj: dict[str, Any], instance: tuple[str, str | None, bool] | None) -> Component:
+def _component(
+    obj: dict[str, Any], instance: tuple[str, str | None, bool, str | None] | None
+) -> Component:
     is_task = obj.get("@type") == "Task"
     comp: Component = icalendar.Todo() if is_task else icalendar.Event()
     comp.add("UID", obj.get("uid"))
     stamp = obj.get("updated") or obj.get("created")
     comp.add("DTSTAMP", parse_utc(stamp) if stamp else EPOCH_STAMP)
     if instance is not None:
-        rid_local, rid_zone, rid_all_day = instance
-        _add_dt(comp, "RECURRENCE-ID", rid_local, rid_zone, rid_all_day)
+        rid_local, rid_zone, rid_all_day, rid_kind = instance
+        _add_dt(comp, "RECURRENCE-ID", rid_local, rid_zone, rid_all_day, rid_kind)
     zone_name = obj.get("timeZone")
     all_day = bool(obj.get("showWithoutTime"))
     if obj.get("start"):
@@ -353,10 +389,8 @@ def _component(obj: dict[str, Any], instance: tuple[str, str | None, bool] | Non
 def _add_kept(comp: Component, kept: list[list[Any]]) -> None:
     for name, params, text in kept:
         if not name:
-            try:
+            with contextlib.suppress(Exception):  # it came from a file icalendar read
                 comp.add_component(Component.from_ical(text))
-            except Exception:  # noqa: BLE001 - it came from a file icalendar read
-                pass
         elif text is not None:
             comp.add(name, _raw(text, params), encode=False)
 
@@ -403,14 +437,12 @@ def _rrule(rule: dict[str, Any], zone_name: str | None, all_day: bool) -> dict[s
     if rule.get("count"):
         out["COUNT"] = rule["count"]
     if rule.get("until"):
-        until = parse_local(rule["until"])
-        zone = get_zone(zone_name)
-        if all_day:
-            out["UNTIL"] = until.date()
-        elif zone is not None:
-            out["UNTIL"] = until.replace(tzinfo=zone).astimezone(UTC)
-        else:
-            out["UNTIL"] = until
+        # UNTIL is UTC for a zoned start, a date for an all-day one (RFC 5545 3.3.10),
+        # unless the original file said otherwise.
+        kind = rule.get(VENDOR_KIND) or ("date" if all_day else "utc")
+        if kind == "utc" and get_zone(zone_name) is None:
+            kind = "floating" if not rule.get(VENDOR_KIND) else "utc"
+        out["UNTIL"] = _dt(rule["until"], zone_name, all_day, kind)
     if rule.get("byDay"):
         out["BYDAY"] = [
             f"{d['nthOfPeriod'] if d.get('nthOfPeriod') else ''}{d['day'].upper()}"

@@ -201,10 +201,12 @@ def _value(name: str, prop: Any, comp: Component) -> Any:
 
 
 def _text(prop: Any) -> str:
+    """A property's iCalendar text (some icalendar types, e.g. vGeo, return str)."""
     try:
-        return prop.to_ical().decode("utf-8", "replace")
+        text = prop.to_ical()
     except Exception:  # noqa: BLE001
         return str(prop)
+    return text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
 
 
 def _typed_value(name: str, prop: Any, comp: Component) -> Any:
@@ -228,10 +230,7 @@ def _typed_value(name: str, prop: Any, comp: Component) -> Any:
     if name in TEXT_PROPS:
         return str(prop).replace("\r\n", "\n")
     if hasattr(prop, "to_ical"):
-        try:
-            return prop.to_ical().decode("utf-8", "replace")
-        except Exception:  # noqa: BLE001
-            return str(prop)
+        return _text(prop)
     return str(prop)
 
 
