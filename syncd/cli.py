@@ -148,12 +148,11 @@ def _echo(line: str) -> None:
 
 
 async def _sync(config, args) -> int:  # type: ignore[no-untyped-def]
-    from syncd.config import journal_path
     from syncd.connect import connect
     from syncd.errors import SyncdError
     from syncd.jmap.errors import JmapError
-    from syncd.journal import Journal
-    from syncd.sync.engine import PairSync, PassOptions
+    from syncd.sync.engine import PassOptions
+    from syncd.sync.pair import run_pair
 
     names = args.pairs or list(config.pairs)
     unknown = [n for n in names if n not in config.pairs]
@@ -179,20 +178,16 @@ async def _sync(config, args) -> int:  # type: ignore[no-untyped-def]
                 if pair.account not in clients:
                     clients[pair.account] = await connect(account)
                 client = clients[pair.account]
-                journal = Journal(journal_path(config, pair))
-                try:
-                    pass_id = None if options.dry_run else journal.start_pass()
-                    result = await PairSync(config, pair, client, journal, echo=_echo).run(options)
-                    if pass_id is not None:
-                        journal.finish_pass(pass_id, result.ok, result.summary())
-                finally:
-                    journal.close()
+                result = await run_pair(config, pair, client, options, echo=_echo)
             except (SyncdError, JmapError) as exc:
                 print(f"syncd: {name}: {exc}", file=sys.stderr)
                 status = 1
                 continue
             for problem in result.errors:
                 print(f"syncd: {problem}", file=sys.stderr)
+            if args.verbose:
+                for note in result.notes:
+                    print(f"syncd: note: {note}", file=sys.stderr)
             for coll in result.collections:
                 for problem in coll.errors:
                     print(f"syncd: {name}/{coll.name}: {problem}", file=sys.stderr)

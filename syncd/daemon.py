@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from syncd.config import Account, Config, Pair, journal_path
+from syncd.config import Account, Config, Pair
 from syncd.connect import connect
 from syncd.errors import SyncdError
 from syncd.jmap.client import JmapClient
 from syncd.jmap.errors import AuthError, JmapError
 from syncd.jmap.push import Backoff, PushSubscriber, PushUnavailable, eventsource_url
 from syncd.jmap.transport import Transport
-from syncd.journal import Journal
 from syncd.notify import Notifier
-from syncd.sync.engine import PairSync, PassOptions
+from syncd.sync.engine import PassOptions
+from syncd.sync.pair import run_pair
 from syncd.sync.result import PassResult
 from syncd.vdir.watch import VdirWatcher
 
@@ -111,16 +111,8 @@ class PairRunner:
     async def _guarded_pass(self) -> None:
         try:
             client = await self.account.client()
-            journal = Journal(journal_path(self.daemon.config, self.pair))
-            try:
-                pass_id = journal.start_pass()
-                result = await PairSync(self.daemon.config, self.pair, client, journal).run(
-                    PassOptions()
-                )
-                journal.finish_pass(pass_id, result.ok, result.summary())
-                self.account.note_state({t: journal.get_state(t) for t in STATE_TYPES})
-            finally:
-                journal.close()
+            result = await run_pair(self.daemon.config, self.pair, client, PassOptions())
+            self.account.note_state(result.states)
         except (SyncdError, JmapError, OSError) as exc:
             self.failures += 1
             self.last_error = str(exc)

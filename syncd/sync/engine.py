@@ -97,6 +97,7 @@ class PairSync:
         dtype: DataType = CALENDARS,
         echo: Callable[[str], None] | None = None,
         progress: Callable[[int, int], None] | None = None,
+        exclude_dirs: frozenset[str] = frozenset(),
     ):
         self.config = config
         self.pair = pair
@@ -107,6 +108,9 @@ class PairSync:
         self.echo = echo or (lambda line: None)
         self.progress = progress  # (items done, items to do) while a pass writes
         self._done = self._total = 0
+        # Directories under the root that hold the pair's other type (task lists for a
+        # calendar pass and the reverse) or whose type is not known yet: not ours.
+        self.exclude_dirs = exclude_dirs
         self._pending_meta: list[tuple[str, dict[str, Any]]] = []
 
     @property
@@ -232,8 +236,9 @@ class PairSync:
     ) -> list[Active]:
         """Pair remote calendars with local directories; create what is new on either side."""
         rows = {r.remote_id: r for r in self.journal.collections()}
-        local_dirs = set(root.collections())
-        taken = local_dirs | {r.dirname for r in rows.values()}
+        all_dirs = set(root.collections())
+        local_dirs = all_dirs - (self.exclude_dirs - {r.dirname for r in rows.values()})
+        taken = all_dirs | {r.dirname for r in rows.values()}
         remote_by_id = {rc.id: rc for rc in delta.collections}
         actives: list[Active] = []
         paired_dirs: set[str] = set()
@@ -443,6 +448,17 @@ class PairSync:
                 )
                 continue
             obj = objs[0]
+            if obj.get("@type", "Event") != self.dtype.item_type:
+                other = "VTODO" if obj.get("@type") == "Task" else "VEVENT"
+                self._local_problem(
+                    act,
+                    filename,
+                    row,
+                    f"holds a {other}, but this directory is a {self.dtype.label} "
+                    f"({self.dtype.component}s only); move it to a "
+                    f"{'task list' if other == 'VTODO' else 'calendar'} directory",
+                )
+                continue
             uid = str(obj["uid"])
             if not has_uid(data):
                 try:

@@ -8,7 +8,7 @@ pack writes into as few requests as the server's limits allow.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,10 +28,51 @@ class DataType:
     membership_is_map: bool
     label: str  # "calendar", for messages
     in_collections: str  # the /query filter condition: "inCalendars" / "inTaskLists"
+    item_type: str = "Event"  # the JSCalendar @type a local file must hold
+    component: str = "VEVENT"  # the iCalendar component, for messages
+    normalize: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # server -> engine
+
+
+# Task properties of draft-ietf-jmap-tasks that iCalendar has no place for.  The engine
+# never sees them (they live in this vendor key, which is neither compared nor sent),
+# so a local edit can never remove them on the server.
+TASK_SERVER_ONLY = ("sortOrder", "workflowStatus", "estimatedWork", "impact")
+VENDOR_TASK = "syncd.app:jmapTask"
+# Server-set or computed on request (draft-ietf-jmap-tasks "Task"): never content.
+TASK_COMPUTED = ("isDraft", "utcStart", "utcDue", "baseTaskId")
+
+
+def normalize_task(obj: dict[str, Any]) -> dict[str, Any]:
+    """A Task as the server sent it -> what the engine compares and writes locally.
+
+    Drops what the server computes, and parks the task-only properties that have no
+    iCalendar mapping (``sortOrder``, ``workflowStatus``, ``estimatedWork``,
+    ``impact``) in a vendor key, dropping them where they hold their defaults.
+    """
+    out = {k: v for k, v in obj.items() if k not in TASK_COMPUTED}
+    parked: dict[str, Any] = {}
+    for key in TASK_SERVER_ONLY:
+        if key in out:
+            value = out.pop(key)
+            if value not in (None, 0):
+                parked[key] = value
+    if parked:
+        out[VENDOR_TASK] = parked
+    return out
 
 
 CALENDARS = DataType("Calendar", "CalendarEvent", "calendarIds", True, "calendar", "inCalendars")
-TASKS = DataType("TaskList", "Task", "taskListId", False, "task list", "inTaskLists")
+TASKS = DataType(
+    "TaskList",
+    "Task",
+    "taskListId",
+    False,
+    "task list",
+    "inTaskLists",
+    item_type="Task",
+    component="VTODO",
+    normalize=normalize_task,
+)
 
 
 @dataclass(frozen=True)
@@ -154,7 +195,7 @@ class RemoteStore:
             for call in (g_created, g_updated) + ((g_pending,) if g_pending else ()):
                 got = res.get(call, f"{self.dtype.item}/get")
                 for obj in got.get("list") or []:
-                    delta.objects[obj["id"]] = obj
+                    delta.objects[obj["id"]] = self._normal(obj)
                 if call == g_pending:
                     delta.destroyed.update(got.get("notFound") or [])
                 else:
@@ -254,9 +295,12 @@ class RemoteStore:
         if wanted:
             objs, missing, _ = await self.client.get_objects(self.dtype.item, wanted)
             for obj in objs:
-                delta.objects[obj["id"]] = obj
+                delta.objects[obj["id"]] = self._normal(obj)
             delta.all_ids.difference_update(missing)
         return delta
+
+    def _normal(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return self.dtype.normalize(obj) if self.dtype.normalize is not None else obj
 
     def _collection(self, raw: dict[str, Any]) -> RemoteCollection:
         rights = raw.get("myRights") or {}
@@ -357,14 +401,14 @@ class RemoteStore:
                     err = res.error(get_id)
                     if err is None:
                         for obj in res.get(get_id, f"{self.dtype.item}/get").get("list") or []:
-                            out.copies[obj["id"]] = obj
+                            out.copies[obj["id"]] = self._normal(obj)
         missing_copies = [
             i for i in list(out.created.values()) + list(out.updated) if i not in out.copies
         ]
         if missing_copies:
             objs, _, _ = await self.client.get_objects(self.dtype.item, missing_copies)
             for obj in objs:
-                out.copies[obj["id"]] = obj
+                out.copies[obj["id"]] = self._normal(obj)
         return out
 
     async def find_by_uid(self, uid: str) -> list[str]:

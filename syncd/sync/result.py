@@ -31,6 +31,8 @@ class PassResult:
     collections: list[CollectionResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     http_requests: int = 0
+    notes: list[str] = field(default_factory=list)  # worth knowing, not a problem
+    states: dict[str, str | None] = field(default_factory=dict)  # JMAP type -> state reached
 
     @property
     def ok(self) -> bool:
