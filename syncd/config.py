@@ -324,6 +324,27 @@ def _conflict(r: _Reader, raw: Any, where: str) -> ConflictPolicy:
     return ConflictPolicy(merge=r.boolean(data, "merge", where, True), overlap=overlap)
 
 
+def _types(r: _Reader, raw: Any, where: str) -> tuple[str, ...] | None:
+    """``types: [events, tasks]``: what a pair carries; None means what the server offers."""
+    if raw is None:
+        return None
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not all(isinstance(t, str) for t in items):
+        raise r.fail(where, f"expected a list of {' and/or '.join(TYPES)}, e.g. [events, tasks]")
+    if not items:
+        raise r.fail(
+            where,
+            "is empty, so the pair would sync nothing; list events and/or tasks, or "
+            "leave the key out to sync whatever the server offers",
+        )
+    for t in items:
+        if t not in TYPES:
+            close = difflib.get_close_matches(t, TYPES, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise r.fail(where, f"unknown type {t!r}: expected {' and/or '.join(TYPES)}{hint}")
+    return tuple(t for t in TYPES if t in items)
+
+
 def _pair(r: _Reader, name: str, raw: Any, accounts: Mapping[str, Account]) -> Pair:
     where = f"pairs.{name}"
     data = r.mapping(raw, where)
@@ -359,13 +380,7 @@ def _pair(r: _Reader, name: str, raw: Any, accounts: Mapping[str, Account]) -> P
                 f"{where}.collections", "expected 'all' or a list of calendar names or ids"
             )
         colls = tuple(str(c) for c in colls)
-    types = data.get("types")
-    if types is not None:
-        if isinstance(types, str):
-            types = [types]
-        if not isinstance(types, list) or any(t not in TYPES for t in types):
-            raise r.fail(f"{where}.types", f"expected a list of {', '.join(TYPES)}, got {types!r}")
-        types = tuple(types)
+    types = _types(r, data.get("types"), f"{where}.types")
     guard = r.mapping(data.get("delete_guard"), f"{where}.delete_guard")
     r.known(guard, {"share", "min_items"}, f"{where}.delete_guard")
     share = r.number(guard, "share", f"{where}.delete_guard", 0.5)
