@@ -79,8 +79,54 @@ def pair_status(config: Config, name: str) -> dict[str, Any]:
             db.close()
     except sqlite3.Error as exc:
         out["state"] = f"the journal cannot be read ({exc})"
+    _add_tasks(config, pair, out)
     out["attention"] = _attention(out)
     return out
+
+
+def _add_tasks(config: Config, pair: Pair, out: dict[str, Any]) -> None:
+    """Task lists (their own journal, see syncd.sync.pair) and whether the server has tasks."""
+    if pair.types is not None and "tasks" not in pair.types:
+        out["tasks"] = "not synced by this pair (types: " + ", ".join(pair.types) + ")"
+        return
+    try:
+        db = open_readonly(Path(out["journal"]))
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'tasks_on_server'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        row = None
+    if row is not None:
+        out["tasks"] = "available" if row[0] == "available" else "not available on this server"
+    path = config.state_dir / "tasks" / f"{pair.name}.sqlite3"
+    if not path.exists():
+        return
+    part: dict[str, Any] = {}
+    try:
+        db = open_readonly(path)
+        try:
+            _read_journal(db, pair, part)
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        out.setdefault("errors", []).append(
+            {
+                "collection": "task lists",
+                "item": "-",
+                "side": "local",
+                "reason": str(exc),
+                "attempts": 1,
+                "last_seen": None,
+            }
+        )
+        return
+    out.setdefault("collections", []).extend(part.get("collections", []))
+    out.setdefault("errors", []).extend(part.get("errors", []))
+    out["conflicts"] = out.get("conflicts", 0) + part.get("conflicts", 0)
+    out["pending_remote"] = out.get("pending_remote", 0) + part.get("pending_remote", 0)
+    out.setdefault("pending", []).extend(part.get("pending", []))
+    out["interrupted"] = out.get("interrupted", 0) + part.get("interrupted", 0)
 
 
 def _read_journal(db: sqlite3.Connection, pair: Pair, out: dict[str, Any]) -> None:
@@ -247,6 +293,8 @@ def print_status(config: Config, *, as_json: bool = False) -> int:
                 print(f"  last good:  {p['last_ok_pass']}")
         else:
             print("  last pass:  none recorded")
+        if p.get("tasks"):
+            print(f"  tasks:      {p['tasks']}")
         colls = p.get("collections", [])
         if colls:
             print(f"  {'COLLECTION':24} {'LOCAL':>6} {'SERVER':>6} {'ERR':>4} {'CONFL':>5}  NAME")
