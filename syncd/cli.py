@@ -218,13 +218,24 @@ async def _discover(config, args) -> int:  # type: ignore[no-untyped-def]
             print(f"syncd: no account named {name} in {config.path}", file=sys.stderr)
             return 2
         client = await connect(config.accounts[name])
+        lists: list = []
         try:
             got = await client.call("Calendar/get", {"accountId": client.account_id})
+            if client.session.has_tasks:
+                lists = (await client.call("TaskList/get", {"accountId": client.account_id})).get(
+                    "list"
+                ) or []
         finally:
             await client.transport.aclose()
         print(f"account {name} ({client.account_id} at {client.session.api_url})")
         print(
-            f"  tasks: {'available' if client.session.has_tasks else 'not available on this server'}"
+            "  tasks: "
+            + (
+                f"available ({len(lists)} task list(s), listed below)"
+                if client.session.has_tasks
+                else "not available on this server (no urn:ietf:params:jmap:tasks); "
+                "local task lists are left alone"
+            )
         )
         print(
             f"  push: {'available' if client.session.event_source_url else 'not available (polling)'}"
@@ -237,6 +248,10 @@ async def _discover(config, args) -> int:  # type: ignore[no-untyped-def]
             print(
                 f"  {cal['id']:26} {str(cal.get('name')):30} {str(cal.get('color') or '-'):10} {rw}"
             )
+        for tl in sorted(lists, key=lambda c: str(c.get("name"))):
+            print(
+                f"  {tl['id']:26} {str(tl.get('name')):30} {str(tl.get('color') or '-'):10} task list"
+            )
         print()
         example = ", ".join(json.dumps(str(c.get("name"))) for c in cals[:2])
         configured = [p for p, pair in config.pairs.items() if pair.account == name]
@@ -246,6 +261,9 @@ async def _discover(config, args) -> int:  # type: ignore[no-untyped-def]
             f"    account: {name}",
             f"    local: ~/.local/share/calendars/{name}",
             "    collections: all" + (f"  # or some of them: [{example}]" if example else ""),
+            "    types: [events, tasks]"
+            if client.session.has_tasks
+            else "    # types: [events, tasks]  # the default: what the server offers",
         ]
     print("# a ready pairs: block (paste it into the config in place of pairs:):")
     print("pairs:")
