@@ -148,11 +148,13 @@ def _echo(line: str) -> None:
 
 
 async def _sync(config, args) -> int:  # type: ignore[no-untyped-def]
+    from syncd.adopt import compare, journal_is_empty, snapshot
     from syncd.connect import connect
     from syncd.errors import SyncdError
     from syncd.jmap.errors import JmapError
+    from syncd.progress import Progress
     from syncd.sync.engine import PassOptions
-    from syncd.sync.pair import run_pair
+    from syncd.sync.pair import EVENTS, TASK_TYPE, run_pair, type_journal_path
 
     names = args.pairs or list(config.pairs)
     unknown = [n for n in names if n not in config.pairs]
@@ -178,7 +180,20 @@ async def _sync(config, args) -> int:  # type: ignore[no-untyped-def]
                 if pair.account not in clients:
                     clients[pair.account] = await connect(account)
                 client = clients[pair.account]
-                result = await run_pair(config, pair, client, options, echo=_echo)
+                journals = [type_journal_path(config, pair, k) for k in (EVENTS, TASK_TYPE)]
+                # A first pass over files that are already there adopts them: say how it went.
+                adopting = not options.dry_run and all(journal_is_empty(j) for j in journals)
+                before = snapshot(pair.local) if adopting else None
+                progress = Progress(name)  # drawn only on a terminal, for a long pass
+                try:
+                    result = await run_pair(
+                        config, pair, client, options, echo=_echo, progress=progress
+                    )
+                finally:
+                    progress.finish()
+                if before is not None:
+                    for line in compare(pair.local, before, journals, result).lines(pair.local):
+                        print(line)
             except (SyncdError, JmapError) as exc:
                 print(f"syncd: {name}: {exc}", file=sys.stderr)
                 status = 1

@@ -153,6 +153,7 @@ async def run_pair(
     options: PassOptions | None = None,
     *,
     echo: Callable[[str], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PassResult:
     """Sync every type the pair carries; one combined result, recorded in each journal."""
     options = options or PassOptions()
@@ -162,7 +163,7 @@ async def run_pair(
     try:
         pass_id = None if options.dry_run else main.start_pass()
         try:
-            await _run_types(config, pair, client, options, echo, which, result)
+            await _run_types(config, pair, client, options, echo, which, result, progress)
         except BaseException as exc:
             if pass_id is not None:
                 main.finish_pass(pass_id, False, f"{pair.name}: failed: {exc}")
@@ -184,6 +185,7 @@ async def _run_types(
     echo: Callable[[str], None] | None,
     which: Carried,
     result: PassResult,
+    progress: Callable[[int, int], None] | None = None,
 ) -> None:
     if TASK_TYPE in which.missing:
         result.notes.append(f"{pair.name}: {TASKS_UNAVAILABLE}; local task lists are left alone")
@@ -212,6 +214,7 @@ async def _run_types(
                 journal,
                 dtype=DTYPES[kind],
                 echo=echo,
+                progress=progress,
                 exclude_dirs=part.exclude,
             )
             pass_id = None
