@@ -156,3 +156,32 @@ def test_the_engine_feeds_it(pair):
     calls.clear()
     assert anyio.run(go).ok  # a quiet pass has nothing to count
     assert calls == []
+
+
+SYNC_DRIVER = """
+import sys
+import syncd.progress as progress
+progress.Progress.__init__.__kwdefaults__["delay"] = 0.0
+progress.Progress.__init__.__kwdefaults__["interval"] = 0.0
+from syncd.cli import main
+code = main(["-c", sys.argv[1], "sync"])
+print("exit", code, file=sys.stderr)
+"""
+
+
+def test_syncd_sync_draws_progress_on_a_terminal_only(http_server, tmp_path):
+    from tests.ux.conftest import event, write_config
+
+    for i in range(60):
+        http_server.jmap.put_event(event(f"e{i}@x"))
+    config = write_config(tmp_path, http_server.base_url)
+    code = SYNC_DRIVER.replace("sys.argv[1]", repr(str(config)))
+    out = run_on("pty", {}, code)
+    assert b"exit 0" in out, out
+    assert b"\rcal: 60/60 items (100%)" in out
+    assert out.rstrip().endswith(b"\r\x1b[Kexit 0")  # cleared before anything else is said
+
+    for i in range(60, 80):
+        http_server.jmap.put_event(event(f"e{i}@x"))
+    out = run_on("pipe", {}, code)
+    assert b"exit 0" in out and b"items" not in out
