@@ -1,0 +1,163 @@
+"""A pair against the in-memory JMAP server with Tasks, served over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import pytest
+
+from syncd.config import load_config
+from syncd.connect import connect
+from syncd.sync.engine import PassOptions
+from syncd.sync.pair import run_pair
+from syncd.sync.result import PassResult
+from tests.support.fakejmap import FakeJmapServer
+from tests.support.httpfake import FaultyJmapHttpServer
+
+VTODO = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VTODO\r\nUID:{uid}\r\n"
+    "DTSTAMP:20260101T000000Z\r\nSUMMARY:{title}\r\n{extra}END:VTODO\r\nEND:VCALENDAR\r\n"
+)
+VEVENT = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\n"
+    "DTSTAMP:20260101T000000Z\r\nDTSTART:20260301T100000Z\r\nDURATION:PT1H\r\n"
+    "SUMMARY:{title}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+
+
+def vtodo(uid: str, title: str = "Task", extra: str = "") -> str:
+    return VTODO.format(uid=uid, title=title, extra=extra)
+
+
+def task(uid: str, title: str = "Task", **extra) -> dict:
+    return {"@type": "Task", "uid": uid, "title": title, **extra}
+
+
+@dataclass
+class TaskHarness:
+    tmp: Path
+    server: FakeJmapServer
+    http: FaultyJmapHttpServer
+
+    @property
+    def root(self) -> Path:
+        return self.tmp / "vdir"
+
+    @property
+    def config_path(self) -> Path:
+        return self.tmp / "config.yaml"
+
+    def write_config(self, types: str | None = None, extra: str = "") -> None:
+        self.config_path.write_text(
+            "accounts:\n"
+            "  home:\n"
+            f"    url: {self.http.base_url}\n"
+            f"    username: {self.server.username}\n"
+            f"    password: {self.server.password}\n"
+            "pairs:\n"
+            "  cal:\n"
+            "    account: home\n"
+            f"    local: {self.root}\n"
+            + (f"    types: {types}\n" if types else "")
+            + extra
+            + f"state_dir: {self.tmp / 'state'}\n"
+        )
+        self.config_path.chmod(0o600)
+
+    def sync(self, **options) -> PassResult:
+        config = load_config(self.config_path)
+        pair = config.pairs["cal"]
+
+        async def go():
+            client = await connect(config.accounts["home"])
+            try:
+                return await run_pair(config, pair, client, PassOptions(**options))
+            finally:
+                await client.transport.aclose()
+
+        return anyio.run(go)
+
+    def cli(self, *args: str) -> tuple[int, str, str]:
+        """``syncd -c CONFIG ARGS`` in-process; (exit status, stdout, stderr)."""
+        from syncd.cli import main
+
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["-c", str(self.config_path), *args])
+        return code, out.getvalue(), err.getvalue()
+
+    def files(self, collection: str = "tasks") -> dict[str, bytes]:
+        d = self.root / collection
+        return {p.name: p.read_bytes() for p in sorted(d.glob("*.ics"))}
+
+    def mtimes(self) -> dict[str, int]:
+        return {str(p): p.stat().st_mtime_ns for p in self.root.rglob("*") if p.is_file()}
+
+    def api_requests(self) -> int:
+        return len(self.http.seen)
+
+
+@pytest.fixture
+def tasks_pair(tmp_path: Path):
+    server = FakeJmapServer(tasks_enabled=True)
+    http = FaultyJmapHttpServer(server)
+    h = TaskHarness(tmp_path, server, http)
+    h.root.mkdir()
+    h.write_config()
+    yield h
+    http.close()
+
+
+@pytest.fixture
+def no_tasks_pair(tmp_path: Path):
+    """A server like Cyrus 3.12: calendars, no urn:ietf:params:jmap:tasks."""
+    server = FakeJmapServer()
+    http = FaultyJmapHttpServer(server)
+    h = TaskHarness(tmp_path, server, http)
+    h.root.mkdir()
+    h.write_config()
+    yield h
+    http.close()
+
+
+@dataclass
+class Todoman:
+    """The real ``todo`` command from PyPI, on the pair's vdir."""
+
+    config: Path
+    env: dict[str, str]
+
+    def __call__(self, *args: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "todoman", "--config", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=60,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise AssertionError(f"todo {' '.join(args)}: {proc.returncode}\n{proc.stderr}")
+        return proc.stdout
+
+
+@pytest.fixture
+def todo(tasks_pair: TaskHarness) -> Todoman:
+    pytest.importorskip("todoman")
+    config = tasks_pair.tmp / "todoman.py"
+    example = Path(__file__).resolve().parents[2] / "contrib" / "todoman" / "config.py"
+    text = example.read_text()
+    # The example's settings, with the test's paths.
+    text = text.replace("~/.local/share/calendars/home/*", f"{tasks_pair.root}/*")
+    text += f'\ncache_path = "{tasks_pair.tmp / "todoman-cache.sqlite3"}"\n'
+    config.write_text(text)
+    env = {**os.environ, "TZ": "UTC", "HOME": str(tasks_pair.tmp)}
+    env.pop("NO_COLOR", None)
+    return Todoman(config, env)

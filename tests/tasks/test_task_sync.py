@@ -1,0 +1,254 @@
+"""Task lists and tasks both ways, through the same engine as events, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from tests.tasks.conftest import VEVENT, task, vtodo
+
+
+def test_server_tasks_come_down_as_a_task_list_directory(tasks_pair):
+    tasks_pair.server.task_lists["Tasks"]["color"] = "#ff8800"
+    for i in range(5):
+        tasks_pair.server.put_task(task(f"t{i}", f"Task {i}", due="2026-03-01T10:00:00"))
+    result = tasks_pair.sync()
+    assert result.ok, result
+    d = tasks_pair.root / "tasks"
+    assert (d / "displayname").read_text().strip() == "tasks"
+    assert (d / "color").read_text().strip() == "#ff8800"
+    files = tasks_pair.files()
+    assert len(files) == 5
+    assert b"BEGIN:VTODO" in files["t3.ics"] and b"SUMMARY:Task 3" in files["t3.ics"]
+    assert b"DUE:20260301T100000" in files["t3.ics"]
+    # calendars sit next to it, as khal and todoman expect
+    assert (tasks_pair.root / "personal" / "displayname").exists()
+
+
+def test_a_quiet_pass_writes_nothing_and_makes_two_api_requests(tasks_pair):
+    for i in range(5):
+        tasks_pair.server.put_task(task(f"t{i}"))
+    tasks_pair.sync()
+    before, seen = tasks_pair.mtimes(), tasks_pair.api_requests()
+    result = tasks_pair.sync()
+    assert result.ok and result.changes == 0
+    assert tasks_pair.mtimes() == before
+    # one request per type: (Calendar/get + CalendarEvent/changes...), (TaskList/get + Task/changes...)
+    assert tasks_pair.api_requests() - seen == 2
+
+
+def test_local_new_edit_delete_go_up_and_do_not_come_back(tasks_pair):
+    for i in range(6):
+        tasks_pair.server.put_task(task(f"t{i}"))
+    tasks_pair.sync()
+    d = tasks_pair.root / "tasks"
+    (d / "new.ics").write_text(vtodo("brand-new", "Fresh", "PRIORITY:1\r\n"))
+    text = (d / "t1.ics").read_text().replace("SUMMARY:Task", "SUMMARY:Edited here")
+    (d / "t1.ics").write_text(text)
+    (d / "t2.ics").unlink()
+    result = tasks_pair.sync()
+    assert result.ok, result
+    s = tasks_pair.server
+    assert s.task_by_uid("brand-new")["title"] == "Fresh"
+    assert s.task_by_uid("brand-new")["priority"] == 1
+    assert s.task_by_uid("brand-new")["taskListId"] == "Tasks"
+    assert s.task_by_uid("t1")["title"] == "Edited here"
+    assert s.task_by_uid("t2") is None
+    before = tasks_pair.mtimes()
+    result = tasks_pair.sync()
+    assert result.changes == 0 and tasks_pair.mtimes() == before
+
+
+def test_server_edit_and_delete_come_down(tasks_pair):
+    ids = [tasks_pair.server.put_task(task(f"t{i}")) for i in range(6)]
+    tasks_pair.sync()
+    tasks_pair.server.put_task(task("t0", "Changed on the phone", progress="completed"))
+    tasks_pair.server.delete_task(ids[1])
+    result = tasks_pair.sync()
+    assert result.ok, result
+    files = tasks_pair.files()
+    assert "t1.ics" not in files
+    assert b"SUMMARY:Changed on the phone" in files["t0.ics"]
+    assert b"STATUS:COMPLETED" in files["t0.ics"]
+
+
+def test_a_new_local_task_list_directory_becomes_a_task_list(tasks_pair):
+    tasks_pair.sync()
+    d = tasks_pair.root / "shopping"
+    d.mkdir()
+    (d / "displayname").write_text("Shopping\n")
+    (d / "color").write_text("#00aa00\n")
+    (d / "milk.ics").write_text(vtodo("milk", "Milk"))
+    result = tasks_pair.sync()
+    assert result.ok, result
+    lists = {tl["name"]: tl for tl in tasks_pair.server.task_lists.values()}
+    assert lists["Shopping"]["color"] == "#00aa00"
+    assert tasks_pair.server.task_by_uid("milk")["taskListId"] == lists["Shopping"]["id"]
+    # and no calendar was made of it
+    assert "Shopping" not in {c["name"] for c in tasks_pair.server.calendars.values()}
+
+
+def test_an_empty_new_directory_waits_for_its_first_item(tasks_pair):
+    tasks_pair.sync()
+    (tasks_pair.root / "later").mkdir()
+    result = tasks_pair.sync()
+    assert result.ok
+    assert any("later is empty" in n for n in result.notes)
+    assert "later" not in {c["name"] for c in tasks_pair.server.calendars.values()}
+    assert "later" not in {t["name"] for t in tasks_pair.server.task_lists.values()}
+    (tasks_pair.root / "later" / "e.ics").write_text(VEVENT.format(uid="ev", title="Event"))
+    assert tasks_pair.sync().ok
+    assert "later" in {c["name"] for c in tasks_pair.server.calendars.values()}
+
+
+def test_names_of_calendars_and_task_lists_cannot_clash(tasks_pair):
+    tasks_pair.server.task_lists["Tasks"]["name"] = "personal"  # same as the calendar
+    tasks_pair.server.put_task(task("t1"))
+    tasks_pair.server.put_event(
+        {"@type": "Event", "uid": "e1", "title": "E", "start": "2026-03-01T10:00:00"}
+    )
+    assert tasks_pair.sync().ok
+    dirs = sorted(p.name for p in tasks_pair.root.iterdir())
+    assert len(dirs) == 2
+    kinds = {d: {p.name for p in (tasks_pair.root / d).glob("*.ics")} for d in dirs}
+    assert sorted(kinds.values(), key=sorted) == [{"e1.ics"}, {"t1.ics"}]
+    assert tasks_pair.sync().changes == 0
+
+
+def test_a_vevent_in_a_task_list_and_a_vtodo_in_a_calendar_are_left_alone(tasks_pair):
+    tasks_pair.server.put_task(task("t1"))
+    tasks_pair.sync()
+    (tasks_pair.root / "tasks" / "ev.ics").write_text(VEVENT.format(uid="ev", title="E"))
+    (tasks_pair.root / "personal" / "todo.ics").write_text(vtodo("td", "T"))
+    result = tasks_pair.sync()
+    problems = [e for c in result.collections for e in c.errors]
+    assert any("ev.ics: holds a VEVENT" in p for p in problems), problems
+    assert any("todo.ics: holds a VTODO" in p for p in problems), problems
+    assert tasks_pair.server.task_by_uid("ev") is None and tasks_pair.server.by_uid("td") is None
+    assert (tasks_pair.root / "tasks" / "ev.ics").exists()
+    assert (tasks_pair.root / "personal" / "todo.ics").exists()
+
+
+def test_deletion_guard_holds_for_tasks(tasks_pair):
+    ids = [tasks_pair.server.put_task(task(f"t{i}")) for i in range(10)]
+    tasks_pair.sync()
+    for tid in ids[:8]:
+        tasks_pair.server.delete_task(tid)
+    result = tasks_pair.sync()
+    blocked = [c for c in result.collections if c.blocked]
+    assert blocked and "force-delete" in blocked[0].blocked
+    assert len(tasks_pair.files()) == 10
+    result = tasks_pair.sync(force_delete=True)
+    assert len(tasks_pair.files()) == 2
+
+
+def test_conflicts_follow_the_pair_rule(tasks_pair):
+    tasks_pair.write_config(extra="    conflict: local-wins\n")
+    tasks_pair.server.put_task(task("t1", "Base"))
+    tasks_pair.sync()
+    f = tasks_pair.root / "tasks" / "t1.ics"
+    f.write_text(f.read_text().replace("SUMMARY:Base", "SUMMARY:Laptop"))
+    tasks_pair.server.put_task(task("t1", "Phone"))
+    result = tasks_pair.sync()
+    assert sum(c.conflicts for c in result.collections) == 1
+    assert tasks_pair.server.task_by_uid("t1")["title"] == "Laptop"
+    assert b"SUMMARY:Laptop" in f.read_bytes()
+
+
+def test_different_properties_changed_on_both_sides_are_merged(tasks_pair):
+    tasks_pair.server.put_task(task("t1", "Base"))
+    tasks_pair.sync()
+    f = tasks_pair.root / "tasks" / "t1.ics"
+    f.write_text(f.read_text().replace("SUMMARY:Base", "SUMMARY:Laptop"))
+    tasks_pair.server.put_task(task("t1", "Base", progress="completed", percentComplete=100))
+    assert tasks_pair.sync().ok
+    got = tasks_pair.server.task_by_uid("t1")
+    assert got["title"] == "Laptop" and got["progress"] == "completed"
+    assert b"STATUS:COMPLETED" in f.read_bytes()
+
+
+def test_task_only_server_properties_survive_local_edits(tasks_pair):
+    tasks_pair.server.put_task(
+        task("t1", "Base", sortOrder=7, estimatedWork=3, impact="major", keywords={"a": True})
+    )
+    tasks_pair.sync()
+    f = tasks_pair.root / "tasks" / "t1.ics"
+    f.write_text(f.read_text().replace("SUMMARY:Base", "SUMMARY:Edited"))
+    assert tasks_pair.sync().ok
+    got = tasks_pair.server.task_by_uid("t1")
+    assert got["title"] == "Edited"
+    assert (got["sortOrder"], got["estimatedWork"], got["impact"]) == (7, 3, "major")
+    assert tasks_pair.sync().changes == 0
+
+
+def test_task_list_rename_on_the_server_keeps_the_directory(tasks_pair):
+    tasks_pair.server.put_task(task("t1"))
+    tasks_pair.sync()
+    tasks_pair.server.put_task_list("Tasks", "Chores", "#123456")
+    assert tasks_pair.sync().ok
+    d = tasks_pair.root / "tasks"
+    assert (d / "displayname").read_text().strip() == "Chores"
+    assert (d / "color").read_text().strip() == "#123456"
+
+
+def test_types_events_only_leaves_task_lists_alone(tasks_pair):
+    tasks_pair.write_config(types="[events]")
+    tasks_pair.server.put_task(task("t1"))
+    d = tasks_pair.root / "mine"
+    d.mkdir()
+    (d / "x.ics").write_text(vtodo("local-only", "Mine"))
+    result = tasks_pair.sync()
+    assert result.ok, result
+    assert not (tasks_pair.root / "tasks").exists()
+    assert tasks_pair.server.task_by_uid("local-only") is None
+    assert "mine" not in {c["name"] for c in tasks_pair.server.calendars.values()}
+    assert (d / "x.ics").exists()
+
+
+def test_types_tasks_only_skips_calendars(tasks_pair):
+    tasks_pair.write_config(types="[tasks]")
+    tasks_pair.server.put_event(
+        {"@type": "Event", "uid": "e1", "title": "E", "start": "2026-03-01T10:00:00"}
+    )
+    tasks_pair.server.put_task(task("t1"))
+    assert tasks_pair.sync().ok
+    assert sorted(p.name for p in tasks_pair.root.iterdir()) == ["tasks"]
+
+
+def test_task_ids_and_calendar_ids_never_share_a_journal(tasks_pair):
+    # A server may give a calendar and a task list the same id; each type has its journal.
+    tasks_pair.server.task_lists["Default"] = dict(
+        tasks_pair.server.task_lists.pop("Tasks"), id="Default", name="todo"
+    )
+    tasks_pair.server.put_task(task("t1"), task_list="Default")
+    tasks_pair.server.put_event(
+        {"@type": "Event", "uid": "e1", "title": "E", "start": "2026-03-01T10:00:00"}
+    )
+    assert tasks_pair.sync().ok
+    assert tasks_pair.sync().changes == 0
+    state = tasks_pair.tmp / "state"
+    tasks_db = sqlite3.connect(state / "tasks" / "cal.sqlite3")
+    events_db = sqlite3.connect(state / "cal.sqlite3")
+    assert tasks_db.execute("SELECT uid FROM items").fetchall() == [("t1",)]
+    assert events_db.execute("SELECT uid FROM items").fetchall() == [("e1",)]
+    assert dict(tasks_db.execute("SELECT type, state FROM states")).keys() == {"TaskList", "Task"}
+
+
+def test_status_lists_task_lists(tasks_pair):
+    tasks_pair.server.put_task(task("t1"))
+    tasks_pair.sync()
+    code, out, _ = tasks_pair.cli("status")
+    assert "tasks:      available" in out
+    rows = [line.split() for line in out.splitlines()]
+    assert ["tasks", "1", "1", "0", "0", "tasks"] in rows  # dir, local, server, err, confl, name
+    code, out, _ = tasks_pair.cli("status", "--json")
+    assert {"dir": "tasks", "kind": "task list"}.items() <= next(
+        c for c in json.loads(out)[0]["collections"] if c["dir"] == "tasks"
+    ).items()
+
+
+def test_discover_lists_task_lists(tasks_pair):
+    code, out, err = tasks_pair.cli("discover")
+    assert code == 0, err
+    assert "tasks: available (1 task list(s)" in out
+    assert "task list" in out and "types: [events, tasks]" in out
