@@ -84,6 +84,14 @@ class Active:
     new_remote: bool = False
 
 
+def _touch(act: Active, row: ItemRow) -> None:
+    """A file whose etag moved but whose meaning did not: its current etag becomes the base
+    this pass compares against, so deleting or replacing it is not mistaken for overwriting
+    a user's change."""
+    act.touched.append(row)
+    act.journal[row.uid] = row
+
+
 class PairSync:
     """Runs passes for one pair; owns nothing but references."""
 
@@ -175,8 +183,10 @@ class PairSync:
         new_state = await self._execute(actives, delta)
         with self.journal.transaction():
             for act in actives:
+                acted = {a.uid for a in act.plan.actions} if act.plan else set()
                 for row in act.touched:
-                    self.journal.put_item(row)
+                    if row.uid not in acted:  # an executed action wrote its own row
+                        self.journal.put_item(row)
             self._settle_fingerprints(delta)
             self.journal.clear_intents()
             self.journal.clear_pending_remote(pending)
@@ -431,7 +441,7 @@ class PairSync:
             digest = bytes_hash(data)
             if row is not None and row.local_hash == digest:
                 seen[row.uid] = filename
-                act.touched.append(_replace(row, local_etag=etag))
+                _touch(act, _replace(row, local_etag=etag))
                 continue
             try:
                 objs = convert.ics_to_jscal(data)
@@ -496,8 +506,8 @@ class PairSync:
                 and lv.comparable == _row_comparable(row)
             ):
                 # Same meaning as last synced (a reformat, a touch): just remember the new etag.
-                act.touched.append(
-                    _replace(row, filename=lv.filename, local_etag=lv.etag, local_hash=lv.hash)
+                _touch(
+                    act, _replace(row, filename=lv.filename, local_etag=lv.etag, local_hash=lv.hash)
                 )
                 del act.local.changed[uid]
 

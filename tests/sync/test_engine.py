@@ -283,6 +283,31 @@ def test_file_touched_without_change_is_not_uploaded(pair):
     assert pair.server.state == state
 
 
+@pytest.mark.parametrize("server_side", ["delete", "edit"])
+def test_touched_file_follows_a_server_change_in_the_same_pass(pair, server_side):
+    """A touch (new mtime, same bytes) is no local edit: the server's delete or edit applies
+    at once, and the pass does not report the file as changed under it (found by the state
+    machine test: the stale etag made every later pass fail on that file)."""
+    pair.server.put_event(event("ev0"))
+    pair.server.put_event(event("ev1"))
+    pair.sync()
+    path = pair.root / "personal" / "ev0.ics"
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    ev = pair.server.by_uid("ev0")
+    if server_side == "delete":
+        pair.server.delete_event(ev["id"])
+    else:
+        pair.server.put_event({**ev, "title": "Moved"}, calendar=next(iter(ev["calendarIds"])))
+    result = pair.sync()
+    assert result.ok, result.summary()
+    if server_side == "delete":
+        assert not path.exists()
+    else:
+        assert "SUMMARY:Moved" in path.read_text()
+    assert pair.sync().changes == 0
+
+
 def test_state_is_not_advanced_past_blocked_collection(pair):
     ids = [pair.server.put_event(event(f"ev{i}")) for i in range(12)]
     pair.sync()
