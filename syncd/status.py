@@ -40,19 +40,31 @@ def _tables(db: sqlite3.Connection) -> set[str]:
     return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
-def _count_files(path: Path) -> int | None:
-    """Items in a collection directory as they are now (not dot files: temporaries)."""
+def _scan_files(path: Path, known: dict[str, str | None]) -> tuple[int | None, int]:
+    """Items in a collection directory now (not dot files: temporaries), and how many of
+    them are local changes the next pass will carry: new files, files whose
+    (mtime, size, inode) moved since the journal, and files gone.  Only ``stat``."""
     try:
-        with os.scandir(path) as it:
-            return sum(
-                1
-                for e in it
-                if not e.name.startswith(".")
-                and e.name.endswith((".ics", ".vcf"))
-                and e.is_file(follow_symlinks=False)
-            )
+        entries = list(os.scandir(path))
     except OSError:
-        return None
+        return None, 0
+    count = changed = 0
+    seen: set[str] = set()
+    for e in entries:
+        if e.name.startswith(".") or not e.name.endswith((".ics", ".vcf")):
+            continue
+        try:
+            if not e.is_file(follow_symlinks=False):
+                continue
+            st = e.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        count += 1
+        seen.add(e.name)
+        if known.get(e.name) != f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}":
+            changed += 1
+    changed += sum(1 for name in known if name not in seen)
+    return count, changed
 
 
 def pair_status(config: Config, name: str) -> dict[str, Any]:
@@ -168,6 +180,12 @@ def _read_journal(db: sqlite3.Connection, pair: Pair, out: dict[str, Any]) -> No
         synced, on_server = db.execute(
             "SELECT COUNT(*), COUNT(remote_id) FROM items WHERE collection = ?", (remote_id,)
         ).fetchone()
+        known = dict(
+            db.execute(
+                "SELECT filename, local_etag FROM items WHERE collection = ?", (remote_id,)
+            ).fetchall()
+        )
+        local_files, local_changes = _scan_files(pair.local / dirname, known)
         collections.append(
             {
                 "dir": dirname,
@@ -175,7 +193,8 @@ def _read_journal(db: sqlite3.Connection, pair: Pair, out: dict[str, Any]) -> No
                 "name": cname,
                 "kind": kind,
                 "items": synced,  # paired in the journal after the last pass
-                "local_files": _count_files(pair.local / dirname),
+                "local_files": local_files,
+                "local_changes": local_changes,  # to be carried by the next pass
                 "server_items": on_server,  # as the server had them at the last pass
                 "errors": sum(1 for e in errors if e[0] == remote_id),
                 "conflicts": sum(1 for c in conflicts if c[1] == remote_id),
@@ -305,6 +324,9 @@ def print_status(config: Config, *, as_json: bool = False) -> int:
                     f"  {c['dir']:24} {local:>6} {c['server_items']:>6} {c['errors']:>4} "
                     f"{c['conflicts']:>5}  {c['name'] or ''}{extra}"
                 )
+        waiting = sum(c.get("local_changes") or 0 for c in colls if not c["detached"])
+        if waiting:
+            print(f"  pending:    {waiting} local change(s) the next pass sends")
         if p.get("pending_remote"):
             reasons = sorted({x["reason"] or "?" for x in p["pending"]})
             print(

@@ -49,6 +49,8 @@ def test_items_on_each_side_per_collection(pair, capsys):
     assert colls["personal"]["server_items"] == 3
     assert colls["personal"]["items"] == 3
     assert colls["Work"]["local_files"] == 1 and colls["Work"]["server_items"] == 1
+    assert colls["personal"]["local_changes"] == 1  # the new file, waiting for a pass
+    assert colls["Work"]["local_changes"] == 0
     assert report["last_pass"] is None or "ok" in report["last_pass"]
 
     code, out = status(pair, capsys)
@@ -56,6 +58,18 @@ def test_items_on_each_side_per_collection(pair, capsys):
     assert "COLLECTION" in out
     line = next(x for x in out.splitlines() if x.strip().startswith("personal"))
     assert line.split()[:3] == ["personal", "4", "3"]
+    assert "pending:    1 local change(s) the next pass sends" in out
+
+    # an edit and a deletion count too; a pass carries them all
+    work = next((pair.root / "Work").glob("*.ics"))
+    work.write_bytes(work.read_bytes().replace(b"SUMMARY:", b"SUMMARY:Edited "))
+    src.unlink()
+    (report,) = json.loads(status(pair, capsys, "--json")[1])
+    colls = {c["dir"]: c for c in report["collections"]}
+    assert colls["personal"]["local_changes"] == 2 and colls["Work"]["local_changes"] == 1
+    assert pair.sync().ok
+    (report,) = json.loads(status(pair, capsys, "--json")[1])
+    assert [c["local_changes"] for c in report["collections"]] == [0, 0]
 
 
 def test_pass_result_errors_pending_and_conflicts(pair, capsys):
