@@ -252,3 +252,32 @@ def test_discover_lists_task_lists(tasks_pair):
     assert code == 0, err
     assert "tasks: available (1 task list(s)" in out
     assert "task list" in out and "types: [events, tasks]" in out
+
+
+def test_a_failing_task_pass_does_not_undo_the_calendar_pass(tasks_pair):
+    h = tasks_pair
+    for i in range(3):
+        h.server.put_task(task(f"t{i}"))
+    assert h.sync().ok
+    before = h.files()
+    h.server.put_event(
+        {"@type": "Event", "uid": "e1", "title": "E", "start": "2026-03-01T10:00:00"}
+    )
+    h.server.delete_task(next(iter(h.server.tasks)))
+    h.http.faults.extend([None] + ["500"] * 10)  # the calendar request passes, tasks fail
+    result = h.sync()
+    assert not result.ok
+    assert any("task lists:" in e for e in result.errors), result.errors
+    assert (h.root / "personal" / "e1.ics").exists()
+    assert h.files() == before  # nothing deleted on a failure
+    h.http.faults.clear()
+    assert h.sync().ok
+    assert len(h.files()) == 2
+
+
+def test_dry_run_prints_the_task_plan_and_changes_nothing(tasks_pair):
+    tasks_pair.server.put_task(task("t1"))
+    code, out, err = tasks_pair.cli("sync", "--dry-run")
+    assert code == 0, err
+    assert "task list 'tasks'" in out
+    assert not (tasks_pair.root / "tasks").exists()
