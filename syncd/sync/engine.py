@@ -1,7 +1,7 @@
 """One sync pass of one pair: gather both sides, plan, execute, record.
 
 The I/O shell around the pure planner.  Order matters for crash safety: the
-remote writes go first, then the local files (atomic, one directory fsync per
+remote writes go first, then the local files (atomic, one filesystem flush per
 collection), then the journal commits, and only then does the stored JMAP state
 move.  A crash anywhere before the end replays from the old state, and the
 replay is idempotent because both sides are compared by content hash.
@@ -667,6 +667,35 @@ class PairSync:
     def _apply_local(self, act: Active, outcome: Any, keys: dict[tuple[int, str], str]) -> None:
         rows: list[ItemRow] = []
         assert act.plan is not None
+        act.vdir.begin_batch()
+        try:
+            self._apply_actions(act, outcome, keys, rows)
+        except BaseException:
+            act.vdir.abort_batch()
+            raise
+        failed = act.vdir.commit_batch()
+        by_uid = {a.uid: a for a in act.plan.actions}
+        for row in rows:
+            if row.filename in failed:
+                # Edited under us: fetch the server's side again, so the next pass sees
+                # both edits and the conflict rules decide (the user's edit is not lost).
+                act.result.errors.append(f"{failed[row.filename]}; it syncs next pass")
+                if row.uid in by_uid:
+                    self._retry_later(by_uid[row.uid])
+        rows = [row for row in rows if row.filename not in failed]
+        with self.journal.transaction():
+            for row in rows:
+                if row.remote_id is None and row.filename == "":
+                    self.journal.delete_item(act.remote.id, row.uid)
+                else:
+                    self.journal.put_item(row)
+                self.journal.clear_error(act.remote.id, row.uid, "local")
+                self.journal.clear_error(act.remote.id, row.uid, "remote")
+
+    def _apply_actions(
+        self, act: Active, outcome: Any, keys: dict[tuple[int, str], str], rows: list[ItemRow]
+    ) -> None:
+        assert act.plan is not None
         for action in act.plan.actions:
             self._step()
             try:
@@ -675,6 +704,7 @@ class PairSync:
                 act.result.errors.append(
                     f"{act.vdir.path}: {action.uid} changed on disk during the pass; it syncs next pass"
                 )
+                self._retry_later(action)
                 continue
             except (OSError, SyncdError, convert.ConversionError) as exc:
                 act.result.errors.append(f"{act.row.dirname}: {action.uid}: {exc}")
@@ -690,16 +720,6 @@ class PairSync:
                 continue
             if row is not None:
                 rows.append(row)
-        if rows or act.touched:
-            act.vdir.fsync_dir()
-        with self.journal.transaction():
-            for row in rows:
-                if row.remote_id is None and row.filename == "":
-                    self.journal.delete_item(act.remote.id, row.uid)
-                else:
-                    self.journal.put_item(row)
-                self.journal.clear_error(act.remote.id, row.uid, "local")
-                self.journal.clear_error(act.remote.id, row.uid, "remote")
 
     def _apply_one(self, act, action, outcome, keys):  # type: ignore[no-untyped-def]
         K = P.Kind

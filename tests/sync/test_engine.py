@@ -308,6 +308,36 @@ def test_touched_file_follows_a_server_change_in_the_same_pass(pair, server_side
     assert pair.sync().changes == 0
 
 
+def test_file_edited_while_the_pass_writes_it_is_kept_and_decided_next_pass(pair, monkeypatch):
+    """The user saves between syncd's staging and its rename: the save is not overwritten,
+    and the next pass sees both edits and applies the conflict rule (remote-wins here),
+    recording the user's version instead of silently dropping either side."""
+    from syncd.vdir.storage import VdirCollection
+
+    pair.server.put_event(event("ev0"))
+    pair.sync()
+    path = pair.root / "personal" / "ev0.ics"
+    ev = pair.server.by_uid("ev0")
+    pair.server.put_event({**ev, "title": "Server"}, calendar=next(iter(ev["calendarIds"])))
+    real_commit = VdirCollection.commit_batch
+
+    def user_saves_first(self):
+        path.write_text(path.read_text().replace("SUMMARY:Meeting", "SUMMARY:Mine"))
+        return real_commit(self)
+
+    monkeypatch.setattr(VdirCollection, "commit_batch", user_saves_first)
+    first = pair.sync()
+    assert not first.ok and "changed on disk" in first.summary() + str(first.collections)
+    assert "SUMMARY:Mine" in path.read_text()
+    monkeypatch.setattr(VdirCollection, "commit_batch", real_commit)
+    second = pair.sync()
+    assert second.ok, second.summary()
+    assert "SUMMARY:Server" in path.read_text()
+    assert pair.server.by_uid("ev0")["title"] == "Server"
+    assert second.collections[0].conflicts == 1
+    assert pair.sync().changes == 0
+
+
 def test_state_is_not_advanced_past_blocked_collection(pair):
     ids = [pair.server.put_event(event(f"ev{i}")) for i in range(12)]
     pair.sync()

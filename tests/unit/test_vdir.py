@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from syncd.vdir import storage
 from syncd.vdir.names import collection_dirname, item_filename
 from syncd.vdir.storage import BadName, ChangedOnDisk, VdirRoot, VdirUnavailable, own_writes
 
@@ -85,3 +86,85 @@ def test_listing_skips_temp_files_and_reports_outward_links(tmp_path):
     os.symlink(outside, coll.path / "link.ics")
     assert list(coll.list()) == ["ok.ics"]
     assert any("link.ics" in s for s in coll.skipped)
+
+
+# Batched writes: one filesystem flush per batch instead of one fsync per file.
+
+
+def _collection(tmp_path):
+    (tmp_path / "cal").mkdir()
+    return VdirRoot(tmp_path).collection("cal")
+
+
+def test_batched_writes_appear_only_after_the_flush(tmp_path, monkeypatch):
+    coll = _collection(tmp_path)
+    flushed_when: list[list[str]] = []
+
+    def flush(directory, files):
+        # Durability before visibility: nothing is renamed into place before the flush.
+        flushed_when.append(sorted(p.name for p in directory.glob("*.ics")))
+        assert all(f.exists() for f in files)
+
+    monkeypatch.setattr(storage, "_flush_to_disk", flush)
+    coll.begin_batch()
+    etags = {f"e{i}.ics": coll.write(f"e{i}.ics", b"BEGIN:VCALENDAR\r\n", None) for i in range(5)}
+    assert coll.list() == {}
+    assert coll.commit_batch() == {}
+    assert flushed_when == [[]]
+    assert coll.list() == etags  # the etag returned at staging is the final file's
+
+
+def test_batch_does_not_overwrite_a_file_changed_meanwhile(tmp_path):
+    coll = _collection(tmp_path)
+    etag = coll.write("a.ics", b"old", None)
+    coll.begin_batch()
+    coll.write("a.ics", b"ours", etag)
+    coll.write("b.ics", b"new", None)
+    (coll.path / "a.ics").write_bytes(b"the user's edit")
+    failed = coll.commit_batch()
+    assert list(failed) == ["a.ics"] and "changed on disk" in failed["a.ics"]
+    assert (coll.path / "a.ics").read_bytes() == b"the user's edit"
+    assert (coll.path / "b.ics").read_bytes() == b"new"
+    assert not list(coll.path.glob(".syncd-*"))
+
+
+def test_aborted_batch_leaves_nothing_behind(tmp_path):
+    coll = _collection(tmp_path)
+    coll.begin_batch()
+    coll.write("a.ics", b"x", None)
+    coll.abort_batch()
+    assert os.listdir(coll.path) == []
+
+
+def test_flush_falls_back_to_one_fsync_per_file_without_syncfs(tmp_path, monkeypatch):
+    coll = _collection(tmp_path)
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(storage, "_syncfs", lambda: None)
+    monkeypatch.setattr(storage.os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    coll.begin_batch()
+    for i in range(3):
+        coll.write(f"e{i}.ics", b"x", None)
+    assert synced == []  # staging does not fsync
+    coll.commit_batch()
+    assert len(synced) == 3 + 1  # each file, then the directory once
+
+
+def test_unbatched_write_is_fsynced_on_its_own(tmp_path, monkeypatch):
+    coll = _collection(tmp_path)
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(storage.os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    coll.write("a.ics", b"x", None)
+    assert len(synced) == 1 and (coll.path / "a.ics").read_bytes() == b"x"
+
+
+def test_stale_temp_files_of_a_killed_pass_are_cleaned_up(tmp_path):
+    coll = _collection(tmp_path)
+    stale, fresh = coll.path / ".syncd-aaaa.tmp", coll.path / ".syncd-bbbb.tmp"
+    stale.write_bytes(b"x")
+    fresh.write_bytes(b"x")
+    old = os.stat(stale).st_mtime - storage.STALE_TEMP_SECONDS - 10
+    os.utime(stale, (old, old))
+    coll.list()
+    assert not stale.exists() and fresh.exists()
