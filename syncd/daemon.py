@@ -198,8 +198,10 @@ class AccountRunner:
             await self._poll()
             return
         types = ["Calendar", "CalendarEvent"]
-        if client.session.has_tasks:
-            types += ["TaskList", "Task"]
+        if client.session.has_tasks and any(
+            r.pair.types is None or "tasks" in r.pair.types for r in self.pairs
+        ):
+            types += ["TaskList", "Task"]  # only when a pair of this account syncs tasks
         ping = 30
         url = eventsource_url(template, types, ping)
         account_id = client.account_id
