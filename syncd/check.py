@@ -14,6 +14,7 @@ the config itself cannot be used.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import stat
 import sys
@@ -303,6 +304,22 @@ class Checker:
                         f"{'y' if len(subdirs) == 1 else 'ies'})",
                     )
         self._state(config, pair, session)
+        self._other_syncers(pair)
+
+    def _other_syncers(self, pair: Pair) -> None:
+        """vdirsyncer configured for the same directory: two syncers on one vdir fight."""
+        for conf, timer in _vdirsyncer_setups():
+            paths = _vdirsyncer_paths(conf)
+            if not any(_same_dir(p, pair.local) for p in paths):
+                continue
+            running = " and its timer is enabled" if timer else ""
+            self.add(
+                WARN,
+                f"pair {pair.name}",
+                f"vdirsyncer ({conf}) also syncs {pair.local}{running}",
+                "stop it before syncd runs: systemctl --user disable --now vdirsyncer.timer "
+                "(see contrib/MIGRATING-from-vdirsyncer.md)",
+            )
 
     def _state(self, config: Config, pair: Pair, session: Session | None) -> None:
         subject = f"pair {pair.name}"
@@ -335,6 +352,38 @@ class Checker:
                 )
                 return
         self.add(OK, subject, f"journal {journal}")
+
+
+def _vdirsyncer_setups() -> list[tuple[Path, bool]]:
+    """vdirsyncer's config files, each with whether its systemd timer is enabled."""
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    timer = (base / "systemd" / "user" / "timers.target.wants" / "vdirsyncer.timer").exists()
+    out = []
+    for conf in (
+        Path(os.environ["VDIRSYNCER_CONFIG"]) if os.environ.get("VDIRSYNCER_CONFIG") else None,
+        base / "vdirsyncer" / "config",
+        Path.home() / ".vdirsyncer" / "config",
+    ):
+        if conf is not None and conf.is_file() and conf not in [c for c, _ in out]:
+            out.append((conf, timer))
+    return out
+
+
+def _vdirsyncer_paths(conf: Path) -> list[Path]:
+    """The ``path`` of every storage (filesystem storages name the vdir root)."""
+    try:
+        text = conf.read_text(errors="replace")
+    except OSError:
+        return []
+    found = re.findall(r"""^\s*path\s*=\s*["']([^"']+)["']""", text, re.MULTILINE)
+    return [Path(os.path.expandvars(os.path.expanduser(p))) for p in found]
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def _strip_prefix(message: str, account: str) -> str:

@@ -184,3 +184,33 @@ def test_check_as_a_command_at_debug_level_prints_no_secret(http_server, tmp_pat
     assert done.returncode == 0, done.stdout + done.stderr
     assert "S3cret-Value-99" not in done.stdout + done.stderr
     assert "ok    account home: connected" in done.stdout
+
+
+def test_vdirsyncer_still_syncing_the_same_directory(http_server, tmp_path, capsys, monkeypatch):
+    config = write_config(tmp_path, http_server.base_url)
+    xdg = tmp_path / "xdg"
+    (xdg / "vdirsyncer").mkdir(parents=True)
+    (xdg / "vdirsyncer" / "config").write_text(
+        "[storage cal_local]\n"
+        'type = "filesystem"\n'
+        f'path = "{tmp_path / "vdir"}/"\n'
+        'fileext = ".ics"\n'
+        "[storage cal_remote]\n"
+        'type = "caldav"\n'
+        'url = "https://dav.example.com/"\n'
+    )
+    wants = xdg / "systemd" / "user" / "timers.target.wants"
+    wants.mkdir(parents=True)
+    (wants / "vdirsyncer.timer").write_text("")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
+    monkeypatch.delenv("VDIRSYNCER_CONFIG", raising=False)
+    code, lines = run_check(config, capsys)
+    assert code == 0  # a warning: the user may be mid-migration
+    (warn,) = [x for x in lines if x.startswith("warn")]
+    assert f"also syncs {tmp_path / 'vdir'} and its timer is enabled" in warn
+    assert "systemctl --user disable --now vdirsyncer.timer" in warn
+
+    (wants / "vdirsyncer.timer").unlink()
+    (xdg / "vdirsyncer" / "config").write_text('[storage x]\npath = "~/elsewhere"\n')
+    code, lines = run_check(config, capsys)
+    assert not [x for x in lines if x.startswith("warn")]
