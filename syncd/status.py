@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from syncd.config import Config, Pair, journal_path
+from syncd.config import Config, Pair
 from syncd.journal import Journal
 
 CONFLICT_DAYS = 30.0
@@ -375,10 +375,17 @@ def _alive(pid: Any) -> bool:
 
 def print_conflicts(config: Config, action: str, conflict_id: int | None) -> int:
     found = False
-    for name, pair in config.pairs.items():
-        if not _journal_file(config, pair).exists():
-            continue
-        journal = Journal(journal_path(config, pair))
+    journals = [
+        (name, path)
+        for name, pair in config.pairs.items()
+        for path in (
+            _journal_file(config, pair),
+            config.state_dir / "tasks" / f"{pair.name}.sqlite3",  # task lists (syncd.sync.pair)
+        )
+        if path.exists()
+    ]
+    for name, path in journals:
+        journal = Journal(path)
         try:
             if action == "show":
                 if conflict_id is None:

@@ -281,3 +281,17 @@ def test_dry_run_prints_the_task_plan_and_changes_nothing(tasks_pair):
     assert code == 0, err
     assert "task list 'tasks'" in out
     assert not (tasks_pair.root / "tasks").exists()
+
+
+def test_syncd_conflicts_lists_task_conflicts(tasks_pair):
+    tasks_pair.server.put_task(task("t1", "Base"))
+    tasks_pair.sync()
+    f = tasks_pair.root / "tasks" / "t1.ics"
+    f.write_text(f.read_text().replace("SUMMARY:Base", "SUMMARY:Laptop"))
+    tasks_pair.server.put_task(task("t1", "Phone"))
+    tasks_pair.sync()
+    code, out, _ = tasks_pair.cli("conflicts")
+    assert code == 0 and "t1" in out and "Tasks" in out
+    conflict_id = out.split()[0]
+    code, out, _ = tasks_pair.cli("conflicts", "show", conflict_id)
+    assert code == 0 and "Laptop" in out and "Phone" in out
