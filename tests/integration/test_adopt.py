@@ -12,6 +12,7 @@ reported with the reason.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -220,3 +221,42 @@ def test_status_while_the_daemon_runs_after_adoption(cyrus_pair, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.skipif(shutil.which("khal") is None, reason="khal is not installed")
+def test_a_vdir_khal_made_alone_becomes_a_server_calendar(cyrus_pair):
+    """Someone used khal offline: a calendar directory of their own, events in it.  The
+    first sync makes it a server calendar (named from `displayname`), sends the events
+    once, and leaves khal's files as khal wrote them."""
+    from tests.integration.test_khal import khal, khal_config
+
+    mine = cyrus_pair.root / "mine"
+    mine.mkdir()
+    (mine / "displayname").write_text("Offline life")
+    config = khal_config(cyrus_pair.tmp, cyrus_pair.root)
+    for day, title in ((3, "Dentist"), (4, "Climbing")):
+        khal(
+            config,
+            "Europe/Berlin",
+            "new",
+            "-a",
+            "Offline life",
+            f"2026-07-0{day} 18:00",
+            "1h",
+            title,
+        )
+    before = {p.name: stat_of(p) for p in mine.glob("*.ics")}
+    assert len(before) == 2
+
+    done = run_cli(cyrus_pair, "sync")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"adopted {cyrus_pair.root}: 2 of 2 existing file(s)" in done.stdout
+    assert "2 local-only item(s) sent to the server" in done.stdout
+    (cal,) = [c for c in cyrus_pair.calendars().values() if c["name"] == "Offline life"]
+    titles = sorted(
+        e["title"] for e in cyrus_pair.events().values() if cal["id"] in e["calendarIds"]
+    )
+    assert titles == ["Climbing", "Dentist"]
+    assert {p.name: stat_of(p) for p in mine.glob("*.ics")} == before
+    assert sorted(p.name for p in cyrus_pair.root.iterdir() if p.is_dir()) == ["mine", "personal"]
+    assert run_cli(cyrus_pair, "sync").stdout == ""  # quiet: nothing left to do
