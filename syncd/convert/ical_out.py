@@ -10,6 +10,7 @@ DTEND-vs-DURATION, custom VTIMEZONEs) is merged back from it.
 from __future__ import annotations
 
 import contextlib
+import functools
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,8 @@ import icalendar
 from icalendar import Calendar
 from icalendar.cal import Component
 from icalendar.parser import Parameters
-from icalendar.prop import vInline
+from icalendar.parser.string import _foldline
+from icalendar.prop import vDuration, vInline, vText
 
 from syncd.convert.ical_in import (
     CLASS,
@@ -75,7 +77,51 @@ def jscal_to_ics(objs: list[dict[str, Any]], previous: bytes | None = None) -> b
             cal.add_component(comp)
         first, last = _span_years(obj, first, last)
     _add_timezones(cal, previous, first, last)
-    return cal.to_ical()
+    return serialize(cal)
+
+
+def serialize(cal: Component) -> bytes:
+    """Byte-for-byte what ``cal.to_ical()`` gives, about three times faster.
+
+    icalendar folds every line character by character; almost no line needs folding, and
+    a pass that writes 10,000 files spends most of its time here.  Generated VTIMEZONEs
+    are shared between files and serialised once (see ``_generated_zone``).
+    """
+    lines: list[str] = []
+    _serialize_into(cal, lines)
+    return ("\r\n".join(line for line in lines if line) + "\r\n").encode("utf-8")
+
+
+def _serialize_into(comp: Component, lines: list[str]) -> None:
+    cached = getattr(comp, "_syncd_lines", None)
+    if cached is not None:
+        lines.extend(cached)
+        return
+    lines.append(f"BEGIN:{comp.name}")
+    for name in comp.sorted_keys():
+        values = comp[name]
+        for value in values if isinstance(values, list) else (values,):
+            lines.append(_content_line(name, value))
+    for sub in comp.subcomponents:
+        _serialize_into(sub, lines)
+    lines.append(f"END:{comp.name}")
+
+
+def _content_line(name: str, value: Any) -> str:
+    text = value.to_ical() if hasattr(value, "to_ical") else vText(value).to_ical()
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    line = f"{name}:{text}"
+    params = getattr(value, "params", None)
+    if params:
+        ptext = params.to_ical()
+        if isinstance(ptext, bytes):
+            ptext = ptext.decode("utf-8")
+        if ptext:
+            line = f"{name};{ptext}:{text}"
+    if len(line) > 74 or (not line.isascii() and len(line.encode("utf-8")) > 74):
+        return _foldline(line)
+    return line
 
 
 def _calendar_extras(cal: Calendar, objs: list[dict[str, Any]]) -> None:
@@ -156,11 +202,23 @@ def _add_timezones(
             continue
         if get_zone(tzid) is not None:
             try:
-                zones.append(icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=last))
+                zones.append(_generated_zone(tzid, first, last))
                 continue
             except Exception:  # noqa: BLE001 - the TZID stays, readers resolve it by name
                 pass
     cal.subcomponents[0:0] = zones
+
+
+@functools.lru_cache(maxsize=256)
+def _generated_zone(tzid: str, first: date, last: date) -> Component:
+    """Generating a VTIMEZONE from zoneinfo costs ~5 ms; a pass writing 10,000 files uses
+    a handful of (zone, span) pairs.  The component is shared read-only between calendars
+    (``to_ical`` does not change it)."""
+    zone = icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=last)
+    lines: list[str] = []
+    _serialize_into(zone, lines)
+    zone._syncd_lines = tuple(lines)  # type: ignore[attr-defined]
+    return zone
 
 
 def _parse_previous(previous: bytes | None) -> dict[tuple[str, str], Component]:
@@ -328,7 +386,7 @@ def _component(
             comp.add("COMPLETED", parse_utc(obj["progressUpdated"]))
         if obj.get("estimatedDuration"):
             name = "DURATION" if obj.get(VENDOR_TODO_DURATION) else "ESTIMATED-DURATION"
-            comp.add(name, parse_duration(obj["estimatedDuration"]))
+            comp.add(name, vDuration(parse_duration(obj["estimatedDuration"])))
     elif obj.get("status"):
         comp.add("STATUS", REV_STATUS_EVENT.get(obj["status"], str(obj["status"]).upper()))
     if obj.get("privacy"):
@@ -414,8 +472,7 @@ def restore_params(comp: Component, kept: list[list[Any]]) -> None:
         if target is None or not hasattr(target, "params"):
             continue
         for key, value in params.items():
-            if key not in target.params:
-                target.params[key] = value
+            target.params[key] = value  # the original's word wins over what the mapping wrote
 
 
 def _raw(text: str, params: dict[str, str]) -> Any:
