@@ -295,3 +295,19 @@ def test_syncd_conflicts_lists_task_conflicts(tasks_pair):
     conflict_id = out.split()[0]
     code, out, _ = tasks_pair.cli("conflicts", "show", conflict_id)
     assert code == 0 and "Laptop" in out and "Phone" in out
+
+
+def test_a_lost_answer_to_task_set_is_settled_without_a_duplicate(tasks_pair):
+    h = tasks_pair
+    h.server.put_task(task("t0"))
+    assert h.sync().ok
+    (h.root / "tasks" / "new.ics").write_text(vtodo("new-1", "Only once"))
+    # calendar request, task delta request, then Task/set: cut after the server applied it
+    h.http.faults.extend([None, None, "reset"])
+    h.sync()
+    assert "reset" in h.http.seen
+    for _ in range(2):
+        h.sync()
+    assert [t["uid"] for t in h.server.tasks.values()].count("new-1") == 1
+    assert h.sync().changes == 0
+    assert b"SUMMARY:Only once" in h.files()["new.ics"]
