@@ -311,3 +311,38 @@ def test_a_lost_answer_to_task_set_is_settled_without_a_duplicate(tasks_pair):
     assert [t["uid"] for t in h.server.tasks.values()].count("new-1") == 1
     assert h.sync().changes == 0
     assert b"SUMMARY:Only once" in h.files()["new.ics"]
+
+
+def test_a_recurring_task_with_an_override_is_one_file_and_stays_quiet(tasks_pair):
+    h = tasks_pair
+    h.server.put_task(
+        task(
+            "water",
+            "Water plants",
+            start="2026-03-02T09:00:00",
+            due="2026-03-02T10:00:00",
+            timeZone="Europe/Berlin",
+            recurrenceRules=[{"@type": "RecurrenceRule", "frequency": "weekly"}],
+            recurrenceOverrides={"2026-03-09T09:00:00": {"progress": "completed"}},
+            alerts={
+                "a1": {
+                    "@type": "Alert",
+                    "trigger": {"@type": "OffsetTrigger", "offset": "-PT15M", "relativeTo": "end"},
+                }
+            },
+        )
+    )
+    assert h.sync().ok
+    text = h.files()["water.ics"].decode()
+    assert text.count("BEGIN:VTODO") == 2
+    assert "RECURRENCE-ID;TZID=Europe/Berlin:20260309T090000" in text
+    assert "RRULE:FREQ=WEEKLY" in text and "TRIGGER;RELATED=END:-PT15M" in text
+    assert h.sync().changes == 0
+    # edited locally (the override's status), it goes up as an override patch
+    f = h.root / "tasks" / "water.ics"
+    f.write_text(text.replace("STATUS:COMPLETED", "STATUS:CANCELLED"))
+    assert h.sync().ok
+    got = h.server.task_by_uid("water")
+    assert got["recurrenceOverrides"]["2026-03-09T09:00:00"]["progress"] == "cancelled"
+    assert got["recurrenceRules"][0]["frequency"] == "weekly"
+    assert h.sync().changes == 0
