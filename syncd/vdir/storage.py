@@ -61,10 +61,18 @@ class WriteLog:
 
     def record(self, path: Path, etag: Etag | None) -> None:
         now = time.monotonic()
+        key = str(path)
         with self._lock:
-            self._entries[str(path)] = (etag, now)
-            if len(self._entries) > 4096:
-                self._entries = {k: v for k, v in self._entries.items() if now - v[1] < self.ttl}
+            # Re-inserted at the end, so the dict stays ordered by time and expired
+            # entries are always at the front: pruning is amortised O(1) per record
+            # (rebuilding the dict on every record past a size made big passes quadratic).
+            self._entries.pop(key, None)
+            self._entries[key] = (etag, now)
+            while self._entries:
+                oldest = next(iter(self._entries))
+                if now - self._entries[oldest][1] < self.ttl:
+                    break
+                del self._entries[oldest]
 
     def is_echo(self, path: Path) -> bool:
         with self._lock:

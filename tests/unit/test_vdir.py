@@ -168,3 +168,17 @@ def test_stale_temp_files_of_a_killed_pass_are_cleaned_up(tmp_path):
     os.utime(stale, (old, old))
     coll.list()
     assert not stale.exists() and fresh.exists()
+
+
+def test_write_log_forgets_expired_entries_and_keeps_fresh_ones(monkeypatch, tmp_path):
+    log = storage.WriteLog()
+    clock = [1000.0]
+    monkeypatch.setattr(storage.time, "monotonic", lambda: clock[0])
+    log.record(tmp_path / "old", None)
+    log.record(tmp_path / "again", None)
+    clock[0] += log.ttl - 1
+    log.record(tmp_path / "again", None)  # refreshed: moves behind the expiring ones
+    clock[0] += 2
+    log.record(tmp_path / "new", None)
+    assert set(log._entries) == {str(tmp_path / "again"), str(tmp_path / "new")}
+    assert log.is_echo(tmp_path / "again") and not log.is_echo(tmp_path / "old")
