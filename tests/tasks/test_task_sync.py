@@ -346,3 +346,19 @@ def test_a_recurring_task_with_an_override_is_one_file_and_stays_quiet(tasks_pai
     assert got["recurrenceOverrides"]["2026-03-09T09:00:00"]["progress"] == "cancelled"
     assert got["recurrenceRules"][0]["frequency"] == "weekly"
     assert h.sync().changes == 0
+
+
+def test_x_properties_of_a_local_task_survive_a_server_edit(tasks_pair):
+    h = tasks_pair
+    h.sync()
+    f = h.root / "tasks" / "x.ics"
+    f.write_text(vtodo("x1", "Mine", "X-MY-APP-FLAG;X-P=1:yes\r\nPRIORITY:5\r\n"))
+    assert h.sync().ok
+    got = h.server.task_by_uid("x1")
+    assert not any(":" in k for k in got), "no vendor data on the server"
+    h.server.put_task({**got, "title": "Renamed on the phone"}, task_list=got["taskListId"])
+    assert h.sync().ok
+    text = f.read_text()
+    assert "SUMMARY:Renamed on the phone" in text
+    assert "X-MY-APP-FLAG;X-P=1:yes" in text
+    assert h.sync().changes == 0
