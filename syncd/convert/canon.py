@@ -129,6 +129,13 @@ def canonical(obj: dict[str, Any]) -> dict[str, Any]:
     return _strip(out, obj.get("@type", "Event"))
 
 
+def _derived_email(value: dict[str, Any]) -> bool:
+    """A Participant's email that only repeats its iMIP address (readers derive one)."""
+    email = value.get("email")
+    imip = str((value.get("sendTo") or {}).get("imip") or "")
+    return isinstance(email, str) and imip.lower() == f"mailto:{email}".lower()
+
+
 def _strip(value: Any, type_: str | None, is_map: bool = False) -> Any:
     if isinstance(value, dict) and is_map:
         # map keys are data: only the values (objects) lose their defaults
@@ -139,6 +146,8 @@ def _strip(value: Any, type_: str | None, is_map: bool = False) -> Any:
         out = {}
         for k, v in value.items():
             if k in defaults and defaults[k] == v:
+                continue
+            if k == "email" and t == "Participant" and _derived_email(value):
                 continue
             child_type = _child_type(k)
             v2 = _strip(v, child_type or k, is_map=k in _MAP_KEYS)

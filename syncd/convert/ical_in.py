@@ -22,6 +22,7 @@ from syncd.convert.values import (
     duration_str,
     get_zone,
     local_str,
+    parse_duration,
     utc_str,
     zone_name,
 )
@@ -232,7 +233,7 @@ def _usable(name: str, prop: Any) -> bool:
                 value.utcoffset()
             return True
         if name in ("DURATION", "ESTIMATED-DURATION"):
-            return isinstance(prop.dt, timedelta)
+            return isinstance(duration_of(prop), timedelta)
         if name in _INT_PROPS:
             low, high = _INT_PROPS[name]
             return low <= int(prop) <= high
@@ -252,6 +253,18 @@ def _usable(name: str, prop: Any) -> bool:
     except Exception:  # noqa: BLE001 - anything the mapping would trip on stays text
         return False
     return True
+
+
+def duration_of(prop: Any) -> timedelta | None:
+    """A DURATION-valued property's value; icalendar does not type ESTIMATED-DURATION
+    (RFC 9253 is newer than its tables), so its text is parsed here."""
+    value = getattr(prop, "dt", None)
+    if isinstance(value, timedelta):
+        return value
+    try:
+        return parse_duration(prop_text(prop))
+    except ValueError:
+        return None
 
 
 def sanitize(comp: Any) -> tuple[Any, list[tuple[str, Any]]]:
@@ -563,7 +576,7 @@ def component_to_object(
         elif "DURATION" in comp:
             leftovers.append(("DURATION", comp["DURATION"]))
         if "ESTIMATED-DURATION" in comp:
-            obj["estimatedDuration"] = duration_str(comp["ESTIMATED-DURATION"].dt)
+            obj["estimatedDuration"] = duration_str(duration_of(comp["ESTIMATED-DURATION"]))
         if "PERCENT-COMPLETE" in comp:
             obj["percentComplete"] = int(comp["PERCENT-COMPLETE"])
         if "STATUS" in comp:
@@ -702,19 +715,33 @@ def component_to_object(
     extra = [[name, prop_params(value), prop_text(value)] for name, value in leftovers]
     if extra:
         obj[VENDOR_ICAL] = extra
-    params = unconsumed_params(comp)
+    keep: dict[str, set[str]] = {}
+    organizer = comp.get("ORGANIZER")
+    if organizer is not None and organizer.params.get("CN"):
+        names = {
+            p.get("name") for p in participants.values() if (p.get("roles") or {}).get("owner")
+        }
+        if str(organizer.params["CN"]) not in names:
+            keep["ORGANIZER"] = {"CN"}  # the attendee of the same address has another name
+    params = unconsumed_params(comp, keep)
     if params:
         obj[VENDOR_PARAMS] = params
     return obj
 
 
-def unconsumed_params(comp: icalendar.cal.Component) -> list[list[Any]]:
-    """Parameters of mapped properties that the mapping leaves behind (X-, LANGUAGE, ...)."""
+def unconsumed_params(
+    comp: icalendar.cal.Component, keep: dict[str, set[str]] | None = None
+) -> list[list[Any]]:
+    """Parameters of mapped properties that the mapping leaves behind (X-, LANGUAGE, ...).
+
+    ``keep`` names parameters the mapping usually consumes but could not carry this time.
+    """
     out: list[list[Any]] = []
     for name, value in comp.property_items(recursive=False, sorted=False):
         if name in ("BEGIN", "END") or name not in MAPPED:
             continue
-        params = prop_params(value, CONSUMED_PARAMS.get(name, {"VALUE"}))
+        consumed = CONSUMED_PARAMS.get(name, {"VALUE"}) - (keep or {}).get(name, set())
+        params = prop_params(value, consumed)
         if params:
             out.append([name, prop_text(value), params])
     return out
@@ -845,6 +872,8 @@ def _participants(comp: icalendar.cal.Component) -> dict[str, Any]:
             out[pid] = p
         else:
             out[pid]["roles"]["owner"] = True
+            if organizer.params.get("CN") and "name" not in out[pid]:
+                out[pid]["name"] = str(organizer.params["CN"])
     # delegation values are addresses in iCalendar and participant ids in JSCalendar
     for p in out.values():
         for key in ("delegatedTo", "delegatedFrom"):

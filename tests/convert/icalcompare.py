@@ -161,6 +161,9 @@ def _params(prop: Any) -> frozenset[tuple[str, str]]:
         if k in IGNORED_PARAMS:
             continue
         values = value if isinstance(value, list) else [value]
+        if k in ADDRESS_PARAMS or k in ENUM_PARAMS:
+            # multi-valued: "VIDEO,AUDIO" quoted as one string is the set {AUDIO, VIDEO}
+            values = [part for v in values for part in str(v).split(",")]
         if k in ADDRESS_PARAMS:
             text = ",".join(sorted(_addr(v) for v in values))
         elif k in ENUM_PARAMS:
@@ -457,12 +460,21 @@ def compare_calendars(a: Component, b: Component) -> Report:
             c for c in (other.subcomponents if other is not None else []) if c.name == "VALARM"
         ]
         used: set[int] = set()
-        for i, alarm in enumerate(alarms_a, start=1):
-            match = None
+        # the alarms with most to match choose first, so a bare twin cannot take the
+        # partner of an alarm that has more (same trigger, one acknowledged)
+        order = sorted(
+            enumerate(alarms_a, start=1), key=lambda ia: -len(list(ia[1].property_items()))
+        )
+        for i, alarm in order:
+            # among the unused alarms with the same trigger, the one that loses least
+            match, best = None, None
             for j, cand in enumerate(alarms_b):
-                if j not in used and _alarm_key(cand) == _alarm_key(alarm):
-                    match = j
-                    break
+                if j in used or _alarm_key(cand) != _alarm_key(alarm):
+                    continue
+                trial = Report()
+                _compare_props("", alarm, cand, trial)
+                if best is None or trial.lost_pairs < best:
+                    match, best = j, trial.lost_pairs
             if match is not None:
                 used.add(match)
             _compare_props(
