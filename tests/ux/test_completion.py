@@ -89,6 +89,55 @@ def test_zsh_completion_parses():
     assert done.returncode == 0, done.stderr
 
 
+ZSH_DRIVER = r"""
+zmodload zsh/zpty
+zpty z 'zsh -f -i'
+zpty -w z 'PS1="> "; fpath=(FN $fpath); autoload -Uz compinit; compinit -u -D; setopt nobeep; echo READY'
+zpty -r z line '*READY*'
+zpty -r z line '*READY*'
+zpty -w -n z $'LINE\t'
+sleep 2
+out=""
+while zpty -r -t z chunk; do out+=$chunk; done
+print -r -- "$out"
+zpty -d z
+"""
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="no zsh")
+def test_zsh_offers_commands_and_pair_names(tmp_path):
+    fn = tmp_path / "fn"
+    fn.mkdir()
+    (fn / "_syncd").write_text(ZSH.read_text())
+    (tmp_path / "syncd").mkdir()
+    (tmp_path / "syncd" / "config.yaml").write_text(
+        "accounts:\n  home:\n    url: https://x\npairs:\n  cal:\n    account: home\n"
+        "  office:\n    account: home\n"
+    )
+
+    def offered(line: str) -> str:
+        script = ZSH_DRIVER.replace("FN", str(fn)).replace("LINE", line)
+        done = subprocess.run(
+            ["zsh", "-f", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={
+                "PATH": "/usr/bin:/bin",
+                "HOME": str(tmp_path),
+                "XDG_CONFIG_HOME": str(tmp_path),
+                "TERM": "xterm",
+            },
+        )
+        return done.stdout
+
+    out = offered("syncd sync ")
+    assert "cal" in out and "office" in out, out
+    out = offered("syncd ")
+    for name in ("check", "discover", "status", "conflicts"):
+        assert name in out, out
+
+
 def test_zsh_completion_knows_every_command():
     text = ZSH.read_text()
     for name in subcommands():
