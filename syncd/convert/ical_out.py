@@ -150,28 +150,58 @@ def _calendar_extras(cal: Calendar, objs: list[dict[str, Any]]) -> None:
     cal.subcomponents.extend(others)
 
 
+# Rough length of one period of each frequency, in days, to bound a COUNT-limited series.
+_PERIOD_DAYS = {"yearly": 366, "monthly": 31, "weekly": 7, "daily": 1}
+_OPEN_ENDED_YEARS = 30  # an endless series: zones defined this far past its start
+
+
+def _item_dates(obj: dict[str, Any]) -> list[date]:
+    """Every date an item names: start, due, until, recurrence ids and overridden starts."""
+    texts = [obj.get("start"), obj.get("due"), obj.get("recurrenceId")]
+    texts += [rule.get("until") for rule in obj.get("recurrenceRules") or []]
+    for key, patch in (obj.get("recurrenceOverrides") or {}).items():
+        texts.append(key)
+        if isinstance(patch, dict):
+            texts += [patch.get("start"), patch.get("due")]
+    out = []
+    for text in texts:
+        if isinstance(text, str):
+            with contextlib.suppress(ValueError):
+                out.append(parse_local(text).date())
+    return out
+
+
+def _series_end(obj: dict[str, Any], start: date) -> date:
+    """The last day a series can reach: UNTIL, COUNT periods, or open-ended."""
+    end = start
+    for rule in obj.get("recurrenceRules") or []:
+        if rule.get("until"):
+            continue  # in _item_dates
+        count = rule.get("count")
+        if not count:
+            return date(min(start.year + _OPEN_ENDED_YEARS, 9998), 1, 1)
+        days = _PERIOD_DAYS.get(str(rule.get("frequency")), 1)
+        span = timedelta(days=days * int(rule.get("interval") or 1) * int(count))
+        end = max(end, start + min(span, timedelta(days=365 * _OPEN_ENDED_YEARS)))
+    return end
+
+
 def _span_years(
     obj: dict[str, Any], first: date | None, last: date | None
 ) -> tuple[date | None, date | None]:
-    """VTIMEZONEs must cover the whole series, not stop at its last instance."""
-    try:
-        start = parse_local(obj["start"]).date() if obj.get("start") else None
-    except ValueError:
-        start = None
-    if start is not None:
-        begin = date(max(start.year - 1, 1), 1, 1)
-        first = begin if first is None else min(first, begin)
-        end = date(min(start.year + 2, 9998), 1, 1)
-        last = end if last is None else max(last, end)
-        for rule in obj.get("recurrenceRules") or []:
-            if rule.get("until"):
-                try:
-                    until = parse_local(rule["until"]).date()
-                    last = max(last, date(min(until.year + 1, 9998), 1, 1))
-                except ValueError:
-                    pass
-            elif not rule.get("count"):
-                last = max(last, date(min(start.year + 30, 9998), 1, 1))
+    """The years VTIMEZONEs must cover: the item's whole span, not cut at its last
+    instance or its first year (whole years, so generated zones are shared and cached)."""
+    dates = _item_dates(obj)
+    if not dates:
+        return first, last
+    low, high = min(dates), max(dates)
+    start = obj.get("start") or obj.get("due")
+    with contextlib.suppress(ValueError, TypeError):
+        high = max(high, _series_end(obj, parse_local(start).date()))
+    begin = date(max(low.year - 1, 1), 1, 1)
+    end = date(min(high.year + 2, 9998), 1, 1)
+    first = begin if first is None else min(first, begin)
+    last = end if last is None else max(last, end)
     return first, last
 
 
