@@ -61,6 +61,7 @@ class FakeJmapServer:
     tasks_enabled: bool = False  # offer urn:ietf:params:jmap:tasks (TaskList, Task)
     task_lists: dict[str, dict[str, Any]] = field(default_factory=dict)
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unsupported_filters: set[str] = field(default_factory=set)  # /query answers unsupportedFilter
 
     def __post_init__(self) -> None:
         if not self.calendars:
@@ -306,6 +307,8 @@ class FakeJmapServer:
         if method == "query":
             ids = sorted(store)
             flt = args.get("filter") or {}
+            if set(flt) & self.unsupported_filters:
+                raise MethodFailure("unsupportedFilter")
             if "uid" in flt:
                 ids = [i for i in ids if store[i].get("uid") == flt["uid"]]
             if "inCalendars" in flt:
