@@ -178,7 +178,7 @@ async def _sync(config, args) -> int:  # type: ignore[no-untyped-def]
             account = config.accounts[pair.account]
             try:
                 if pair.account not in clients:
-                    clients[pair.account] = await connect(account)
+                    clients[pair.account] = await connect(account, oneshot=True)
                 client = clients[pair.account]
                 journals = [type_journal_path(config, pair, k) for k in (EVENTS, TASK_TYPE)]
                 # A first pass over files that are already there adopts them: say how it went.
@@ -232,7 +232,7 @@ async def _discover(config, args) -> int:  # type: ignore[no-untyped-def]
         if name not in config.accounts:
             print(f"syncd: no account named {name} in {config.path}", file=sys.stderr)
             return 2
-        client = await connect(config.accounts[name])
+        client = await connect(config.accounts[name], oneshot=True)
         lists: list = []
         try:
             got = await client.call("Calendar/get", {"accountId": client.account_id})

@@ -6,9 +6,27 @@ items, ``for_upload`` to shape what goes to the server, and ``canonical`` to
 compare versions without seeing conversion or server noise.
 """
 
+from typing import Any
+
 from syncd.convert.canon import canonical, for_upload
-from syncd.convert.ical_in import VENDOR_ICAL, ConversionError, ics_to_jscal
-from syncd.convert.ical_out import jscal_to_ics
+
+# The iCalendar side loads icalendar (~0.15 s): only when a pass has something to convert,
+# not for a pass where nothing changed (PEP 562 lazy attributes).
+_LAZY = {
+    "ConversionError": "syncd.convert.ical_in",
+    "VENDOR_ICAL": "syncd.convert.ical_in",
+    "ics_to_jscal": "syncd.convert.ical_in",
+    "jscal_to_ics": "syncd.convert.ical_out",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'syncd.convert' has no attribute {name!r}")
+
 
 __all__ = [
     "ConversionError",

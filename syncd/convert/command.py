@@ -20,10 +20,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from syncd.convert.canon import for_upload
-from syncd.convert.ical_in import ConversionError, ics_to_jscal
-from syncd.convert.ical_out import jscal_to_ics
-
 EXTENSIONS = {"jscal": ".json", "ical": ".ics"}
 
 
@@ -71,6 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def convert_bytes(data: bytes, to: str, *, upload: bool = False, previous: bytes | None = None):
     """One input's bytes -> the output bytes; raises InputError."""
+    # Imported here: building the CLI parser must not load icalendar (every `syncd sync`
+    # would pay for it, even when nothing needs converting).
+    from syncd.convert.canon import for_upload
+    from syncd.convert.ical_in import ConversionError, ics_to_jscal
+    from syncd.convert.ical_out import jscal_to_ics
+
     if to == "jscal":
         try:
             objs = ics_to_jscal(data)

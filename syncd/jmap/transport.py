@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import niquests
+if TYPE_CHECKING:
+    import niquests
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class NiquestsTransport:
     _session: niquests.AsyncSession | None = None
 
     def _get_session(self) -> niquests.AsyncSession:
+        import niquests  # 0.3-0.4 s: only for the daemon and callers that choose this transport
+
         if self._session is None:
             # Quiet retries off: the client decides what is safe to retry.
             self._session = niquests.AsyncSession(retries=0, disable_http3=True)
@@ -68,6 +71,8 @@ class NiquestsTransport:
     async def request(
         self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None = None
     ) -> HttpResponse:
+        import niquests
+
         session = self._get_session()
         self.counter.requests += 1
         self.counter.bytes_sent += len(body or b"")
@@ -100,6 +105,8 @@ class NiquestsTransport:
 
 def _describe(exc: Exception, url: str) -> str:
     """A message without credentials: the exception text may echo headers in some libraries."""
+    import niquests
+
     kind = type(exc).__name__
     if isinstance(exc, niquests.exceptions.Timeout):
         return f"timed out talking to {url}"

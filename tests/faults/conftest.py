@@ -9,6 +9,7 @@ import pytest
 
 from syncd.config import load_config
 from syncd.connect import connect
+from syncd.jmap.stdtransport import StdlibTransport
 from syncd.jmap.transport import NiquestsTransport
 from syncd.journal import Journal
 from syncd.sync.engine import PairSync, PassOptions
@@ -22,13 +23,14 @@ class HttpPairHarness(PairHarness):
     """Like the engine tests' harness, but every request crosses a real socket."""
 
     http: FaultyJmapHttpServer
+    transport_class: type = NiquestsTransport
 
     def sync(self, **options) -> PassResult:
         config = load_config(self.config_path)
         pair = config.pairs["cal"]
 
         async def go():
-            transport = NiquestsTransport(timeout=2.0, counter=self.transport.counter)
+            transport = self.transport_class(timeout=2.0, counter=self.transport.counter)
             journal = Journal(config.state_dir / "cal.sqlite3")
             try:
                 client = await connect(config.accounts["home"], transport=transport)
@@ -45,13 +47,16 @@ class HttpPairHarness(PairHarness):
         self.config_path.write_text(text)
 
 
-@pytest.fixture
-def http_pair(tmp_path: Path):
+@pytest.fixture(params=[NiquestsTransport, StdlibTransport], ids=["niquests", "stdlib"])
+def http_pair(tmp_path: Path, request):
+    """Every fault, through both transports: the daemon's (niquests) and the one-shot
+    commands' (http.client)."""
     server = FakeJmapServer()
     server.event_source = False
     http = FaultyJmapHttpServer(server)
     h = HttpPairHarness(tmp_path, server, NiquestsTransport(timeout=2.0))
     h.http = http
+    h.transport_class = request.param
     h.root.mkdir()
     h.write_config()
     yield h
