@@ -663,9 +663,9 @@ def component_to_object(
         if prop.params.get("LABEL"):
             vl["name"] = str(prop.params["LABEL"])
         if prop.params.get("FEATURE"):
-            vl["features"] = {
-                f.strip().lower(): True for f in str(prop.params["FEATURE"]).split(",")
-            }
+            features = prop.params["FEATURE"]
+            values = features if isinstance(features, list) else str(features).split(",")
+            vl["features"] = {str(f).strip().lower(): True for f in values if str(f).strip()}
         vid = str(prop.params.get("X-JMAP-ID") or _sub_id("v", str(prop)))
         vlocs[_unique(vlocs, vid)] = vl
     if vlocs:
