@@ -199,10 +199,12 @@ async def _run_types(
                 pair.local, kind, which, {r.dirname for r in journal.collections()}, other
             )
             for name in part.waiting:
-                result.notes.append(
+                note = (
                     f"{pair.name}: {name} is empty; it becomes a calendar or a task list "
                     "with its first item"
                 )
+                if note not in result.notes:  # both passes see it
+                    result.notes.append(note)
             if part.left_alone:
                 result.notes.append(
                     f"{pair.name}: task list directories left alone: {', '.join(part.left_alone)}"

@@ -93,7 +93,9 @@ def test_an_empty_new_directory_waits_for_its_first_item(tasks_pair):
     (tasks_pair.root / "later").mkdir()
     result = tasks_pair.sync()
     assert result.ok
-    assert any("later is empty" in n for n in result.notes)
+    assert [n for n in result.notes if "later is empty" in n] == [
+        "cal: later is empty; it becomes a calendar or a task list with its first item"
+    ]
     assert "later" not in {c["name"] for c in tasks_pair.server.calendars.values()}
     assert "later" not in {t["name"] for t in tasks_pair.server.task_lists.values()}
     (tasks_pair.root / "later" / "e.ics").write_text(VEVENT.format(uid="ev", title="Event"))
