@@ -178,7 +178,9 @@ async def _sync(config, args) -> int:  # type: ignore[no-untyped-def]
             account = config.accounts[pair.account]
             try:
                 if pair.account not in clients:
-                    clients[pair.account] = await connect(account, oneshot=True)
+                    clients[pair.account] = await connect(
+                        account, oneshot=True, state_dir=config.state_dir
+                    )
                 client = clients[pair.account]
                 journals = [type_journal_path(config, pair, k) for k in (EVENTS, TASK_TYPE)]
                 # A first pass over files that are already there adopts them: say how it went.

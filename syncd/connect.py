@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
 from syncd.config import Account
 from syncd.errors import SyncdError
 from syncd.jmap.client import JmapClient
@@ -17,12 +23,18 @@ class ConnectError(SyncdError):
 
 
 async def connect(
-    account: Account, transport: Transport | None = None, *, oneshot: bool = False
+    account: Account,
+    transport: Transport | None = None,
+    *,
+    oneshot: bool = False,
+    state_dir: Path | None = None,
 ) -> JmapClient:
     """Resolve the secret, discover the session and check it can do calendars.
 
     ``oneshot`` (``syncd sync``, ``discover``, ``check``): a command that talks briefly and
     exits gets the standard-library transport, which starts 0.3 s faster than niquests.
+    With ``state_dir``, the session URL found by autodiscovery is remembered there and
+    tried first next time (the session itself is always fetched fresh).
     """
     secret = account.resolve_secret()
     revealed = secret.reveal() if secret is not None else None
@@ -36,7 +48,14 @@ async def connect(
         verify = account.ca_bundle or True
         transport = StdlibTransport(verify=verify) if oneshot else NiquestsTransport(verify=verify)
     try:
-        session = await discover(transport, account.url, headers, account_id=account.account_id)
+        known = _known_session_url(state_dir, account) if state_dir else None
+        session = await discover(
+            transport,
+            account.url,
+            headers,
+            account_id=account.account_id,
+            known_session_url=known,
+        )
     except JmapError as exc:
         raise ConnectError(f"account {account.name}: {exc}") from None
     if not session.has_calendars:
@@ -44,5 +63,48 @@ async def connect(
             f"account {account.name}: the server at {session.url} does not offer JMAP calendars "
             f"({CALENDARS}); it offers: {', '.join(sorted(session.capabilities))}"
         )
+    if state_dir is not None and session.url != known:
+        _remember_session_url(state_dir, account, session.url)
     using = (CORE, CALENDARS) + ((TASKS,) if session.has_tasks else ())
     return JmapClient(transport, session, headers, using=using)
+
+
+SESSION_URLS = "session-urls.json"
+
+
+def _account_key(account: Account) -> str:
+    """Which configured account a remembered URL belongs to (no secret goes into it)."""
+    return hashlib.sha256(f"{account.url}\0{account.username or ''}".encode()).hexdigest()[:24]
+
+
+def _known_session_url(state_dir: Path, account: Account) -> str | None:
+    try:
+        data = json.loads((state_dir / SESSION_URLS).read_text())
+    except (OSError, ValueError):
+        return None
+    url = data.get(_account_key(account)) if isinstance(data, dict) else None
+    if not isinstance(url, str):
+        return None
+    # Credentials go only where the config points: same scheme, host and port.
+    mine, theirs = urlsplit(account.url), urlsplit(url)
+    same_origin = (mine.scheme, mine.netloc) == (theirs.scheme, theirs.netloc)
+    return url if same_origin and theirs.scheme in ("http", "https") else None
+
+
+def _remember_session_url(state_dir: Path, account: Account, url: str) -> None:
+    """Best effort: a read-only or full state dir only costs the redirect next time."""
+    path = state_dir / SESSION_URLS
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            data = {}
+    except (OSError, ValueError):
+        data = {}
+    data[_account_key(account)] = url
+    try:
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_name(f".{SESSION_URLS}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+    except OSError:
+        pass

@@ -103,10 +103,18 @@ async def discover(
     headers: Mapping[str, str],
     *,
     account_id: str | None = None,
+    known_session_url: str | None = None,
 ) -> Session:
-    """Fetch and parse the session, following redirects and the fallbacks above."""
+    """Fetch and parse the session, following redirects and the fallbacks above.
+
+    ``known_session_url`` is where the session was found last time: trying it first
+    saves the well-known redirect (one round trip of every ``syncd sync``).
+    """
     last_problem = ""
-    for candidate in candidate_urls(url):
+    candidates = candidate_urls(url)
+    if known_session_url and known_session_url not in candidates:
+        candidates.insert(0, known_session_url)
+    for candidate in candidates:
         try:
             resp = await transport.request(
                 "GET", candidate, headers={**headers, "Accept": "application/json"}

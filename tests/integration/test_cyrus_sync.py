@@ -359,3 +359,20 @@ def test_the_password_appears_nowhere_even_at_the_most_verbose_level(cyrus_pair,
         for path in (cyrus_pair.tmp / "state").rglob("*"):
             if path.is_file():
                 assert secret.encode() not in path.read_bytes(), path
+
+
+def test_a_repeated_sync_skips_discovery_and_costs_two_requests(cyrus_pair):
+    """The session URL found through /.well-known/jmap is remembered: a later `syncd sync`
+    asks for the session where it is and sends one API request, nothing else."""
+    cyrus_pair.set_events({"create": {"a": jmap_event("a@x", "A", "Default")}})
+    first = run_cli(cyrus_pair, "-vvv", "sync")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "GET /.well-known/jmap" in first.stderr
+    again = run_cli(cyrus_pair, "-vvv", "sync")
+    assert again.returncode == 0, again.stderr[-2000:]
+    requests = [
+        line for line in again.stderr.splitlines() if "syncd.http" in line and " on " in line
+    ]
+    assert "GET /.well-known/jmap" not in again.stderr
+    assert len(requests) == 2, requests
+    assert "GET /jmap" in requests[0] and "POST /jmap/" in requests[1]

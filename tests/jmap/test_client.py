@@ -173,3 +173,40 @@ def test_persistent_503_gives_up_with_a_message(monkeypatch):
 
     with pytest.raises(RequestError, match="503"):
         run(go)
+
+
+def test_remembered_session_url_is_tried_first_and_only_on_the_configured_origin(tmp_path):
+    from syncd.config import Account, PasswordSource, Secret
+    from syncd.connect import SESSION_URLS, _account_key, connect
+
+    server, transport, _ = make()
+    seen: list[str] = []
+    real = transport.request
+
+    async def recording(method, url, **kw):
+        seen.append(url)
+        return await real(method, url, **kw)
+
+    transport.request = recording  # type: ignore[method-assign]
+    account = Account(
+        name="home",
+        url="https://jmap.test",
+        username=server.username,
+        password_source=PasswordSource("literal", Secret(server.password)),
+        account_id=None,
+        ca_bundle=None,
+        allow_insecure_http=False,
+    )
+    run(lambda: connect(account, transport, state_dir=tmp_path))
+    assert seen == ["https://jmap.test/.well-known/jmap"]
+    stored = json.loads((tmp_path / SESSION_URLS).read_text())
+    assert stored == {_account_key(account): "https://jmap.test/jmap/session"}
+    assert server.password not in (tmp_path / SESSION_URLS).read_text()
+    seen.clear()
+    run(lambda: connect(account, transport, state_dir=tmp_path))
+    assert seen == ["https://jmap.test/jmap/session"]
+    # A remembered URL on another origin (a tampered or stale file) never gets credentials.
+    (tmp_path / SESSION_URLS).write_text(json.dumps({_account_key(account): "https://evil.test/s"}))
+    seen.clear()
+    run(lambda: connect(account, transport, state_dir=tmp_path))
+    assert seen == ["https://jmap.test/.well-known/jmap"]
