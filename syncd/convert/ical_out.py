@@ -394,13 +394,13 @@ def _component(
     if is_task and obj.get("due"):
         _add_dt(comp, "DUE", obj["due"], zone_name, all_day)
     if obj.get("title") is not None:
-        comp.add("SUMMARY", obj["title"])
+        comp.add("SUMMARY", Text(obj["title"]))
         if obj.get("locale"):
             comp["SUMMARY"].params["LANGUAGE"] = obj["locale"]
     if obj.get("description") or (
         "description" in obj and "DESCRIPTION" in (obj.get(VENDOR_EMPTY) or [])
     ):
-        comp.add("DESCRIPTION", obj["description"])
+        comp.add("DESCRIPTION", Text(obj["description"]))
     if obj.get("created"):
         comp.add("CREATED", parse_utc(obj["created"]))
     if obj.get("updated"):
@@ -436,7 +436,7 @@ def _component(
         comp.add("CATEGORIES", keywords)
     for lid, loc in sorted((obj.get("locations") or {}).items()):
         if loc.get("name") is not None:
-            comp.add("LOCATION", loc["name"], parameters={"X-JMAP-ID": lid})
+            comp.add("LOCATION", Text(loc["name"]), parameters={"X-JMAP-ID": lid})
     for vid, vl in sorted((obj.get("virtualLocations") or {}).items()):
         if not vl.get("uri"):
             continue
@@ -503,6 +503,23 @@ def restore_params(comp: Component, kept: list[list[Any]]) -> None:
             continue
         for key, value in params.items():
             target.params[key] = value  # the original's word wins over what the mapping wrote
+
+
+class Text(vText):
+    """TEXT escaped by RFC 5545 3.3.11 alone: icalendar's escaping first turns a literal
+    backslash-N into a line break, so a title "C:\\New" would come back changed."""
+
+    def to_ical(self) -> bytes:
+        return (
+            str(self)
+            .replace("\\", "\\\\")
+            .replace(";", r"\;")
+            .replace(",", r"\,")
+            .replace("\r\n", r"\n")
+            .replace("\n", r"\n")
+            .replace("\r", r"\n")
+            .encode(self.encoding)
+        )
 
 
 def _raw(text: str, params: dict[str, str]) -> Any:
@@ -637,7 +654,7 @@ def _alarm(aid: str, alert: dict[str, Any], obj: dict[str, Any]) -> Component | 
         generated.append(("DESCRIPTION", obj.get("title") or "Reminder"))
     for name, value in generated:
         if name not in have:
-            alarm.add(name, value)
+            alarm.add(name, Text(value) if name in ("SUMMARY", "DESCRIPTION") else value)
     if alert.get("acknowledged"):
         alarm.add("ACKNOWLEDGED", parse_utc(alert["acknowledged"]))
     _add_kept(alarm, kept)
