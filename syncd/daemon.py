@@ -227,11 +227,13 @@ class AccountRunner:
             log.warning("push: %s; polling every %.0f s instead", exc, self._poll_interval())
             self.push_state = f"polling ({exc})"
             self.push = None
+            self.daemon._write_status_file()  # `syncd status` tells at once, not after a pass
             await self._poll()
 
     def _on_connect(self) -> None:
         first = self.push_state == "connecting"
         self.push_state = "connected"
+        self.daemon._write_status_file()  # `syncd status` tells at once, not after a pass
         if not first:
             self.trigger_all("reconnected")  # catch up with what the stream missed
 
@@ -292,7 +294,13 @@ class Daemon:
             r.pair.name: {
                 "pid": os.getpid(),
                 "updated": time.time(),
-                "push": r.account.push_state,
+                "push": (
+                    "reconnecting"  # the stream was lost since it connected
+                    if r.account.push is not None
+                    and r.account.push_state == "connected"
+                    and not r.account.push.connected
+                    else r.account.push_state
+                ),
                 "passes": r.passes,
                 "last": r.status_line(),
                 "error": r.last_error,
