@@ -110,6 +110,32 @@ def etag_from_text(text: str | None) -> Etag | None:
     return int(a), int(b), int(c)
 
 
+class _JsonOnDemand:
+    """A dataclass field holding a JSON column, decoded on first read.
+
+    A pass loads every row of a collection to compare etags, but needs the base object
+    of only the few items that changed: decoding all of them made a no-change pass cost
+    O(items) in ``json.loads`` (0.35 s at 10,000).  Assigning a ``str`` stores the column
+    text; anything else is stored as the value itself.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.raw, self.decoded = f"_{name}_raw", f"_{name}_decoded"
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            return None  # the dataclass default
+        d = obj.__dict__
+        if self.decoded not in d:
+            raw = d.get(self.raw)
+            d[self.decoded] = json.loads(raw) if isinstance(raw, str) else raw
+        return d[self.decoded]
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.raw] = value
+        obj.__dict__.pop(self.decoded, None)
+
+
 @dataclass(frozen=True)
 class ItemRow:
     """One item as last synced: the common base of both sides."""
@@ -122,7 +148,7 @@ class ItemRow:
     local_hash: str | None
     remote_hash: str | None
     remote_updated: str | None
-    base: dict[str, Any] | None
+    base: dict[str, Any] | None = _JsonOnDemand()  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -436,5 +462,5 @@ def _item(r: tuple[Any, ...]) -> ItemRow:
         local_hash=r[5],
         remote_hash=r[6],
         remote_updated=r[7],
-        base=json.loads(r[8]) if r[8] else None,
+        base=r[8] or None,  # decoded when first read
     )

@@ -34,3 +34,22 @@ def test_a_transaction_is_all_or_nothing(tmp_path):
         raise RuntimeError("crash in the middle")
     assert j.get_state("CalendarEvent") is None
     j.close()
+
+
+def test_item_base_round_trips_and_is_decoded_only_when_read(tmp_path):
+    from syncd.journal import ItemRow
+
+    j = Journal(tmp_path / "p.sqlite3")
+    base = {"title": "Café", "alerts": {"a1": {"trigger": {"offset": "-PT5M"}}}}
+    with j.transaction():
+        for i in range(3):
+            j.put_item(
+                ItemRow("cal", f"u{i}", f"u{i}.ics", f"r{i}", (1, 2, 3), "h", "rh", None, base)
+            )
+        j.put_item(ItemRow("cal", "nobase", "n.ics", None, None, None, None, None))
+    rows = j.items("cal")
+    assert all("_base_decoded" not in row.__dict__ for row in rows.values())
+    assert rows["u1"].base == base and "_base_decoded" in rows["u1"].__dict__
+    assert "_base_decoded" not in rows["u2"].__dict__
+    assert rows["nobase"].base is None
+    j.close()
