@@ -381,3 +381,26 @@ def test_a_server_without_the_intasklists_filter_still_syncs(tasks_pair):
     result = h.sync()
     assert result.ok, result
     assert len(h.files()) == 2
+
+
+def test_a_task_list_destroyed_on_the_server_keeps_the_local_directory(tasks_pair):
+    h = tasks_pair
+    for i in range(3):
+        h.server.put_task(task(f"t{i}"))
+    h.sync()
+    before = h.files()
+
+    def destroy(**extra):
+        args = {"accountId": h.server.account_id, "destroy": ["Tasks"], **extra}
+        [[_, got, _]] = h.server.handle({"methodCalls": [["TaskList/set", args, "c"]]})[
+            "methodResponses"
+        ]
+        return got
+
+    assert destroy()["notDestroyed"] == {"Tasks": {"type": "taskListHasTask"}}
+    assert destroy(onDestroyRemoveTasks=True)["destroyed"] == ["Tasks"]
+    assert not h.server.tasks
+    result = h.sync()
+    assert any("was deleted on the server" in e for e in result.errors), result.errors
+    assert h.files() == before
+    assert not h.server.tasks  # and nothing was re-created from the kept directory
