@@ -40,10 +40,12 @@ VENDOR_EMPTY = "syncd.app:icalEmpty"
 # The iCalendar value kind ("date", "utc", "floating") of a recurrence id, RDATE, EXDATE
 # or UNTIL that differs from what the master's start implies: JSCalendar keeps them all
 # as LocalDateTime in the master's zone, iCalendar files mix kinds (UTC EXDATEs on a
-# zoned series, a date-time UNTIL on an all-day series).  In an override patch: the
-# kind of its RECURRENCE-ID; in a RecurrenceRule: the kind of UNTIL; top level:
-# {"RDATE"|"EXDATE": {recurrence id: kind}}.
+# zoned series, a date-time UNTIL on an all-day series).  In a RecurrenceRule: the kind
+# of UNTIL; top level: {"RDATE"|"EXDATE": {recurrence id: kind}, "DTSTART"|"DUE": kind}.
+# A kind is date, utc, floating, zoned (the master's zone) or another zone's name.
 VENDOR_KIND = "syncd.app:icalKind"
+# In an override patch: the kind of its RECURRENCE-ID (as VENDOR_KIND's values).
+VENDOR_RID_KIND = "syncd.app:icalRecurrenceIdKind"
 # An override patch that came from RDATE;VALUE=PERIOD (an extra instance with its own
 # duration), not from an overriding component.
 VENDOR_PERIOD = "syncd.app:icalPeriod"
@@ -54,6 +56,7 @@ VENDOR_KEYS = (
     VENDOR_TODO_DURATION,
     VENDOR_EMPTY,
     VENDOR_KIND,
+    VENDOR_RID_KIND,
     VENDOR_PERIOD,
 )
 
@@ -426,9 +429,10 @@ def _group_to_object(uid: str, comps: list[tuple[Any, list]]) -> tuple[dict[str,
         if "recurrenceId" in obj or not patch:
             # An override equal to its master still is an override, not an RDATE ({}).
             patch.setdefault("start", full.get("start", key))
-        kind = value_kind(ov["RECURRENCE-ID"].dt)
+        rid = ov["RECURRENCE-ID"]
+        kind = value_kind(rid.dt, obj.get("timeZone"), _zone_of(rid))
         if kind != default_kind(obj):
-            patch[VENDOR_KIND] = kind
+            patch[VENDOR_RID_KIND] = kind
         obj.setdefault("recurrenceOverrides", {})[key] = patch
     return obj, extra
 
@@ -472,13 +476,21 @@ def _diff(master: dict[str, Any], instance: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
-def value_kind(value: Any) -> str:
-    """The kind of an iCalendar date or date-time: date, utc, floating or zoned."""
+def value_kind(value: Any, master_zone: str | None = None, own: str | None = None) -> str:
+    """The kind of an iCalendar date or date-time: date, utc, floating or zoned; for a
+    value zoned in another (known) zone than the master's, that zone's name (Outlook
+    writes all-day series whose RECURRENCE-IDs are midnight in a named zone)."""
     if not isinstance(value, datetime):
         return "date"
     if value.tzinfo is None:
         return "floating"
-    return "utc" if zone_name(value) == "Etc/UTC" else "zoned"
+    name = own or zone_name(value)  # ``own``: the zone its TZID names, when known
+    if name == "Etc/UTC":
+        return "utc"
+    name = iana_name(name or "") or name
+    if name and name != master_zone and get_zone(name) is not None:
+        return name
+    return "zoned"
 
 
 def default_kind(obj: dict[str, Any]) -> str:
@@ -496,6 +508,14 @@ def _local_in(value: date | datetime, zone: Any) -> str:
     if isinstance(value, datetime) and value.tzinfo is not None and zone is not None:
         value = value.astimezone(zone)
     return local_str(value)
+
+
+def _tzid(prop: Any) -> str | None:
+    """The zone a property's TZID parameter names (IANA, via CLDR for Windows names)."""
+    tzid = prop.params.get("TZID")
+    if not tzid:
+        return None
+    return "Etc/UTC" if str(tzid) in UTC_NAMES else iana_name(str(tzid)) or str(tzid)
 
 
 def _zone_of(prop: Any) -> str | None:
@@ -600,7 +620,7 @@ def component_to_object(
     if exrules:
         obj["excludedRecurrenceRules"] = exrules
     overrides: dict[str, Any] = {}
-    kinds: dict[str, dict[str, str]] = {}
+    kinds: dict[str, Any] = {}  # {"RDATE"|"EXDATE": {id: kind}, "DTSTART"|"DUE": kind}
     expected = default_kind(obj)
     for prop in _as_list(comp.get("RDATE")):
         for item in prop.dts:
@@ -614,16 +634,24 @@ def component_to_object(
             else:
                 key = _local_in(value, zone)
                 overrides[key] = {}
-            if value_kind(value) != expected:
-                kinds.setdefault("RDATE", {})[key] = value_kind(value)
+            kind = value_kind(value, zone_name_, _tzid(prop))
+            if kind != expected:
+                kinds.setdefault("RDATE", {})[key] = kind
     for prop in _as_list(comp.get("EXDATE")):
         for item in prop.dts:
             key = _local_in(item.dt, zone)
             overrides[key] = {"excluded": True}
-            if value_kind(item.dt) != expected:
-                kinds.setdefault("EXDATE", {})[key] = value_kind(item.dt)
+            kind = value_kind(item.dt, zone_name_, _tzid(prop))
+            if kind != expected:
+                kinds.setdefault("EXDATE", {})[key] = kind
     if overrides:
         obj["recurrenceOverrides"] = overrides
+    if is_task:
+        # a task's start and due can be of different kinds (a date start, a timed due)
+        for name in ("DTSTART", "DUE"):
+            prop = comp.get(name)
+            if prop is not None and value_kind(prop.dt, obj.get("timeZone")) != expected:
+                kinds[name] = value_kind(prop.dt, obj.get("timeZone"))
     if kinds:
         obj[VENDOR_KIND] = kinds
 
@@ -815,7 +843,7 @@ def _rrule(rule: Any, zone: Any, all_day: bool) -> dict[str, Any]:
     if until is not None:
         r["until"] = _local_in(until, zone)
         expected = "date" if all_day else ("utc" if zone is not None else "floating")
-        if value_kind(until) != expected and value_kind(until) != "zoned":
+        if value_kind(until) in ("date", "utc", "floating") and value_kind(until) != expected:
             r[VENDOR_KIND] = value_kind(until)
     return r
 

@@ -34,6 +34,7 @@ from syncd.convert.ical_in import (
     VENDOR_KIND,
     VENDOR_PARAMS,
     VENDOR_PERIOD,
+    VENDOR_RID_KIND,
     VENDOR_TODO_DURATION,
     prop_text,
 )
@@ -304,7 +305,7 @@ def object_to_components(obj: dict[str, Any]) -> list[Component]:
         else:
             instance = _apply_patch(obj, patch)
             instance.setdefault("start", key)
-            rid = (key, zone_name, all_day, patch.get(VENDOR_KIND))
+            rid = (key, zone_name, all_day, patch.get(VENDOR_RID_KIND))
             comps.append(_component(instance, rid))
     return comps
 
@@ -314,6 +315,8 @@ def _apply_patch(master: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any
     out["uid"] = master.get("uid")
     out["@type"] = master.get("@type")
     for path, value in patch.items():
+        if path in (VENDOR_RID_KIND, VENDOR_PERIOD):
+            continue  # about the override itself, not a property of the instance
         parts = path.split("/")
         target = out
         for p in parts[:-1]:
@@ -332,7 +335,7 @@ def _dt(
 ) -> date | datetime:
     """A LocalDateTime as an iCalendar value of the item's kind, or of ``kind`` if given.
 
-    ``kind`` (date, utc, floating, zoned) brings back a value whose kind differed from
+    ``kind`` (date, utc, floating, zoned, or a zone name) brings back a value whose kind differed from
     the item's start in the original file (a UTC EXDATE on a zoned series).
     """
     value = parse_local(local)
@@ -344,6 +347,9 @@ def _dt(
         return value
     if kind == "utc":
         return value.replace(tzinfo=zone or UTC).astimezone(UTC)
+    other = get_zone(kind) if kind != "zoned" else None
+    if other is not None:  # the same instant, in the zone the original file named
+        return value.replace(tzinfo=zone or other).astimezone(other)
     if zone is not None:
         return value.replace(tzinfo=zone)
     return value
@@ -384,15 +390,16 @@ def _component(
         _add_dt(comp, "RECURRENCE-ID", rid_local, rid_zone, rid_all_day, rid_kind)
     zone_name = obj.get("timeZone")
     all_day = bool(obj.get("showWithoutTime"))
+    kinds = obj.get(VENDOR_KIND) if isinstance(obj.get(VENDOR_KIND), dict) else {}
     if obj.get("start"):
-        _add_dt(comp, "DTSTART", obj["start"], zone_name, all_day)
+        _add_dt(comp, "DTSTART", obj["start"], zone_name, all_day, kinds.get("DTSTART"))
         if not is_task:
             dur = parse_duration(obj.get("duration") or ("P1D" if all_day else "PT0S"))
-            if dur or all_day:
+            if dur or all_day or "duration" in obj:  # an explicit zero length is a DTEND
                 end = parse_local(obj["start"]) + dur
                 _add_dt(comp, "DTEND", local_str(end), zone_name, all_day)
     if is_task and obj.get("due"):
-        _add_dt(comp, "DUE", obj["due"], zone_name, all_day)
+        _add_dt(comp, "DUE", obj["due"], zone_name, all_day, kinds.get("DUE"))
     if obj.get("title") is not None:
         comp.add("SUMMARY", Text(obj["title"]))
         if obj.get("locale"):
