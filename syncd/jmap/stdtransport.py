@@ -125,11 +125,11 @@ class StdlibTransport:
         conn = self._connections.get(origin)
         if conn is None:
             if scheme == "https":
-                conn = http.client.HTTPSConnection(
+                conn = _HTTPSConnection(
                     host, port, timeout=self.timeout, context=self._tls_context()
                 )
             elif scheme == "http":
-                conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
+                conn = _HTTPConnection(host, port, timeout=self.timeout)
             else:
                 raise TransportError(f"unsupported URL scheme in {_safe(url)}")
             self._connections[origin] = conn
@@ -146,6 +146,27 @@ class StdlibTransport:
             self._tls = ssl.create_default_context(cafile=cafile)
             self._tls.set_alpn_protocols(["http/1.1"])
         return self._tls
+
+
+class _SkipInterimResponse(http.client.HTTPResponse):
+    """Skips interim 1xx answers: Cyrus sends "102 Processing" while a big /set runs,
+    and http.client would otherwise return it as the final answer."""
+
+    def _read_status(self):  # type: ignore[no-untyped-def]
+        while True:
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if 100 <= status < 200 and status != 101:
+                http.client._read_headers(self.fp)  # type: ignore[attr-defined]
+                continue
+            return version, status, reason
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    response_class = _SkipInterimResponse
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    response_class = _SkipInterimResponse
 
 
 def _origin(url: str) -> Origin:

@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from syncd.jmap.stdtransport import StdlibTransport
-from syncd.jmap.transport import TransportError
+from syncd.jmap.transport import NiquestsTransport, TransportError
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):
@@ -40,6 +40,9 @@ class Recorder(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", 0))
         body = self.rfile.read(length)
         self.seen.append((self.command, self.path, self.headers.get("Authorization")))
+        if self.path == "/slow":  # as Cyrus does while a big /set runs
+            self.wfile.write(b"HTTP/1.1 102 Processing\r\n\r\n" * 2)
+            self.wfile.flush()
         self._reply(200, body)
 
     def _redirect(self, location: str) -> None:
@@ -151,3 +154,20 @@ def test_untrusted_certificate_is_refused_with_advice(tmp_path):
             _get(StdlibTransport(timeout=5), f"https://127.0.0.1:{server.server_address[1]}/x")
     finally:
         server.shutdown()
+
+
+@pytest.mark.parametrize("transport_class", [StdlibTransport, NiquestsTransport])
+def test_interim_102_processing_is_skipped(servers, transport_class):
+    a, _, _, _ = servers
+    transport = transport_class(timeout=5)
+
+    async def go():
+        try:
+            return await transport.request(
+                "POST", f"http://127.0.0.1:{a.server_address[1]}/slow", headers={}, body=b"big"
+            )
+        finally:
+            await transport.aclose()
+
+    resp = anyio.run(go)
+    assert (resp.status, resp.body) == (200, b"big")
