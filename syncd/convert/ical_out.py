@@ -121,8 +121,25 @@ def _content_line(name: str, value: Any) -> str:
         if ptext:
             line = f"{name};{ptext}:{text}"
     if len(line) > 74 or (not line.isascii() and len(line.encode("utf-8")) > 74):
-        return _foldline(line)
+        return fold(line)
     return line
+
+
+def fold(line: str) -> str:
+    """icalendar's folding (74 octets a line, no line ending in a backslash or caret that
+    escapes the next character), by slices instead of character by character."""
+    if not line.isascii():
+        return _foldline(line)
+    chunks = []
+    start = 0
+    while len(line) - start > 74:
+        end = start + 74
+        if line[end - 1] in "\\^":
+            end -= 1
+        chunks.append(line[start:end])
+        start = end
+    chunks.append(line[start:])
+    return "\r\n ".join(chunks)
 
 
 def _calendar_extras(cal: Calendar, objs: list[dict[str, Any]]) -> None:

@@ -27,8 +27,8 @@ def test_generated_files_match_icalendar_byte_for_byte(index):
 
 @given(
     summary=st.text(min_size=0, max_size=200),
-    location=st.text(alphabet="aé€😀,;:\\\" \n", min_size=0, max_size=120),
-    cn=st.text(alphabet="ab :;,\"é", min_size=1, max_size=40),
+    location=st.text(alphabet='aé€😀,;:\\" \n', min_size=0, max_size=120),
+    cn=st.text(alphabet='ab :;,"é', min_size=1, max_size=40),
 )
 def test_folding_escaping_and_parameters_match(summary, location, cn):
     cal = Calendar()
@@ -42,9 +42,22 @@ def test_folding_escaping_and_parameters_match(summary, location, cn):
 
 
 def test_shared_generated_zone_is_written_whole_in_every_file():
-    objs = [seed.to_jscal(ev) for ev in seed.make_events(60) if ev.zone == "Europe/Berlin" and not ev.all_day][:2]
+    objs = [
+        seed.to_jscal(ev)
+        for ev in seed.make_events(60)
+        if ev.zone == "Europe/Berlin" and not ev.all_day
+    ][:2]
     assert len(objs) == 2
     for obj in objs:
         text = jscal_to_ics([obj]).decode()
         assert text.count("BEGIN:VTIMEZONE") == 1 and "TZID:Europe/Berlin" in text
         assert "BEGIN:DAYLIGHT" in text and "END:VTIMEZONE" in text
+
+
+@given(st.text(alphabet="ab\\^,;: é€", max_size=400))
+def test_fast_folding_is_icalendars_folding(line):
+    from icalendar.parser.string import _foldline
+
+    from syncd.convert.ical_out import fold
+
+    assert fold(line) == _foldline(line)
