@@ -646,12 +646,14 @@ def component_to_object(
                 kinds.setdefault("EXDATE", {})[key] = kind
     if overrides:
         obj["recurrenceOverrides"] = overrides
-    if is_task:
-        # a task's start and due can be of different kinds (a date start, a timed due)
-        for name in ("DTSTART", "DUE"):
-            prop = comp.get(name)
-            if prop is not None and value_kind(prop.dt, obj.get("timeZone")) != expected:
-                kinds[name] = value_kind(prop.dt, obj.get("timeZone"))
+    # a task's start and due, an event's end can be of another kind than the start
+    # (a date start with a timed due, a UTC end for a zoned start)
+    for name in ("DTSTART", "DUE") if is_task else ("DTEND",):
+        prop = comp.get(name)
+        if prop is not None:
+            kind = value_kind(prop.dt, obj.get("timeZone"), _tzid(prop))
+            if kind != expected:
+                kinds[name] = kind
     if kinds:
         obj[VENDOR_KIND] = kinds
 

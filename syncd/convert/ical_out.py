@@ -38,7 +38,14 @@ from syncd.convert.ical_in import (
     VENDOR_TODO_DURATION,
     prop_text,
 )
-from syncd.convert.values import get_zone, local_str, parse_duration, parse_local, parse_utc
+from syncd.convert.values import (
+    UTC_NAMES,
+    get_zone,
+    local_str,
+    parse_duration,
+    parse_local,
+    parse_utc,
+)
 
 PRODID = "-//syncd//EN"
 EPOCH_STAMP = datetime(1970, 1, 1, tzinfo=UTC)
@@ -69,7 +76,7 @@ def jscal_to_ics(objs: list[dict[str, Any]], previous: bytes | None = None) -> b
     prev = _parse_previous(previous)
     first: date | None = None
     last: date | None = None
-    _calendar_extras(cal, objs)
+    others = _calendar_extras(cal, objs)
     for obj in objs:
         for comp in object_to_components(obj):
             key = _comp_key(comp)
@@ -77,6 +84,7 @@ def jscal_to_ics(objs: list[dict[str, Any]], previous: bytes | None = None) -> b
                 merge_back(comp, prev[key])
             cal.add_component(comp)
         first, last = _span_years(obj, first, last)
+    cal.subcomponents.extend(others)  # after the items, where the file had them
     _add_timezones(cal, previous, first, last)
     return serialize(cal)
 
@@ -142,8 +150,9 @@ def fold(line: str) -> str:
     return "\r\n ".join(chunks)
 
 
-def _calendar_extras(cal: Calendar, objs: list[dict[str, Any]]) -> None:
-    """What surrounded the items in the file: calendar properties, other components."""
+def _calendar_extras(cal: Calendar, objs: list[dict[str, Any]]) -> list[Component]:
+    """What surrounded the items in the file: calendar properties and kept VTIMEZONEs
+    (added to ``cal``), and the other components (returned, to follow the items)."""
     seen_props: set[str] = set()
     seen_comps: set[str] = set()
     zones, others = [], []
@@ -165,7 +174,7 @@ def _calendar_extras(cal: Calendar, objs: list[dict[str, Any]]) -> None:
                 continue
             (zones if comp.name == "VTIMEZONE" else others).append(comp)
     cal.subcomponents[0:0] = zones
-    cal.subcomponents.extend(others)
+    return others
 
 
 # Rough length of one period of each frequency, in days, to bound a COUNT-limited series.
@@ -383,7 +392,11 @@ def _add_dt(
 ) -> None:
     value = _dt(local, zone_name, all_day, kind)
     if period is not None:
-        comp.add(name, [period], parameters={"VALUE": "PERIOD"})
+        params = {"VALUE": "PERIOD"}
+        key = getattr(period[0].tzinfo, "key", None) if isinstance(period[0], datetime) else None
+        if key and key not in UTC_NAMES:
+            params["TZID"] = key  # icalendar writes a period's zone nowhere
+        comp.add(name, [period], parameters=params)
     elif name in ("EXDATE", "RDATE"):
         comp.add(name, [value])
     else:
@@ -414,7 +427,7 @@ def _component(
             dur = parse_duration(obj.get("duration") or ("P1D" if all_day else "PT0S"))
             if dur or all_day or "duration" in obj:  # an explicit zero length is a DTEND
                 end = parse_local(obj["start"]) + dur
-                _add_dt(comp, "DTEND", local_str(end), zone_name, all_day)
+                _add_dt(comp, "DTEND", local_str(end), zone_name, all_day, kinds.get("DTEND"))
     if is_task and obj.get("due"):
         _add_dt(comp, "DUE", obj["due"], zone_name, all_day, kinds.get("DUE"))
     if obj.get("title") is not None:
