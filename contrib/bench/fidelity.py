@@ -14,9 +14,12 @@ ics -> jscal -> ics as judged by tests/convert/icalcompare.py, the top losses by
 kind, and throughput in items/s both ways.  A file whose conversion crashed
 counts all its pairs as lost.
 
-calendaring-jmap (PyPI, AGPL) is run in the same process when importable
-(``pip install calendaring-jmap``); its converter takes the first VEVENT of a
-calendar string, so it is fed one UID group at a time.
+calendaring-jmap (PyPI, AGPL) is run in the same process when importable.  It is
+never a dependency of syncd: ``--install-peer`` puts the pinned version in its own
+virtualenv under ~/.cache/syncd/bench-peer, whose site-packages this script then
+appends to its path (``pip install calendaring-jmap==1.1.0`` in the running
+environment works as well).  Its converter takes the first VEVENT of a calendar
+string, so it is fed one UID group at a time.
 """
 
 from __future__ import annotations
@@ -37,10 +40,34 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "contrib" / "corpus"))
 
 import icalendar  # noqa: E402
-from fetch import ensure  # noqa: E402
+from fetch import default_dir, ensure  # noqa: E402
 
 from syncd.convert import ConversionError, ics_to_jscal, jscal_to_ics  # noqa: E402
-from tests.convert.icalcompare import Loss, compare_calendars  # noqa: E402
+from tests.convert.icalcompare import Loss, compare_calendars, pair_kind  # noqa: E402
+
+PEER = "calendaring-jmap==1.1.0"
+
+
+def peer_dir() -> Path:
+    return default_dir().parent / "bench-peer"
+
+
+def install_peer() -> None:
+    """A virtualenv of its own for the peer converter (AGPL: never syncd's dependency)."""
+    import subprocess
+    import venv
+
+    target = peer_dir()
+    if not (target / "bin" / "python").exists():
+        venv.EnvBuilder(with_pip=True).create(target)
+    subprocess.run([str(target / "bin" / "python"), "-m", "pip", "install", "-q", PEER], check=True)
+
+
+def use_peer_venv() -> None:
+    """Make the peer's virtualenv importable (appended: syncd's own icalendar wins)."""
+    for site in sorted(peer_dir().glob("lib/python*/site-packages")):
+        if str(site) not in sys.path:
+            sys.path.append(str(site))
 
 
 @dataclass
@@ -60,6 +87,8 @@ class Result:
     n_in: int = 0
     n_out: int = 0
     per_file: dict = field(default_factory=dict)
+    kind_pairs: Counter = field(default_factory=Counter)  # (item type, "X-"|"") -> pairs
+    kind_lost: Counter = field(default_factory=Counter)
 
 
 def _comp_type(label: str) -> str:
@@ -159,6 +188,8 @@ def run(name: str, convert: Callable, files: list[tuple[str, bytes]], show: str 
             report = compare_calendars(cal_in, empty)
             res.pairs += report.pairs
             res.lost += report.pairs
+            res.kind_pairs += report.pair_kinds
+            res.kind_lost += report.pair_kinds
             continue
         except Exception as exc:  # noqa: BLE001 - that is what we count
             res.crashes.append(f"{label}: {type(exc).__name__}: {exc}"[:200])
@@ -166,6 +197,8 @@ def run(name: str, convert: Callable, files: list[tuple[str, bytes]], show: str 
             report = compare_calendars(cal_in, empty)
             res.pairs += report.pairs
             res.lost += report.pairs
+            res.kind_pairs += report.pair_kinds
+            res.kind_lost += report.pair_kinds
             if show and re.search(show, label):
                 traceback.print_exc()
             continue
@@ -177,12 +210,14 @@ def run(name: str, convert: Callable, files: list[tuple[str, bytes]], show: str 
         res.pairs += report.pairs
         res.lost += report.lost_pairs
         res.per_file[label] = (report.pairs, report.lost_pairs)
+        res.kind_pairs += report.pair_kinds
         seen = set()
         for loss in report.losses:
             key = (loss.component, loss.prop)
             if key in seen:
                 continue
             seen.add(key)
+            res.kind_lost[pair_kind(loss.component, loss.prop)] += 1
             k = (loss.kind, _comp_type(loss.component), _prop_kind(loss.prop))
             res.losses[k] += 1
             res.examples.setdefault(k, f"{label}: {_short(loss)}")
@@ -216,6 +251,26 @@ def print_result(res: Result, top: int) -> None:
         f"   pairs preserved       {res.pairs - res.lost}/{res.pairs} = {share:.2f}% "
         "(crashed and rejected files count as lost)"
     )
+    ok_pairs = sum(p for p, _ in res.per_file.values())
+    ok_lost = sum(lost for _, lost in res.per_file.values())
+    if ok_pairs:
+        print(
+            f"     in files converted {ok_pairs - ok_lost}/{ok_pairs} = "
+            f"{100.0 * (ok_pairs - ok_lost) / ok_pairs:.2f}%"
+        )
+    shares = [100.0 * (p - lost) / p for p, lost in res.per_file.values() if p]
+    shares += [0.0] * (len(res.crashes) + len(res.rejected))
+    if shares:
+        print(f"     mean per file       {sum(shares) / len(shares):.2f}% (a lost file counts 0%)")
+    for title, keys in (
+        ("  in VEVENTs", [k for k in res.kind_pairs if k[0] == "VEVENT"]),
+        ("  in VTODOs", [k for k in res.kind_pairs if k[0] == "VTODO"]),
+        ("  X- properties", [k for k in res.kind_pairs if k[1] == "X-"]),
+    ):
+        total = sum(res.kind_pairs[k] for k in keys)
+        kept = total - sum(res.kind_lost[k] for k in keys)
+        if total:
+            print(f"   {title:20} {kept}/{total} = {100.0 * kept / total:.2f}%")
     print(f"   throughput ics->jscal {_rate(res.n_in, res.t_in)} items/s")
     print(f"   throughput jscal->ics {_rate(res.n_out, res.t_out)} items/s")
     if res.losses:
@@ -243,7 +298,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--losses", type=int, default=15, help="how many top losses to print")
     ap.add_argument("--show-file", default=None, help="regex: print every loss in these files")
     ap.add_argument("--repeat", type=int, default=1, help="repeat for steadier throughput")
+    ap.add_argument(
+        "--install-peer",
+        action="store_true",
+        help=f"first install {PEER} into its own virtualenv ({peer_dir()})",
+    )
     args = ap.parse_args(argv)
+    if args.install_peer:
+        install_peer()
+    use_peer_venv()
     warnings.simplefilter("ignore")  # icalendar's guesses about TZIDs, once per file
     import logging
 
@@ -264,7 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "calendaring-jmap"):
         cj = make_cj()
         if cj is None:
-            print("== calendaring-jmap: not importable (pip install calendaring-jmap==1.1.0)")
+            print(
+                f"== calendaring-jmap: not importable (run with --install-peer, or pip install {PEER})"
+            )
         else:
             import importlib.metadata
 

@@ -99,6 +99,8 @@ class Loss:
 class Report:
     pairs: int = 0  # (component, property) pairs in A
     losses: list[Loss] = field(default_factory=list)
+    # pairs by (item type, "X-" or ""): VTODO and X- property figures of the benchmark
+    pair_kinds: Counter = field(default_factory=Counter)
 
     @property
     def lost_pairs(self) -> int:
@@ -370,6 +372,7 @@ def _compare_props(label: str, a: Component, b: Component | None, report: Report
         if not want:
             continue  # only default values
         report.pairs += 1
+        report.pair_kinds[pair_kind(label, name)] += 1
         if b is None:
             report.losses.append(Loss(label, name, "component", "component missing"))
             continue
@@ -395,6 +398,11 @@ def _compare_props(label: str, a: Component, b: Component | None, report: Report
         kind = "param" if kinds == {"param"} else ("kind" if "kind" in kinds else "value")
         example = next(iter(missing))
         report.losses.append(Loss(label, name, kind, _short(example, got)))
+
+
+def pair_kind(label: str, prop: str) -> tuple[str, str]:
+    """(item type, "X-" for an X- property else ""): how the benchmark splits its figures."""
+    return (label.split()[0] if label else "", "X-" if prop.startswith("X-") else "")
 
 
 def _unmatched(want: Counter, got: Counter) -> Counter:
