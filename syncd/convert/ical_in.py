@@ -9,6 +9,7 @@ drops them) and are merged back into the local file on download.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from datetime import date, datetime, timedelta
@@ -27,6 +28,7 @@ from syncd.convert.values import (
     zone_name,
 )
 from syncd.convert.windows_zones import iana_name
+from syncd.convert.zones import custom_id, timezone_object
 
 VENDOR_ICAL = "syncd.app:ical"  # [[NAME, {param: value}, value-text], ...]
 # Parameters of mapped properties that the mapping does not consume: [[NAME, value-text, {params}]]
@@ -353,11 +355,14 @@ def ics_to_jscal(data: bytes | str) -> list[dict[str, Any]]:
         if name not in ("BEGIN", "END", "PRODID", "VERSION")
     ]
     cal_comps: list[str] = []
+    custom: dict[str, dict[str, Any]] = {}  # TZID -> TimeZone, for zones nobody can resolve
     for comp in cal.subcomponents:
         if comp.name == "VTIMEZONE":
             tzid = str(comp.get("TZID") or "")
             if get_zone(iana_name(tzid) or tzid) is None:
                 cal_comps.append(prop_text(comp))  # a custom zone keeps its definition
+                with contextlib.suppress(Exception):  # an unreadable one stays text only
+                    custom[tzid] = timezone_object(comp, lambda r: _rrule(r, None, False))
             continue
         if comp.name not in ("VEVENT", "VTODO"):
             cal_comps.append(prop_text(comp))  # VJOURNAL, VFREEBUSY, X- components
@@ -373,6 +378,8 @@ def ics_to_jscal(data: bytes | str) -> list[dict[str, Any]]:
     objs = []
     for uid in order:
         obj, extra = _group_to_object(uid, groups[uid])
+        if custom:
+            attach_custom_zones(obj, custom)
         objs.append(obj)
         cal_comps.extend(extra)
     if cal_props or cal_comps:
@@ -384,6 +391,28 @@ def ics_to_jscal(data: bytes | str) -> list[dict[str, Any]]:
         for obj in objs:
             obj[VENDOR_CALENDAR] = wrapper
     return objs
+
+
+def attach_custom_zones(obj: dict[str, Any], custom: dict[str, dict[str, Any]]) -> None:
+    """Name custom zones by their JSCalendar id (``/TZID``) and define them in ``timeZones``.
+
+    Only zones the object uses (its own, its recurrence id's, its overrides') are added.
+    """
+    used: dict[str, dict[str, Any]] = {}
+
+    def rename(holder: dict[str, Any], key: str) -> None:
+        zone = holder.get(key)
+        if isinstance(zone, str) and zone in custom:
+            holder[key] = custom_id(zone)
+            used[custom_id(zone)] = custom[zone]
+
+    rename(obj, "timeZone")
+    rename(obj, "recurrenceIdTimeZone")
+    for patch in (obj.get("recurrenceOverrides") or {}).values():
+        if isinstance(patch, dict):
+            rename(patch, "timeZone")
+    if used:
+        obj["timeZones"] = dict(sorted(used.items()))
 
 
 def derived_uid(comp: icalendar.cal.Component) -> str:

@@ -46,6 +46,7 @@ from syncd.convert.values import (
     parse_local,
     parse_utc,
 )
+from syncd.convert.zones import tzid_of, vtimezone
 
 PRODID = "-//syncd//EN"
 EPOCH_STAMP = datetime(1970, 1, 1, tzinfo=UTC)
@@ -85,7 +86,13 @@ def jscal_to_ics(objs: list[dict[str, Any]], previous: bytes | None = None) -> b
             cal.add_component(comp)
         first, last = _span_years(obj, first, last)
     cal.subcomponents.extend(others)  # after the items, where the file had them
-    _add_timezones(cal, previous, first, last)
+    defined = {
+        tzid_of(key, obj.get("timeZones")): tz
+        for obj in objs
+        for key, tz in sorted((obj.get("timeZones") or {}).items())
+        if isinstance(tz, dict)
+    }
+    _add_timezones(cal, previous, first, last, defined)
     return serialize(cal)
 
 
@@ -254,7 +261,11 @@ def _span_years(
 
 
 def _add_timezones(
-    cal: Calendar, previous: bytes | None, first: date | None, last: date | None
+    cal: Calendar,
+    previous: bytes | None,
+    first: date | None,
+    last: date | None,
+    defined: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     """A zone the file already defined keeps its definition; others are generated.
 
@@ -278,6 +289,10 @@ def _add_timezones(
         if tzid in known_custom:
             zones.append(known_custom[tzid])
             continue
+        if tzid in (defined or {}):  # a custom zone the object defines (timeZones)
+            with contextlib.suppress(Exception):
+                zones.append(vtimezone(defined[tzid], lambda r: _rrule(r, None, False)))
+                continue
         if get_zone(tzid) is not None:
             try:
                 zones.append(_generated_zone(tzid, first, last))
@@ -425,7 +440,7 @@ def _add_dt(
     custom = zone_name and get_zone(zone_name) is None
     if custom and isinstance(value, datetime) and value.tzinfo is None and kind != "floating":
         props = comp[name] if isinstance(comp[name], list) else [comp[name]]
-        props[-1].params["TZID"] = zone_name  # a custom zone: its VTIMEZONE is kept
+        props[-1].params["TZID"] = tzid_of(zone_name)  # a custom zone: defined below
 
 
 def _component(

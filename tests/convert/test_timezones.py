@@ -12,7 +12,7 @@ from datetime import date, datetime
 import icalendar
 import pytest
 
-from syncd.convert import ics_to_jscal, jscal_to_ics
+from syncd.convert import for_upload, ics_to_jscal, jscal_to_ics
 from syncd.convert.windows_zones import WINDOWS_TO_IANA, iana_name
 from tests.convert.icalcompare import compare
 
@@ -213,7 +213,20 @@ def test_unknown_custom_zone_keeps_its_definition() -> None:
         ),
     )
     objs, out = round_trip(data)
-    assert objs[0]["timeZone"] == "Office Time"
+    assert objs[0]["timeZone"] == "/Office Time"  # a custom id (RFC 8984 4.7.2)
+    assert objs[0]["timeZones"]["/Office Time"] == {
+        "@type": "TimeZone",
+        "tzId": "Office Time",
+        "standard": [
+            {
+                "@type": "TimeZoneRule",
+                "start": "1970-01-01T00:00:00",
+                "offsetFrom": "+0530",
+                "offsetTo": "+0530",
+                "names": {"OFT": True},
+            }
+        ],
+    }
     zones = zones_of(out)
     assert set(zones) == {"Office Time"}
     assert zones["Office Time"].to_ical() == icalendar.Component.from_ical(CUSTOM_ZONE).to_ical()
@@ -222,6 +235,48 @@ def test_unknown_custom_zone_keeps_its_definition() -> None:
     assert "EXDATE;TZID=Office Time:20240302T090000" in text
     assert not compare(data, out)
     # and again: a fixed point
+    assert jscal_to_ics(ics_to_jscal(out)) == out
+
+
+DST_ZONE = """BEGIN:VTIMEZONE\r
+TZID:Custom Berlin\r
+BEGIN:STANDARD\r
+DTSTART:19701025T030000\r
+RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r
+TZOFFSETFROM:+0200\r
+TZOFFSETTO:+0100\r
+TZNAME:CET\r
+END:STANDARD\r
+BEGIN:DAYLIGHT\r
+DTSTART:19700329T020000\r
+RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r
+TZOFFSETFROM:+0100\r
+TZOFFSETTO:+0200\r
+TZNAME:CEST\r
+END:DAYLIGHT\r
+END:VTIMEZONE"""
+
+
+def test_custom_zone_travels_as_timezones_and_comes_back_from_the_server() -> None:
+    """No vendor data and no previous file: the VTIMEZONE is rebuilt from ``timeZones``."""
+    data = cal(
+        DST_ZONE,
+        event(
+            "DTSTART;TZID=Custom Berlin:20240701T090000",
+            "DTEND;TZID=Custom Berlin:20240701T100000",
+            "RRULE:FREQ=MONTHLY;COUNT=8",
+            "EXDATE;TZID=Custom Berlin:20240801T090000",
+        ),
+    )
+    objs = ics_to_jscal(data)
+    server = for_upload(objs[0])
+    assert server["timeZone"] == "/Custom Berlin"
+    rules = server["timeZones"]["/Custom Berlin"]
+    assert rules["daylight"][0]["offsetTo"] == "+0200"
+    assert rules["standard"][0]["recurrenceRules"][0]["byMonth"] == ["10"]
+    out = jscal_to_ics([server])
+    assert "BEGIN:VTIMEZONE" in out.decode() and "TZID:Custom Berlin" in out.decode()
+    assert not compare(data, out)  # summer 09:00 is 07:00Z, winter 09:00 is 08:00Z
     assert jscal_to_ics(ics_to_jscal(out)) == out
 
 
