@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "contrib" / "corpus"))
 import icalendar  # noqa: E402
 from fetch import default_dir, ensure  # noqa: E402
 
-from syncd.convert import ConversionError, ics_to_jscal, jscal_to_ics  # noqa: E402
+from syncd.convert import ConversionError, for_upload, ics_to_jscal, jscal_to_ics  # noqa: E402
 from tests.convert.icalcompare import Loss, compare_calendars, pair_kind  # noqa: E402
 
 PEER = "calendaring-jmap==1.1.0"
@@ -123,6 +123,21 @@ def syncd_convert(data: bytes) -> tuple[list, float, bytes, float]:
     out = jscal_to_ics(objs)
     t2 = time.perf_counter()
     return objs, t1 - t0, out, t2 - t1
+
+
+def syncd_via_server(merge_back: bool) -> Callable:
+    """ics -> what an upload sends (no vendor data) -> ics, with or without the local file
+    to merge back from: what JSCalendar itself carries, and what a server edit keeps."""
+
+    def convert(data: bytes) -> tuple[list, float, bytes, float]:
+        t0 = time.perf_counter()
+        objs = [for_upload(o) for o in ics_to_jscal(data)]
+        t1 = time.perf_counter()
+        out = jscal_to_ics(objs, previous=data if merge_back else None)
+        t2 = time.perf_counter()
+        return objs, t1 - t0, out, t2 - t1
+
+    return convert
 
 
 def make_cj() -> Callable | None:
@@ -299,6 +314,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show-file", default=None, help="regex: print every loss in these files")
     ap.add_argument("--repeat", type=int, default=1, help="repeat for steadier throughput")
     ap.add_argument(
+        "--via-server",
+        action="store_true",
+        help="also syncd through what an upload sends (vendor data dropped), without and "
+        "with merge-back from the original file",
+    )
+    ap.add_argument(
         "--install-peer",
         action="store_true",
         help=f"first install {PEER} into its own virtualenv ({peer_dir()})",
@@ -324,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     converters: list[tuple[str, Callable | None]] = []
     if args.only in (None, "syncd"):
         converters.append(("syncd", syncd_convert))
+        if args.via_server:
+            converters.append(("syncd via upload form", syncd_via_server(False)))
+            converters.append(("syncd via upload form + merge-back", syncd_via_server(True)))
     if args.only in (None, "calendaring-jmap"):
         cj = make_cj()
         if cj is None:

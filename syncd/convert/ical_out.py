@@ -74,7 +74,8 @@ def jscal_to_ics(objs: list[dict[str, Any]], previous: bytes | None = None) -> b
     cal = Calendar()
     cal.add("PRODID", PRODID)
     cal.add("VERSION", "2.0")
-    prev = _parse_previous(previous)
+    prev_cal = _parse_calendar(previous)
+    prev = _items_by_key(prev_cal)
     first: date | None = None
     last: date | None = None
     others = _calendar_extras(cal, objs)
@@ -86,6 +87,9 @@ def jscal_to_ics(objs: list[dict[str, Any]], previous: bytes | None = None) -> b
             cal.add_component(comp)
         first, last = _span_years(obj, first, last)
     cal.subcomponents.extend(others)  # after the items, where the file had them
+    if prev_cal is not None and not any(obj.get(VENDOR_CALENDAR) for obj in objs):
+        others_back = merge_calendar_back(cal, prev_cal)
+        cal.subcomponents.extend(others_back)
     defined = {
         tzid_of(key, obj.get("timeZones")): tz
         for obj in objs
@@ -314,12 +318,17 @@ def _generated_zone(tzid: str, first: date, last: date) -> Component:
     return zone
 
 
-def _parse_previous(previous: bytes | None) -> dict[tuple[str, str], Component]:
+def _parse_calendar(previous: bytes | None) -> Component | None:
     if not previous:
-        return {}
+        return None
     try:
-        cal = Calendar.from_ical(previous)
+        return Calendar.from_ical(previous)
     except Exception:  # noqa: BLE001 - nothing to merge back from a broken file
+        return None
+
+
+def _items_by_key(cal: Component | None) -> dict[tuple[str, str], Component]:
+    if cal is None:
         return {}
     out = {}
     for comp in cal.walk():
@@ -738,12 +747,24 @@ def _alarm(aid: str, alert: dict[str, Any], obj: dict[str, Any]) -> Component | 
     return alarm
 
 
+def merge_calendar_back(cal: Component, old: Component) -> list[Component]:
+    """What surrounded the item in the old file (X-WR-CALNAME, METHOD, a VJOURNAL) when
+    the new version comes from a server that kept none of it; returns the components."""
+    present = {name for name, _ in cal.property_items(recursive=False)}
+    for name, value in old.property_items(recursive=False):
+        if name not in ("BEGIN", "END", "PRODID", "VERSION") and name not in present:
+            cal.add(name, value, encode=False)
+    return [c for c in old.subcomponents if c.name not in ("VEVENT", "VTODO", "VTIMEZONE")]
+
+
 def merge_back(comp: Component, old: Component) -> None:
     """Bring back from the old local component what JSCalendar could not carry."""
     present = {name for name, _ in comp.property_items(recursive=False)}
     for name, value in old.property_items(recursive=False):
-        if name in ("BEGIN", "END") or name in MAPPED or name in present:
+        if name in ("BEGIN", "END") or name in present:
             continue
+        if name in MAPPED and not (name in ("DESCRIPTION", "SUMMARY") and not str(value)):
+            continue  # an empty text is what "none" looks like on the server: keep the line
         comp.add(name, value, encode=False)
     if "DURATION" in old and "DTEND" in comp and "DTSTART" in comp and comp.name == "VEVENT":
         start, end = comp["DTSTART"].dt, comp["DTEND"].dt
@@ -787,7 +808,7 @@ def _trigger_key(alarm: Component) -> str:
     if trigger is None:
         return ""
     related = str(trigger.params.get("RELATED", "START")).upper()
-    return f"{related}:{trigger.to_ical().decode()}"
+    return f"{related}:{prop_text(trigger)}"
 
 
 def _wall_span(start: date | datetime, end: date | datetime) -> timedelta:

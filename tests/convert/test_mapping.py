@@ -504,3 +504,24 @@ def test_jscal_to_ics_mapping() -> None:
     assert "CONFERENCE;" in text and "tel:+1234" in text
     back = ics_to_jscal(text.encode())[0]
     assert canonical(back) == canonical(obj)
+
+
+def test_merge_back_keeps_what_surrounded_the_item_and_empty_lines() -> None:
+    """Calendar properties (X-WR-CALNAME, METHOD) and an empty DESCRIPTION the server
+    cannot tell from none come back from the previous file after a server edit."""
+    data = cal(
+        f"""{START}
+        SUMMARY:old
+        DESCRIPTION:"""
+    ).replace(
+        b"PRODID:-//test//EN\r\n", b"PRODID:-//test//EN\r\nX-WR-CALNAME:Home\r\nMETHOD:PUBLISH\r\n"
+    )
+    server = for_upload(ics_to_jscal(data)[0])
+    assert "description" not in server or server["description"] == ""
+    server["title"] = "new"
+    out = jscal_to_ics([server], previous=data)
+    text = out.decode()
+    assert "X-WR-CALNAME:Home" in text and "METHOD:PUBLISH" in text
+    assert "DESCRIPTION:\r\n" in text
+    report = compare(data, out)
+    assert {loss.prop for loss in report.losses} == {"SUMMARY"}  # the edit, nothing else
