@@ -128,12 +128,29 @@ class _JsonOnDemand:
         d = obj.__dict__
         if self.decoded not in d:
             raw = d.get(self.raw)
+            if isinstance(raw, _BaseLoader):
+                raw = raw()
             d[self.decoded] = json.loads(raw) if isinstance(raw, str) else raw
         return d[self.decoded]
 
     def __set__(self, obj: Any, value: Any) -> None:
         obj.__dict__[self.raw] = value
         obj.__dict__.pop(self.decoded, None)
+
+
+class _BaseLoader:
+    """Reads one row's base column when it is first needed (see ``Journal.items``)."""
+
+    __slots__ = ("db", "collection", "uid")
+
+    def __init__(self, db: sqlite3.Connection, collection: str, uid: str) -> None:
+        self.db, self.collection, self.uid = db, collection, uid
+
+    def __call__(self) -> str | None:
+        row = self.db.execute(
+            "SELECT base FROM items WHERE collection = ? AND uid = ?", (self.collection, self.uid)
+        ).fetchone()
+        return row[0] if row else None
 
 
 @dataclass(frozen=True)
@@ -274,12 +291,18 @@ class Journal:
     # -- items -----------------------------------------------------------------------
 
     def items(self, collection: str) -> dict[str, ItemRow]:
+        """Every row of a collection; each row's ``base`` is read from the database only
+        if the pass asks for it (the bases are most of the journal's bytes, and a pass
+        needs those of the items that changed)."""
         rows = self.db.execute(
             "SELECT collection, uid, filename, remote_id, local_etag, local_hash, remote_hash, "
-            "remote_updated, base FROM items WHERE collection = ?",
+            "remote_updated, base IS NOT NULL FROM items WHERE collection = ?",
             (collection,),
         ).fetchall()
-        return {r[1]: _item(r) for r in rows}
+        return {
+            r[1]: _item((*r[:8], _BaseLoader(self.db, r[0], r[1]) if r[8] else None))
+            for r in rows
+        }
 
     def item_by_remote_id(self, remote_id: str) -> ItemRow | None:
         r = self.db.execute(

@@ -52,4 +52,8 @@ def test_item_base_round_trips_and_is_decoded_only_when_read(tmp_path):
     assert rows["u1"].base == base and "_base_decoded" in rows["u1"].__dict__
     assert "_base_decoded" not in rows["u2"].__dict__
     assert rows["nobase"].base is None
+    # A row's base is read when first asked for, and only then.
+    before = rows["u0"]
+    assert before.__dict__["_base_raw"] is not None and "_base_decoded" not in before.__dict__
+    assert before.base == base
     j.close()
