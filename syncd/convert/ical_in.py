@@ -632,8 +632,10 @@ def component_to_object(
             obj["progress"] = STATUS_TASK.get(
                 str(comp["STATUS"]).upper(), str(comp["STATUS"]).lower()
             )
-        if "COMPLETED" in comp:
+        if "COMPLETED" in comp and obj.get("progress") == "completed":
             obj["progressUpdated"] = utc_str(comp["COMPLETED"].dt)
+        elif "COMPLETED" in comp:  # completed once, reopened since: no JSCalendar place
+            leftovers.append(("COMPLETED", comp["COMPLETED"]))
     elif "STATUS" in comp:
         obj["status"] = STATUS_EVENT.get(str(comp["STATUS"]).upper(), str(comp["STATUS"]).lower())
 
