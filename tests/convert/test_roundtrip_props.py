@@ -480,3 +480,31 @@ def test_server_object_survives_a_local_round_trip(obj: dict[str, Any]) -> None:
     assert canonical(back[0]) == canonical(obj), ics.decode()
     again = ics_to_jscal(jscal_to_ics(back))
     assert _dump(again) == _dump(back)
+
+
+@SETTINGS
+@given(ITEMS)
+def test_upload_form_carries_no_vendor_data(data: bytes) -> None:
+    """What goes to the server has no vendor property at any depth (Cyrus rejects them)."""
+    from syncd.convert import for_upload
+    from syncd.convert.canon import is_vendor
+
+    def walk(value: Any, is_map: bool = False) -> None:
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                assert is_map or not is_vendor(key.split("/")[0]), key
+                walk(sub, is_map=not is_map and key in MAP_KEYS)
+        elif isinstance(value, list):
+            for sub in value:
+                walk(sub)
+
+    for obj in ics_to_jscal(data):
+        walk(for_upload(obj))
+
+
+MAP_KEYS = {"recurrenceOverrides", "alerts", "participants", "locations", "links"} | {
+    "virtualLocations",
+    "relatedTo",
+    "keywords",
+    "timeZones",
+}
