@@ -96,7 +96,7 @@ def jscal_to_ics(objs: list[dict[str, Any]], previous: bytes | None = None) -> b
         for key, tz in sorted((obj.get("timeZones") or {}).items())
         if isinstance(tz, dict)
     }
-    _add_timezones(cal, previous, first, last, defined)
+    _add_timezones(cal, prev_cal, first, last, defined)
     return serialize(cal)
 
 
@@ -266,7 +266,7 @@ def _span_years(
 
 def _add_timezones(
     cal: Calendar,
-    previous: bytes | None,
+    previous: Component | None,
     first: date | None,
     last: date | None,
     defined: dict[str, dict[str, Any]] | None = None,
@@ -280,12 +280,9 @@ def _add_timezones(
     if not missing:
         return
     known_custom: dict[str, Component] = {}
-    if previous:
-        try:
-            for tz in Calendar.from_ical(previous).walk("VTIMEZONE"):
-                known_custom[str(tz.get("TZID"))] = tz
-        except Exception:  # noqa: BLE001 - a broken old file only loses its custom zones
-            pass
+    if previous is not None:  # the previous file, parsed once by the caller
+        for tz in previous.walk("VTIMEZONE"):
+            known_custom[str(tz.get("TZID"))] = tz
     zones = []
     first = first or date(1970, 1, 1)
     last = last or date(2038, 1, 1)
