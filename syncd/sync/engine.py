@@ -84,6 +84,12 @@ class Active:
     new_remote: bool = False
 
 
+def _went_back(old: str, new: str | None) -> bool:
+    """JMAP states are opaque, but where both are numbers (Cyrus's modseqs) a smaller
+    new one can only mean the server's data went back in time."""
+    return new is not None and old.isdigit() and new.isdigit() and int(new) < int(old)
+
+
 def _touch(act: Active, row: ItemRow) -> None:
     """A file whose etag moved but whose meaning did not: its current etag becomes the base
     this pass compares against, so deleting or replacing it is not mistaken for overwriting
@@ -143,12 +149,12 @@ class PairSync:
         pending += [i for i in await self._settle_intents() if i not in pending]
         delta = await self.store.fetch(since, pending, known)
         if await self._state_moved_suspiciously(since, delta):
-            # /changes said nothing changed, the state moved and the server's count
-            # disagrees with ours: a server that lost or restored data answers like
-            # this.  Trust only a complete listing.
+            # /changes said nothing changed, but the state went back or the server's
+            # count disagrees with ours: a server that lost or restored data answers
+            # like this.  Trust only a complete listing.
             log.warning(
-                "%s: the server's state moved with no changes and its item count differs "
-                "from the journal's; verifying with a full listing",
+                "%s: the server's state moved with no changes (went back, or its item "
+                "count differs from the journal's); verifying with a full listing",
                 self.pair.name,
             )
             delta = await self.store.full_listing(known, collections=delta)
@@ -210,6 +216,12 @@ class PairSync:
             return False
         if delta.state in (None, since):
             return False
+        if _went_back(since, delta.state):
+            # Cyrus's states are counters: a smaller one means the server was restored
+            # from a backup, and its "no changes" hides whatever the restore reverted.
+            log.warning("%s: the server's state went back from %s to %s (restored?)",
+                        self.pair.name, since, delta.state)  # fmt: skip
+            return True
         ids = [c.remote_id for c in self.journal.collections() if not c.detached]
         if not ids:
             return False

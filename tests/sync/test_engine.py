@@ -424,3 +424,33 @@ def test_an_edit_in_the_same_second_as_our_read_is_not_missed(pair):
     result = pair.sync()
     assert result.ok
     assert b"same second" in pair.files()["ev1.ics"]
+
+
+@pytest.mark.parametrize("new_item", [True, False], ids=["count-differs", "count-same"])
+def test_a_server_restored_from_backup_is_noticed_and_converges(pair, new_item):
+    """The server goes back in time (restored from a backup): Cyrus then answers our
+    newer state with "no changes" and an older state.  The pass must not trust that
+    silence: it lists the server, brings back what the restore reverted, and the two
+    sides agree again without duplicates."""
+    import copy
+
+    for i in range(10):
+        pair.server.put_event(event(f"ev{i}", f"T{i}"))
+    pair.sync()
+    backup = copy.deepcopy((pair.server.events, pair.server.log, pair.server.state))
+    if new_item:
+        pair.server.put_event(event("late", "Made after the backup"))
+    ev3 = pair.server.by_uid("ev3")
+    pair.server.put_event({**ev3, "title": "Edited after the backup"}, calendar="Default")
+    pair.sync()
+    assert "SUMMARY:Edited after the backup" in (pair.root / "personal" / "ev3.ics").read_text()
+    pair.server.events, pair.server.log, pair.server.state = backup  # the restore
+    result = pair.sync()
+    assert result.ok, result.summary()
+    server = {e["uid"]: e["title"] for e in pair.server.events.values()}
+    local = {p.stem: p.read_text() for p in (pair.root / "personal").glob("*.ics")}
+    assert set(server) == set(local)  # no side keeps an item the other lacks
+    assert len(server) == len(pair.server.events)  # no duplicate UIDs on the server
+    for uid, title in server.items():
+        assert f"SUMMARY:{title}" in local[uid]
+    assert pair.sync().changes == 0
