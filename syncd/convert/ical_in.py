@@ -126,6 +126,7 @@ MAPPED = {
     "COMPLETED",
     "CONFERENCE",
     "ESTIMATED-DURATION",
+    "GEO",
     "X-JMAP-ID",
 }
 
@@ -152,6 +153,10 @@ CONSUMED_PARAMS: dict[str, set[str]] = {
         "DELEGATED-TO",
         "DELEGATED-FROM",
         "MEMBER",
+        "SENT-BY",
+        "LANGUAGE",
+        "SCHEDULE-AGENT",
+        "SCHEDULE-STATUS",
         "X-JMAP-ID",
     },
     "ORGANIZER": {"CN", "X-JMAP-ID"},
@@ -159,6 +164,7 @@ CONSUMED_PARAMS: dict[str, set[str]] = {
     "ATTACH": {"FMTTYPE", "X-JMAP-ID", "VALUE"},
     "URL": {"X-JMAP-ID", "VALUE"},
     "LOCATION": {"X-JMAP-ID"},
+    "GEO": {"X-JMAP-ID"},
     "RELATED-TO": {"RELTYPE"},
     "SUMMARY": {"LANGUAGE"},
     "TRIGGER": {"RELATED", "VALUE"},
@@ -186,6 +192,7 @@ SINGLE = {
     "PERCENT-COMPLETE",
     "COMPLETED",
     "ESTIMATED-DURATION",
+    "GEO",
 }
 _DATE_PROPS = {"DTSTART", "DTEND", "DUE", "RECURRENCE-ID", "COMPLETED", "CREATED", "LAST-MODIFIED"}
 _UTC_PROPS = {"COMPLETED", "CREATED", "LAST-MODIFIED", "ACKNOWLEDGED"}  # floating or a date: text
@@ -251,6 +258,9 @@ def _usable(name: str, prop: Any) -> bool:
             return True
         if name == "CATEGORIES":
             return bool(getattr(prop, "cats", None))
+        if name == "GEO":
+            lat, lon = prop_text(prop).split(";")
+            return -90 <= float(lat) <= 90 and -180 <= float(lon) <= 180
         if name == "ATTACH":
             return str(prop.params.get("VALUE", "")).upper() != "BINARY" and "ENCODING" not in {
                 str(k).upper() for k in prop.params
@@ -715,6 +725,16 @@ def component_to_object(
         loc: dict[str, Any] = {"@type": "Location", "name": str(prop)}
         lid = str(prop.params.get("X-JMAP-ID") or _sub_id("l", str(prop)))
         locations[_unique(locations, lid)] = loc
+    geo = comp.get("GEO")
+    if geo is not None:
+        # RFC 8984 coordinates are a geo: URI; the numbers keep their text
+        lat, lon = prop_text(geo).split(";")
+        coordinates = f"geo:{lat},{lon}"
+        if len(locations) == 1:
+            next(iter(locations.values()))["coordinates"] = coordinates
+        else:
+            gid = str(geo.params.get("X-JMAP-ID") or _sub_id("g", coordinates))
+            locations[_unique(locations, gid)] = {"@type": "Location", "coordinates": coordinates}
     if locations:
         obj["locations"] = locations
 
@@ -903,6 +923,17 @@ def _participants(comp: icalendar.cal.Component) -> dict[str, Any]:
             p["expectReply"] = True
         if params.get("CUTYPE"):
             p["kind"] = CUTYPE.get(str(params["CUTYPE"]).upper(), str(params["CUTYPE"]).lower())
+        if params.get("SENT-BY"):
+            sent_by = str(params["SENT-BY"]).strip('"')
+            p["sentBy"] = sent_by[7:] if sent_by.lower().startswith("mailto:") else sent_by
+        if params.get("LANGUAGE"):
+            p["language"] = str(params["LANGUAGE"])
+        if params.get("SCHEDULE-AGENT"):
+            p["scheduleAgent"] = str(params["SCHEDULE-AGENT"]).lower()
+        if params.get("SCHEDULE-STATUS"):
+            status = params["SCHEDULE-STATUS"]
+            values = status if isinstance(status, list) else str(status).split(",")
+            p["scheduleStatus"] = [str(v).strip('"') for v in values]
         for param, key in (
             ("DELEGATED-TO", "delegatedTo"),
             ("DELEGATED-FROM", "delegatedFrom"),

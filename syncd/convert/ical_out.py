@@ -513,9 +513,14 @@ def _component(
     keywords = [k for k, v in sorted((obj.get("keywords") or {}).items()) if v]
     if keywords:
         comp.add("CATEGORIES", keywords)
+    geo_done = False
     for lid, loc in sorted((obj.get("locations") or {}).items()):
         if loc.get("name") is not None:
             comp.add("LOCATION", Text(loc["name"]), parameters={"X-JMAP-ID": lid})
+        geo = _geo_text(loc.get("coordinates"))
+        if geo and not geo_done:  # iCalendar has one GEO: the first location's
+            comp.add("GEO", _raw(geo, {} if loc.get("name") is not None else {"X-JMAP-ID": lid}))
+            geo_done = True
     for vid, vl in sorted((obj.get("virtualLocations") or {}).items()):
         if not vl.get("uri"):
             continue
@@ -599,6 +604,20 @@ class Text(vText):
             .replace("\r", r"\n")
             .encode(self.encoding)
         )
+
+
+def _geo_text(uri: Any) -> str | None:
+    """A geo: URI (RFC 5870) as GEO's "lat;lon" text, the numbers as they were."""
+    if not isinstance(uri, str) or not uri.lower().startswith("geo:"):
+        return None
+    parts = uri[4:].split(";")[0].split(",")
+    if len(parts) < 2:
+        return None
+    try:
+        float(parts[0]), float(parts[1])
+    except ValueError:
+        return None
+    return f"{parts[0]};{parts[1]}"
 
 
 def _raw(text: str, params: dict[str, str]) -> Any:
@@ -694,6 +713,15 @@ def _participants_out(comp: Component, obj: dict[str, Any]) -> None:
             params["RSVP"] = "TRUE"
         if p.get("kind"):
             params["CUTYPE"] = REV_CUTYPE.get(p["kind"], str(p["kind"]).upper())
+        if p.get("sentBy"):
+            sent_by = str(p["sentBy"])
+            params["SENT-BY"] = sent_by if ":" in sent_by else f"mailto:{sent_by}"
+        if p.get("language"):
+            params["LANGUAGE"] = p["language"]
+        if p.get("scheduleAgent"):
+            params["SCHEDULE-AGENT"] = str(p["scheduleAgent"]).upper()
+        if p.get("scheduleStatus"):
+            params["SCHEDULE-STATUS"] = ",".join(p["scheduleStatus"])
         if p.get("email") and f"mailto:{p['email']}".lower() != addr.lower():
             params["EMAIL"] = p["email"]
         for key, param in (

@@ -247,6 +247,38 @@ EVENT_ROWS: list[tuple[str, str, dict[str, Any]]] = [
         },
     ),
     (
+        "participant-scheduling-params",
+        f"""{START}
+        ATTENDEE;SENT-BY="mailto:assistant@example.com";LANGUAGE=de;SCHEDULE-AGENT=CLIENT;SCHEDULE-STATUS="2.0,2.8";X-JMAP-ID=eve:mailto:eve@example.com""",
+        {
+            "participants": {
+                "eve": {
+                    "sentBy": "assistant@example.com",
+                    "language": "de",
+                    "scheduleAgent": "client",
+                    "scheduleStatus": ["2.0", "2.8"],
+                }
+            }
+        },
+    ),
+    (
+        "geo-on-the-location",
+        f"""{START}
+        LOCATION;X-JMAP-ID=park:Central Park
+        GEO:40.779897;-73.968565""",
+        {
+            "locations": {
+                "park": {"name": "Central Park", "coordinates": "geo:40.779897,-73.968565"}
+            }
+        },
+    ),
+    (
+        "geo-alone",
+        f"""{START}
+        GEO:-33.8568;151.2153""",
+        {"locations": {}},
+    ),
+    (
         "alerts",
         f"""{START}
         DURATION:PT1H
