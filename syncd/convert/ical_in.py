@@ -642,6 +642,8 @@ def component_to_object(
             obj["progress"] = STATUS_TASK.get(
                 str(comp["STATUS"]).upper(), str(comp["STATUS"]).lower()
             )
+        if "COMPLETED" in comp and "STATUS" not in comp:
+            obj["progress"] = "completed"  # done, says COMPLETED (todoman reads it so)
         if "COMPLETED" in comp and obj.get("progress") == "completed":
             obj["progressUpdated"] = utc_str(comp["COMPLETED"].dt)
         elif "COMPLETED" in comp:  # completed once, reopened since: no JSCalendar place

@@ -365,6 +365,22 @@ TASK_ROWS: list[tuple[str, str, dict[str, Any]]] = [
         },
     ),
     (
+        "completed-without-status",
+        """COMPLETED:20260302T100000Z
+        PERCENT-COMPLETE:100""",
+        {
+            "progress": "completed",
+            "progressUpdated": "2026-03-02T10:00:00Z",
+            "percentComplete": 100,
+        },
+    ),
+    (
+        "completed-then-reopened",
+        """STATUS:NEEDS-ACTION
+        COMPLETED:20260302T100000Z""",
+        {"progress": "needs-action"},
+    ),
+    (
         "estimated-duration",
         """DUE:20240305T170000Z
         ESTIMATED-DURATION:PT2H30M""",
