@@ -10,6 +10,8 @@ and a pass never sees a change that is only conversion or server noise.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import re
 from typing import Any
 
@@ -123,10 +125,89 @@ def for_upload(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def canonical(obj: dict[str, Any]) -> dict[str, Any]:
+    """The comparable form: no vendor, server-set or default values, and sub-object ids
+    derived from content, since a server and a file name the same alert differently."""
     out = {
         k: v for k, v in _without_vendor(obj).items() if k not in SERVER_SET and k not in MEMBERSHIP
     }
-    return _strip(out, obj.get("@type", "Event"))
+    return content_ids(_strip(out, obj.get("@type", "Event")))
+
+
+# Id maps whose keys are names chosen by whoever wrote the object, and the properties of
+# their values that refer to ids of (another) map.
+ID_MAPS = ("locations", "virtualLocations", "links", "alerts", "participants")
+_REFS = {"delegatedTo": "participants", "delegatedFrom": "participants"}
+_REF_ONE = {"invitedBy": "participants", "locationId": "locations"}
+
+
+def _content_id(value: Any) -> str:
+    body = value
+    if isinstance(value, dict):
+        body = {k: v for k, v in value.items() if k not in _REFS and k not in _REF_ONE}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode())
+    return "c" + digest.hexdigest()[:16]
+
+
+def _renamed(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """A map keyed by content ids, and old id -> new id."""
+    ids: dict[str, str] = {}
+    out: dict[str, Any] = {}
+    for key in sorted(value, key=lambda k: (_content_id(value[k]), k)):
+        new = base = _content_id(value[key])
+        n = 1
+        while new in out:
+            n += 1
+            new = f"{base}-{n}"
+        ids[key] = new
+        out[new] = value[key]
+    return out, ids
+
+
+def _rewrite_refs(value: Any, maps: dict[str, dict[str, str]]) -> Any:
+    if not isinstance(value, dict):
+        return value
+    out = dict(value)
+    for key, target in _REFS.items():
+        if isinstance(out.get(key), dict):
+            out[key] = {maps.get(target, {}).get(k, k): v for k, v in out[key].items()}
+    for key, target in _REF_ONE.items():
+        if isinstance(out.get(key), str):
+            out[key] = maps.get(target, {}).get(out[key], out[key])
+    return out
+
+
+def content_ids(obj: dict[str, Any], master: dict[str, dict[str, str]] | None = None) -> Any:
+    """``obj`` with the keys of its id maps derived from their values (references follow).
+
+    In an override patch (``master`` given: the master's old -> new ids), a path such as
+    ``participants/p1/participationStatus`` is renamed through the master's ids.
+    """
+    if not isinstance(obj, dict):
+        return obj
+    out = dict(obj)
+    maps: dict[str, dict[str, str]] = {k: dict(v) for k, v in (master or {}).items()}
+    for name in ID_MAPS:
+        if isinstance(out.get(name), dict):
+            out[name], maps[name] = _renamed(out[name])
+    for name in ID_MAPS:
+        if isinstance(out.get(name), dict):
+            out[name] = {k: _rewrite_refs(v, maps) for k, v in out[name].items()}
+    if master is not None:  # patch paths
+        for path in [p for p in out if "/" in p]:
+            head, ident, *rest = path.split("/")
+            if head in ID_MAPS:
+                new_id = maps.get(head, {}).get(ident)
+                if new_id is None and not rest:
+                    new_id = _content_id(out[path])
+                value = out.pop(path)
+                out["/".join([head, new_id or ident, *rest])] = value
+    overrides = out.get("recurrenceOverrides")
+    if isinstance(overrides, dict) and master is None:
+        out["recurrenceOverrides"] = {
+            key: content_ids(patch, maps) if isinstance(patch, dict) else patch
+            for key, patch in overrides.items()
+        }
+    return out
 
 
 def _derived_email(value: dict[str, Any]) -> bool:
