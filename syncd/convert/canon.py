@@ -35,6 +35,8 @@ SERVER_SET = {
     "debugBlobId",
 }
 MEMBERSHIP = {"calendarIds", "taskListId"}
+# Unconverted iCalendar (draft-ietf-calext-jscalendar-icalendar): for the local file only.
+CARRIERS = {"iCalComponent"}
 
 # RFC 8984 defaults, by the @type of the object they sit in.
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -108,7 +110,7 @@ def _without_vendor(value: Any, is_map: bool = False) -> Any:
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
-            if not is_map and is_vendor(k.split("/")[0]):
+            if not is_map and (is_vendor(k.split("/")[0]) or k.split("/")[0] in CARRIERS):
                 continue
             if not is_map and "/" in k and any(is_vendor(seg) for seg in k.split("/")[1:]):
                 continue

@@ -1,10 +1,12 @@
 """PURE: iCalendar (RFC 5545) -> JSCalendar (RFC 8984) for VEVENT and VTODO.
 
 One JSCalendar object per UID: the master component plus its RECURRENCE-ID
-overrides folded into ``recurrenceOverrides`` as patches.  Properties with no
-JSCalendar mapping travel in the vendor property ``VENDOR_ICAL`` so that the
-pure round trip loses nothing; they never go to the server (``for_upload``
-drops them) and are merged back into the local file on download.
+overrides folded into ``recurrenceOverrides`` as patches.  Properties and
+components with no JSCalendar mapping travel in ``iCalComponent`` (the mechanism of
+draft-ietf-calext-jscalendar-icalendar), what else the mapping must remember in
+``syncd.app:*`` vendor properties, so that the pure round trip loses nothing; neither
+goes to the server (``for_upload`` drops them) and both are merged back into the local
+file on download.
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ from syncd.convert.values import (
 from syncd.convert.windows_zones import iana_name
 from syncd.convert.zones import custom_id, timezone_object
 
-VENDOR_ICAL = "syncd.app:ical"  # [[NAME, {param: value}, value-text], ...]
+# What has no JSCalendar mapping: the properties and components of the iCalendar
+# component that were not converted, as draft-ietf-calext-jscalendar-icalendar carries
+# them (an ICalComponent with jCal properties).  Never uploaded (Cyrus 3.12 rejects it):
+# ``for_upload`` drops it, and merge-back restores it locally.
+ICAL_COMPONENT = "iCalComponent"
+VENDOR_ICAL = ICAL_COMPONENT  # the name this carrier had (kept for importers)
 # Parameters of mapped properties that the mapping does not consume: [[NAME, value-text, {params}]]
 VENDOR_PARAMS = "syncd.app:icalParams"
 # What sits around the items in the file: {"properties": [...], "components": [text, ...]}
@@ -92,7 +99,7 @@ BY_NUMBERS = {
 }
 NDAY = re.compile(r"^([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
 
-# Properties the mapping handles; everything else is kept in VENDOR_ICAL.
+# Properties the mapping handles; everything else is kept in ICAL_COMPONENT.
 MAPPED = {
     "UID",
     "SUMMARY",
@@ -502,13 +509,15 @@ def _diff(master: dict[str, Any], instance: dict[str, Any]) -> dict[str, Any]:
     for key, value in instance.items():
         if key in IGNORED_IN_PATCH:
             continue
-        if ":" in key or master.get(key) != value:  # vendor data is never inherited
+        if ":" in key or key == ICAL_COMPONENT or master.get(key) != value:
+            # vendor data and unconverted iCalendar are never inherited
             patch[key] = value
     for key in master:
         if (
             key not in instance
             and key not in IGNORED_IN_PATCH
             and key != "timeZones"
+            and key != ICAL_COMPONENT
             and ":" not in key
         ):
             patch[key] = None
@@ -795,9 +804,10 @@ def component_to_object(
     if alerts:
         obj["alerts"] = alerts
 
-    extra = [[name, prop_params(value), prop_text(value)] for name, value in leftovers]
-    if extra:
-        obj[VENDOR_ICAL] = extra
+    props = [(name, value) for name, value in leftovers if name]
+    subs = [value for name, value in leftovers if not name]
+    if props or subs:
+        obj[ICAL_COMPONENT] = ical_component(comp.name, props, subs)
     keep: dict[str, set[str]] = {}
     organizer = comp.get("ORGANIZER")
     if organizer is not None and organizer.params.get("CN"):
@@ -1004,15 +1014,57 @@ def _alert(alarm: icalendar.cal.Component) -> dict[str, Any] | None:
     if ack is not None and _usable("ACKNOWLEDGED", ack):
         alert["acknowledged"] = utc_str(_aware(ack.dt))
         consumed.add("ACKNOWLEDGED")
-    kept = [
-        [name, prop_params(value), prop_text(value)]
+    props = [
+        (name, value)
         for name, value in alarm.property_items(recursive=False, sorted=False)
         if name not in ("BEGIN", "END") and name not in consumed
     ]
-    kept += [["", {}, prop_text(sub)] for sub in alarm.subcomponents]
     trigger_params = prop_params(trigger, CONSUMED_PARAMS["TRIGGER"])
-    if trigger_params:
-        kept.append(["TRIGGER", trigger_params, None])
-    if kept:
-        alert[VENDOR_ICAL] = kept
+    converted = None
+    if trigger_params:  # parameters of the property that became ``trigger``
+        converted = {
+            "trigger": {
+                "@type": "ICalProperty",
+                "name": "trigger",
+                "parameters": {k.lower(): v for k, v in trigger_params.items()},
+            }
+        }
+    if props or alarm.subcomponents or converted:
+        alert[ICAL_COMPONENT] = ical_component("VALARM", props, alarm.subcomponents, converted)
     return alert
+
+
+def jcal_property(name: str, value: Any) -> list[Any]:
+    """A property as jCal (RFC 7265): name and parameters in lower case, and its value
+    as the iCalendar text, typed "unknown" so that it goes back out byte for byte."""
+    params = {k.lower(): v for k, v in prop_params(value).items()}
+    return [name.lower(), params, "unknown", prop_text(value)]
+
+
+def jcal_component(comp: Any) -> list[Any]:
+    """A whole component as jCal: [name, [properties], [components]]."""
+    props = [
+        jcal_property(name, value)
+        for name, value in comp.property_items(recursive=False, sorted=False)
+        if name not in ("BEGIN", "END")
+    ]
+    return [str(comp.name).lower(), props, [jcal_component(sub) for sub in comp.subcomponents]]
+
+
+def ical_component(
+    name: str,
+    props: list[tuple[str, Any]],
+    subs: list[Any],
+    converted: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What JSCalendar has no place for, by draft-ietf-calext-jscalendar-icalendar's own
+    means: an ICalComponent with the properties and components that were not converted
+    (and the parameters of converted ones)."""
+    out: dict[str, Any] = {"@type": "ICalComponent", "name": name.lower()}
+    if props:
+        out["properties"] = [jcal_property(n, v) for n, v in props]
+    if subs:
+        out["components"] = [jcal_component(sub) for sub in subs]
+    if converted:
+        out["convertedProperties"] = converted
+    return out

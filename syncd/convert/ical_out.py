@@ -24,13 +24,13 @@ from icalendar.prop import vDuration, vInline, vText
 from syncd.convert.ical_in import (
     CLASS,
     CUTYPE,
+    ICAL_COMPONENT,
     MAPPED,
     STATUS_EVENT,
     STATUS_TASK,
     TRANSP,
     VENDOR_CALENDAR,
     VENDOR_EMPTY,
-    VENDOR_ICAL,
     VENDOR_KIND,
     VENDOR_PARAMS,
     VENDOR_PERIOD,
@@ -379,7 +379,11 @@ def object_to_components(obj: dict[str, Any]) -> list[Component]:
 
 
 def _apply_patch(master: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in master.items() if k not in SERIES_ONLY and ":" not in k}
+    out = {
+        k: v
+        for k, v in master.items()
+        if k not in SERIES_ONLY and ":" not in k and k != ICAL_COMPONENT
+    }
     out["uid"] = master.get("uid")
     out["@type"] = master.get("@type")
     for path, value in patch.items():
@@ -553,18 +557,37 @@ def _component(
         alarm = _alarm(aid, alert, obj)
         if alarm is not None:
             comp.add_component(alarm)
-    _add_kept(comp, obj.get(VENDOR_ICAL) or [])
+    add_ical_component(comp, obj.get(ICAL_COMPONENT))
     restore_params(comp, obj.get(VENDOR_PARAMS) or [])
     return comp
 
 
-def _add_kept(comp: Component, kept: list[list[Any]]) -> None:
-    for name, params, text in kept:
-        if not name:
-            with contextlib.suppress(Exception):  # it came from a file icalendar read
-                comp.add_component(Component.from_ical(text))
-        elif text is not None:
-            comp.add(name, _raw(text, params), encode=False)
+def add_ical_component(comp: Component, ical: Any) -> None:
+    """Put back the unconverted properties and components an ICalComponent carries."""
+    if not isinstance(ical, dict):
+        return
+    for prop in ical.get("properties") or []:
+        _add_jcal_property(comp, prop)
+    for sub in ical.get("components") or []:
+        with contextlib.suppress(Exception):  # it came from a file icalendar read
+            comp.add_component(_jcal_component(sub))
+
+
+def _add_jcal_property(comp: Component, prop: Any) -> None:
+    name, params, _type, value = prop[0], prop[1], prop[2], prop[3]
+    params = {str(k).upper(): v for k, v in (params or {}).items()}
+    comp.add(str(name).upper(), _raw(str(value), params), encode=False)
+
+
+def _jcal_component(data: list[Any]) -> Component:
+    name, props, subs = data
+    comp = Component()
+    comp.name = str(name).upper()
+    for prop in props or []:
+        _add_jcal_property(comp, prop)
+    for sub in subs or []:
+        comp.add_component(_jcal_component(sub))
+    return comp
 
 
 def restore_params(comp: Component, kept: list[list[Any]]) -> None:
@@ -749,8 +772,8 @@ def _alarm(aid: str, alert: dict[str, Any], obj: dict[str, Any]) -> Component | 
         alarm.add("TRIGGER", parse_duration(trigger.get("offset") or "PT0S"), parameters=params)
     else:
         return None
-    kept = alert.get(VENDOR_ICAL) or []
-    have = {k[0] for k in kept if k[0] and k[2] is not None}
+    ical = alert.get(ICAL_COMPONENT) if isinstance(alert.get(ICAL_COMPONENT), dict) else {}
+    have = {str(p[0]).upper() for p in ical.get("properties") or []}
     generated: list[tuple[str, Any]] = []
     if alert.get("action") == "email":
         generated.append(("ACTION", "EMAIL"))
@@ -764,11 +787,10 @@ def _alarm(aid: str, alert: dict[str, Any], obj: dict[str, Any]) -> Component | 
             alarm.add(name, Text(value) if name in ("SUMMARY", "DESCRIPTION") else value)
     if alert.get("acknowledged"):
         alarm.add("ACKNOWLEDGED", parse_utc(alert["acknowledged"]))
-    _add_kept(alarm, kept)
-    for name, params, text in kept:
-        if name == "TRIGGER" and text is None:
-            for key, value in params.items():
-                alarm["TRIGGER"].params.setdefault(key, value)
+    add_ical_component(alarm, ical)
+    converted = (ical.get("convertedProperties") or {}).get("trigger") or {}
+    for key, value in (converted.get("parameters") or {}).items():
+        alarm["TRIGGER"].params.setdefault(str(key).upper(), value)
     return alarm
 
 

@@ -101,13 +101,17 @@ def test_vendor_and_server_set_data_are_neither_compared_nor_uploaded() -> None:
     obj = event(FILE_IDS)
     noisy = copy.deepcopy(obj)
     noisy["syncd.app:ical"] = [["X-FOO", {}, "bar"]]
-    noisy["alerts"]["a77"]["syncd.app:ical"] = [["X-BAR", {}, "baz"]]
+    noisy["alerts"]["a77"]["iCalComponent"] = {
+        "@type": "ICalComponent",
+        "name": "valarm",
+        "properties": [["x-bar", {}, "unknown", "baz"]],
+    }
     noisy["recurrenceOverrides"]["2024-03-08T09:00:00"]["syncd.app:icalRecurrenceIdKind"] = "utc"
     noisy.update({"id": "E1", "created": "2024-01-01T00:00:00Z", "calendarIds": {"c": True}})
     assert canonical(noisy) == canonical(obj)
     up = for_upload(noisy)
     assert "id" not in up and "syncd.app:ical" not in up
-    assert "syncd.app:ical" not in up["alerts"]["a77"]
+    assert "iCalComponent" not in up["alerts"]["a77"]
     assert up["recurrenceOverrides"]["2024-03-08T09:00:00"] == {
         "participants/pd4e5f6/participationStatus": "declined"
     }

@@ -486,9 +486,10 @@ def test_x_properties_and_parameters_travel_but_never_upload() -> None:
         SUMMARY;X-FOO=bar:Title"""
     )
     obj = _check(data, {"title": "Title"})
-    assert any(":" in k for k in obj)  # carried in vendor properties
+    assert obj["iCalComponent"]["properties"] == [["x-khal-thing", {"x-a": "b"}, "unknown", "kept"]]
+    assert any(":" in k for k in obj)  # unmapped parameters: a vendor property
     up = for_upload(obj)
-    assert not [k for k in up if ":" in k]
+    assert not [k for k in up if ":" in k] and "iCalComponent" not in up
     assert canonical(obj) == canonical(up)  # vendor data is never a difference
     out = jscal_to_ics([obj]).decode()
     assert "X-KHAL-THING;X-A=b:kept" in out
