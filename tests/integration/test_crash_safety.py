@@ -64,16 +64,21 @@ def _calibrate(pair, env, tmp_path) -> tuple[float, float]:
         )
     span = time.time() - started
     for line in log.read_text(errors="replace").splitlines():
-        if '"GET /jmap' in line:
+        if GET_SESSION in line:
             stamp = time.mktime(time.strptime(line[:19], "%Y-%m-%d %H:%M:%S"))
             stamp += int(line[20:23]) / 1000
             return max(0.0, stamp - started - 0.1), span
     return 0.3 * span, span
 
 
+# What `syncd -vvv sync` logs per HTTP exchange (syncd/jmap/stdtransport.py).
+GET_SESSION = "syncd.http: GET /jmap"
+POST_API = "syncd.http: POST /jmap/"
+
+
 def phase_of(log: str) -> str:
-    posts = log.count('"POST /jmap/')
-    if '"GET /jmap' not in log:
+    posts = log.count(POST_API)
+    if GET_SESSION not in log:
         return "starting"
     if "syncd: cal:" in log:
         return "journal committed"
