@@ -125,6 +125,32 @@ def syncd_convert(data: bytes) -> tuple[list, float, bytes, float]:
     return objs, t1 - t0, out, t2 - t1
 
 
+def fixed_point(files: list[tuple[str, bytes]]) -> tuple[int, list[str], list[str]]:
+    """Files whose second round equals their first (no ping-pong), and those that are not
+    byte-identical when converted twice (determinism)."""
+    ok, moving, unstable = 0, [], []
+    for label, data in files:
+        try:
+            objs = ics_to_jscal(data)
+        except ConversionError:
+            continue
+        try:
+            first = jscal_to_ics(objs)
+            second = jscal_to_ics(ics_to_jscal(first))
+            third = jscal_to_ics(ics_to_jscal(second))
+            again = jscal_to_ics(ics_to_jscal(data))
+        except Exception as exc:  # noqa: BLE001 - counted, as in run()
+            moving.append(f"{label}: {type(exc).__name__}: {exc}"[:200])
+            continue
+        if second != third:
+            moving.append(label)
+        else:
+            ok += 1
+        if again != first:
+            unstable.append(label)
+    return ok, moving, unstable
+
+
 def syncd_via_server(merge_back: bool) -> Callable:
     """ics -> what an upload sends (no vendor data) -> ics, with or without the local file
     to merge back from: what JSCalendar itself carries, and what a server edit keeps."""
@@ -314,6 +340,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show-file", default=None, help="regex: print every loss in these files")
     ap.add_argument("--repeat", type=int, default=1, help="repeat for steadier throughput")
     ap.add_argument(
+        "--fixed-point",
+        action="store_true",
+        help="also check that every file reaches a fixed point after one round, and that "
+        "converting twice gives the same bytes",
+    )
+    ap.add_argument(
         "--via-server",
         action="store_true",
         help="also syncd through what an upload sends (vendor data dropped), without and "
@@ -366,6 +398,13 @@ def main(argv: list[str] | None = None) -> int:
             if best is None or (res.t_in + res.t_out) < (best.t_in + best.t_out):
                 best = res
         print_result(best, args.losses)
+    if args.fixed_point and args.only in (None, "syncd"):
+        ok, moving, unstable = fixed_point(files)
+        print("== syncd: ics -> jscal -> ics -> jscal -> ics")
+        print(f"   fixed point after one round  {ok}/{ok + len(moving)} files")
+        print(f"   not byte-identical twice     {len(unstable)} files")
+        for line in (moving + unstable)[: args.losses]:
+            print(f"     {line}")
     return 0
 
 
