@@ -15,6 +15,7 @@ Needs root (the Cyrus chroot); see contrib/cyrus/harness.py.
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import statistics
 import subprocess
@@ -173,13 +174,19 @@ def idle(server: harness.CyrusServer, items: int, seconds: float) -> None:
         cpu0, rss0 = proc_cpu_rss(run.proc.pid)
         time.sleep(seconds)
         cpu1, rss1 = proc_cpu_rss(run.proc.pid)
-        passes = run.log.read_text().count(": pass (") - passes_before
+        text = run.log.read_text()
+        passes = text.count(": pass (") - passes_before
+        reasons = collections.Counter(
+            line.split(": pass (", 1)[1].rstrip(")")
+            for line in text.splitlines()[-2000:]
+            if ": pass (" in line
+        )
         run.stop()
     share = (cpu1 - cpu0) / seconds * 100
     print(
         f"idle with {items} items over {seconds:.0f} s: CPU {share:.3f}% of a core "
         f"(goal < 0.5%); RSS {rss0 / 2**20:.1f} MB -> {rss1 / 2**20:.1f} MB (goal: no growth, < 100 MB); "
-        f"{passes} pass(es) meanwhile"
+        f"{passes} pass(es) meanwhile (triggers over the whole run: {dict(reasons)})"
     )
 
 

@@ -204,8 +204,16 @@ class PushSubscriber:
         headers = {**self.headers, "Accept": "text/event-stream", "Cache-Control": "no-cache"}
         if self.parser.last_event_id is not None:
             headers["Last-Event-ID"] = self.parser.last_event_id
+        # The read timeout must outlast the ping interval: with a plain 30 s one, a read
+        # waiting for a 30 s ping timed out and the stream was torn down and rebuilt about
+        # every half minute (each time with a catch-up pass).  Silence is judged by the
+        # ping deadline below instead.
         resp = await session.get(
-            self.url, headers=headers, stream=True, timeout=30, verify=self.verify
+            self.url,
+            headers=headers,
+            stream=True,
+            timeout=stream_timeouts(self.ping),
+            verify=self.verify,
         )
         try:
             if resp.status_code == 204:
@@ -228,7 +236,7 @@ class PushSubscriber:
                 await _maybe_await(self.on_connect())
             events = 0
             # A missed ping (with some slack) means the stream is dead.
-            deadline = self.ping * 2.5 + 5
+            deadline = ping_deadline(self.ping)
             chunks = (await resp.iter_raw()).__aiter__()
             while True:
                 with anyio.fail_after(deadline):
@@ -244,6 +252,17 @@ class PushSubscriber:
                         await _maybe_await(self.on_change(changed))
         finally:
             await resp.close()
+
+
+def ping_deadline(ping: int) -> float:
+    """How long a stream may stay silent before it counts as dead: two and a half pings."""
+    return ping * 2.5 + 5
+
+
+def stream_timeouts(ping: int) -> tuple[float, float]:
+    """(connect, read) for the EventSource request: the read timeout outlasts the ping
+    deadline, so the deadline, not the HTTP library, decides when silence is death."""
+    return 30.0, ping_deadline(ping) + 10
 
 
 async def _maybe_await(value: Any) -> None:

@@ -1,5 +1,6 @@
 """The EventSource parser, fed the way a network feeds it: in arbitrary pieces."""
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -69,3 +70,13 @@ def test_backoff_grows_is_capped_and_resets():
     assert delays[-1] >= 30
     b.reset()
     assert b.next_delay() <= 2
+
+
+@pytest.mark.parametrize("ping", [1, 5, 30, 60, 300])
+def test_a_quiet_stream_is_judged_by_the_ping_deadline_not_the_http_read_timeout(ping):
+    """A read waiting for the next ping must not time out first (a 30 s read timeout with
+    30 s pings tore the stream down every half minute, each time with a catch-up pass)."""
+    from syncd.jmap.push import ping_deadline, stream_timeouts
+
+    _, read = stream_timeouts(ping)
+    assert ping < ping_deadline(ping) < read
