@@ -138,14 +138,6 @@ def test_first_sync_adopts_a_vdirsyncer_vdir(cyrus_pair):
     assert final == after
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="syncd.convert.canonical keeps the keys of id maps (alerts, locations, "
-    "participants), which the server chooses and the converter derives differently, and "
-    "the converter adds Participant.email that Cyrus does not return: an event with any "
-    "of them never compares equal to its own server copy, so adoption rewrites its file "
-    "(syncd/convert/canon.py; when this passes, remove the marker)",
-)
 def test_a_matching_event_with_alarm_location_and_attendees_is_not_rewritten(cyrus_pair):
     user = cyrus_pair.user
     user.caldav_put("Default", "weekly.ics", WEEKLY_LONDON)
