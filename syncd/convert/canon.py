@@ -123,6 +123,10 @@ def _without_vendor(value: Any, is_map: bool = False) -> Any:
 
 def for_upload(obj: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in obj.items() if k not in SERVER_SET}
+    if out.get("timeZones"):
+        from syncd.convert.zonematch import for_server  # icalendar: only when needed
+
+        out = for_server(out)
     return _without_vendor(out)
 
 

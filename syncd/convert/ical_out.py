@@ -76,6 +76,8 @@ def jscal_to_ics(objs: list[dict[str, Any]], previous: bytes | None = None) -> b
     cal.add("VERSION", "2.0")
     prev_cal = _parse_calendar(previous)
     prev = _items_by_key(prev_cal)
+    if prev_cal is not None:
+        objs = [_restore_custom_zones(obj, prev_cal) for obj in objs]
     first: date | None = None
     last: date | None = None
     others = _calendar_extras(cal, objs)
@@ -262,6 +264,33 @@ def _span_years(
     first = begin if first is None else min(first, begin)
     last = end if last is None else max(last, end)
     return first, last
+
+
+def _restore_custom_zones(obj: dict[str, Any], prev_cal: Component) -> dict[str, Any]:
+    """The file's own custom zone comes back where the server has its IANA stand-in.
+
+    A zone no database knows goes up under the name of an IANA zone that keeps the same
+    time (``zonematch``); when the server's version comes down, the file keeps writing
+    its own TZID and definition instead of switching names under the user.
+    """
+    from syncd.convert.windows_zones import iana_name
+    from syncd.convert.zonematch import _rename, equivalent_zone
+
+    year = int(str(obj.get("start") or obj.get("due") or "2000")[:4] or 2000)
+    renamed: dict[str, str] = {}
+    for tz in prev_cal.walk("VTIMEZONE"):
+        tzid = str(tz.get("TZID") or "")
+        if not tzid or iana_name(tzid) is not None:
+            continue
+        try:
+            stand_in = equivalent_zone(tz.to_tz(), year - 1, year + 2)
+        except Exception:  # noqa: BLE001 - a definition we cannot evaluate stays unmatched
+            continue
+        if stand_in is not None:
+            renamed[stand_in] = f"/{tzid}"
+    if not renamed:
+        return obj
+    return _rename(obj, renamed)
 
 
 def _add_timezones(

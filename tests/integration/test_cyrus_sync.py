@@ -376,3 +376,49 @@ def test_a_repeated_sync_skips_discovery_and_costs_two_requests(cyrus_pair):
     assert "GET /.well-known/jmap" not in again.stderr
     assert len(requests) == 2, requests
     assert "GET /jmap" in requests[0] and "POST /jmap/" in requests[1]
+
+
+CUSTOM_ZONE = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//test//EN\r
+BEGIN:VTIMEZONE\r
+TZID:Lunar Base Standard\r
+BEGIN:STANDARD\r
+DTSTART:19700101T000000\r
+TZOFFSETFROM:+0330\r
+TZOFFSETTO:+0330\r
+TZNAME:LBS\r
+END:STANDARD\r
+END:VTIMEZONE\r
+BEGIN:VEVENT\r
+UID:lunar-1@example.com\r
+DTSTAMP:20260101T000000Z\r
+DTSTART;TZID=Lunar Base Standard:20260310T120000\r
+DTEND;TZID=Lunar Base Standard:20260310T130000\r
+SUMMARY:Docking\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+def test_an_event_in_a_custom_zone_goes_up_at_the_right_instant_and_comes_back(cyrus_pair):
+    """A zone no database knows travels as JSCalendar timeZones: Cyrus takes it, the
+    instant is right, and a server edit writes the file back with the zone's definition."""
+    assert cyrus_pair.sync().ok
+    d = cyrus_pair.root / the_dir(cyrus_pair)
+    (d / "lunar.ics").write_text(CUSTOM_ZONE)
+    result = cyrus_pair.sync()
+    assert result.ok, result.summary()
+    event = cyrus_pair.events()["lunar-1@example.com"]
+    ((_, body, _),) = cyrus_pair.jmap(
+        [["CalendarEvent/get", {"ids": [event["id"]], "properties": ["utcStart"]}, "g"]]
+    )
+    assert body["list"][0]["utcStart"] == "2026-03-10T08:30:00Z"  # 12:00 at +03:30
+    cyrus_pair.set_events({"update": {event["id"]: {"title": "Docking (moved)"}}})
+    assert cyrus_pair.sync().ok
+    cal = icalendar.Calendar.from_ical((d / "lunar.ics").read_bytes())
+    (vevent,) = cal.walk("VEVENT")
+    assert str(vevent["SUMMARY"]) == "Docking (moved)"
+    assert vevent["DTSTART"].dt.utcoffset().total_seconds() == 3.5 * 3600
+    assert "Lunar Base Standard" in [str(t["TZID"]) for t in cal.walk("VTIMEZONE")]
+    assert cyrus_pair.sync().changes == 0
