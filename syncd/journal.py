@@ -300,8 +300,7 @@ class Journal:
             (collection,),
         ).fetchall()
         return {
-            r[1]: _item((*r[:8], _BaseLoader(self.db, r[0], r[1]) if r[8] else None))
-            for r in rows
+            r[1]: _item((*r[:8], _BaseLoader(self.db, r[0], r[1]) if r[8] else None)) for r in rows
         }
 
     def item_by_remote_id(self, remote_id: str) -> ItemRow | None:
