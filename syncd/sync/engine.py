@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio.lowlevel
+
 from syncd import convert
 from syncd.config import Config, Pair
 from syncd.errors import SyncdError
@@ -117,6 +119,7 @@ class PairSync:
         self.pair = pair
         self.client = client
         self.journal = journal
+        self._since_yield = 0  # items handled since the event loop last ran (_breathe)
         self.store = RemoteStore(client, dtype)
         self.dtype = dtype
         self.echo = echo or (lambda line: None)
@@ -161,7 +164,7 @@ class PairSync:
         actives = await self._collections(root, delta, result, options)
         self._route_remote(delta, actives)
         for act in actives:
-            self._scan_local(act)
+            await self._scan_local(act)
             act.plan = P.plan_collection(
                 act.journal,
                 act.local,
@@ -432,7 +435,7 @@ class PairSync:
             if where and where[0] in by_id and where[1] not in by_id[where[0]].remote_view.changed:
                 by_id[where[0]].remote_view.deleted.add(where[1])
 
-    def _scan_local(self, act: Active) -> None:
+    async def _scan_local(self, act: Active) -> None:
         """Stat every file; read only those whose etag moved (DESIGN: local delta)."""
         listing = act.vdir.list()
         for skipped in act.vdir.skipped:
@@ -445,6 +448,7 @@ class PairSync:
             if row is not None and row.local_etag == etag:
                 seen[row.uid] = filename
                 continue
+            await self._breathe()
             try:
                 data = act.vdir.read(filename)
             except (OSError, SyncdError) as exc:
@@ -592,7 +596,7 @@ class PairSync:
         for act in actives:
             if act.plan is None or act.plan.blocked:
                 continue
-            self._apply_local(act, outcome, keys)
+            await self._apply_local(act, outcome, keys)
         new_state = delta.state
         if outcome is not None and outcome.states_chain and outcome.old_state == delta.state:
             new_state = outcome.new_state  # only our own writes happened since the fetch
@@ -671,17 +675,29 @@ class PairSync:
         if action.remote is not None:
             self._retry_ids.add(action.remote.id)
 
+    async def _breathe(self, every: int = 32) -> None:
+        """Let the event loop run between items of a long pass: converting 10,000 events
+        takes many seconds, and a loop that never runs stops the systemd watchdog pings
+        and the push stream's reads (the daemon could be killed, or see a false resume).
+        No new cancellation point: a pass is cancelled only where it already could be."""
+        self._since_yield += 1
+        if self._since_yield >= every:
+            self._since_yield = 0
+            await anyio.lowlevel.cancel_shielded_checkpoint()
+
     def _step(self, n: int = 1) -> None:
         self._done = self._done + n if n else 0
         if self.progress is not None and self._total:
             self.progress(self._done, self._total)
 
-    def _apply_local(self, act: Active, outcome: Any, keys: dict[tuple[int, str], str]) -> None:
+    async def _apply_local(
+        self, act: Active, outcome: Any, keys: dict[tuple[int, str], str]
+    ) -> None:
         rows: list[ItemRow] = []
         assert act.plan is not None
         act.vdir.begin_batch()
         try:
-            self._apply_actions(act, outcome, keys, rows)
+            await self._apply_actions(act, outcome, keys, rows)
         except BaseException:
             act.vdir.abort_batch()
             raise
@@ -704,11 +720,12 @@ class PairSync:
                 self.journal.clear_error(act.remote.id, row.uid, "local")
                 self.journal.clear_error(act.remote.id, row.uid, "remote")
 
-    def _apply_actions(
+    async def _apply_actions(
         self, act: Active, outcome: Any, keys: dict[tuple[int, str], str], rows: list[ItemRow]
     ) -> None:
         assert act.plan is not None
         for action in act.plan.actions:
+            await self._breathe()
             self._step()
             try:
                 row = self._apply_one(act, action, outcome, keys)

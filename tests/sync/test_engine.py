@@ -454,3 +454,44 @@ def test_a_server_restored_from_backup_is_noticed_and_converges(pair, new_item):
     for uid, title in server.items():
         assert f"SUMMARY:{title}" in local[uid]
     assert pair.sync().changes == 0
+
+
+def test_a_long_pass_lets_the_event_loop_run(pair):
+    """The daemon's watchdog pings and push reads share the loop with a pass: converting
+    and writing hundreds of files must not starve them (counted in loop turns, not time)."""
+    import anyio
+
+    from syncd.config import load_config
+    from syncd.connect import connect
+    from syncd.journal import Journal
+    from syncd.sync.engine import PairSync, PassOptions
+
+    for i in range(400):
+        pair.server.put_event(event(f"ev{i}", f"T{i}"))
+    config = load_config(pair.config_path)
+    turns = 0
+
+    async def ticker(done: anyio.Event) -> None:
+        nonlocal turns
+        while not done.is_set():
+            turns += 1
+            await anyio.sleep(0)
+
+    async def go():
+        done = anyio.Event()
+        client = await connect(config.accounts["home"], transport=pair.transport)
+        journal = Journal(config.state_dir / "cal.sqlite3")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ticker, done)
+            try:
+                result = await PairSync(config, config.pairs["cal"], client, journal).run(
+                    PassOptions()
+                )
+            finally:
+                done.set()
+                journal.close()
+        return result
+
+    result = anyio.run(go)
+    assert result.ok and result.collections[0].downloaded == 400
+    assert turns >= 400 // 32  # the loop ran at least once per 32 items written
