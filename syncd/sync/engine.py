@@ -10,6 +10,7 @@ replay is idempotent because both sides are compared by content hash.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -90,6 +91,16 @@ def _went_back(old: str, new: str | None) -> bool:
     """JMAP states are opaque, but where both are numbers (Cyrus's modseqs) a smaller
     new one can only mean the server's data went back in time."""
     return new is not None and old.isdigit() and new.isdigit() and int(new) < int(old)
+
+
+def _advice(exc: Exception, act: Active) -> str:
+    """The error, and what to do when the cure is the user's."""
+    errno_ = getattr(exc, "errno", None)
+    if errno_ == errno.ENOSPC:
+        return f"{exc}; free some space on the disk holding {act.vdir.path}: it syncs next pass"
+    if errno_ in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{exc}; make {act.vdir.path} writable for this user: it syncs next pass"
+    return str(exc)
 
 
 def _touch(act: Active, row: ItemRow) -> None:
@@ -736,7 +747,7 @@ class PairSync:
                 self._retry_later(action)
                 continue
             except (OSError, SyncdError, convert.ConversionError) as exc:
-                act.result.errors.append(f"{act.row.dirname}: {action.uid}: {exc}")
+                act.result.errors.append(f"{act.row.dirname}: {action.uid}: {_advice(exc, act)}")
                 self.journal.record_error(act.remote.id, action.uid, "local", str(exc))
                 self._retry_later(action)
                 continue

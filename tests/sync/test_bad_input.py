@@ -112,3 +112,41 @@ def test_invalid_jscalendar_from_the_server_is_reported_not_written(pair):
     result = pair.sync()
     assert any("broken" in p for p in problems(result)), problems(result)
     assert sorted(p.name for p in d.glob("*.ics")) == ["ev0.ics", "ev1.ics", "ev2.ics"]
+
+
+def test_a_full_disk_is_reported_and_the_items_arrive_once_there_is_room(pair):
+    """A real full filesystem (a small tmpfs): the pass says what failed and why, nothing
+    is lost or half-written, and the next pass after some room is made brings the rest."""
+    import subprocess
+
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(pair.root)], check=True)
+    try:
+        filler = pair.root / ".filler"
+        filler.write_bytes(b"x" * 400_000)
+        for i in range(60):
+            pair.server.put_event(
+                {"@type": "Event", "uid": f"ev{i}", "title": f"E{i} " + "words " * 40,
+                 "start": "2026-03-01T10:00:00", "timeZone": "Europe/Berlin"}
+            )  # fmt: skip
+        first = pair.sync()
+        assert not first.ok
+        text = "\n".join(problems(first))
+        assert "No space left on device" in text and "free some space on the disk" in text, text
+        written = list((pair.root / "personal").glob("*.ics"))
+        assert len(written) < 60
+        for path in written:  # whatever is there is whole
+            assert path.read_text().rstrip().endswith("END:VCALENDAR")
+        assert not list((pair.root / "personal").glob(".syncd-*"))  # no temp left behind
+        assert len(pair.server.events) == 60  # the server lost nothing
+
+        filler.unlink()
+        second = pair.sync()
+        assert second.ok, second.summary()
+        assert len(list((pair.root / "personal").glob("*.ics"))) == 60
+        assert pair.sync().changes == 0
+    finally:
+        subprocess.run(["umount", "-l", str(pair.root)], check=False)
