@@ -8,6 +8,7 @@ and the conflict log.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -195,6 +196,13 @@ class Journal:
             # lose journal rows, which the next pass re-derives from both sides.
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
+        except sqlite3.OperationalError as exc:
+            # The disk, not the file: full, read-only, an I/O error.  Moving the journal
+            # away would only cost a full re-sync, so say what to check instead.
+            raise JournalError(
+                f"the journal {path} cannot be opened ({exc}); check free space and "
+                f"permissions on the disk holding {path.parent}"
+            ) from None
         except sqlite3.DatabaseError as exc:
             raise JournalError(
                 f"the journal {path} cannot be opened ({exc}); move it away to start a fresh sync"
@@ -212,13 +220,39 @@ class Journal:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
+        """All or nothing; a journal that cannot be written (full disk, I/O error, a lock
+        held too long) is a ``JournalError`` saying what to do, never a traceback.
+        Nothing is lost then: the state did not move, so the next pass repeats this one."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise self._write_error(exc) from None
         try:
             yield
+            self.db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+            raise self._write_error(exc) from None
         except BaseException:
-            self.db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+
+    def _write_error(self, exc: sqlite3.OperationalError) -> JournalError:
+        text = str(exc)
+        if "full" in text:
+            advice = f"free some space on the disk holding {self.path.parent}"
+        elif "locked" in text or "busy" in text:
+            advice = "another syncd process holds it; stop it or wait"
+        elif "readonly" in text or "read-only" in text:
+            advice = f"make {self.path.parent} writable for this user"
+        else:
+            advice = "check the disk holding it"
+        return JournalError(
+            f"the journal {self.path} could not be written ({text}); {advice}. "
+            "Nothing was lost: the next pass repeats this one"
+        )
 
     # -- meta and account binding -------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 ICS = (
@@ -150,3 +151,42 @@ def test_a_full_disk_is_reported_and_the_items_arrive_once_there_is_room(pair):
         assert pair.sync().changes == 0
     finally:
         subprocess.run(["umount", "-l", str(pair.root)], check=False)
+
+
+def test_a_full_disk_under_the_journal_is_a_clear_error_and_the_next_pass_recovers(pair):
+    import subprocess
+
+    import pytest
+
+    from syncd.journal import JournalError
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    state = pair.tmp / "state"
+    state.mkdir(exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(state)], check=True)
+    try:
+        assert pair.sync().ok  # the journal exists and is small
+        filler = state / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        with contextlib.suppress(OSError):  # fill the rest of the disk
+            while True:
+                os.write(fd, b"x" * 4096)
+        os.close(fd)
+        for i in range(200):
+            pair.server.put_event(
+                {"@type": "Event", "uid": f"ev{i}", "title": "T" * 300,
+                 "start": "2026-03-01T10:00:00"}
+            )  # fmt: skip
+        with pytest.raises(JournalError) as info:
+            pair.sync()
+        message = str(info.value)  # at opening (WAL files) or at commit, by how full
+        assert "free space" in message or "free some space" in message, message
+        assert "move it away" not in message
+        filler.unlink()
+        result = pair.sync()
+        assert result.ok, result.summary()
+        assert len(list((pair.root / "personal").glob("*.ics"))) == 200
+        assert pair.sync().changes == 0
+    finally:
+        subprocess.run(["umount", "-l", str(state)], check=False)
