@@ -481,6 +481,9 @@ def run_scenarios(
         side.sync(pair, profile_as=f"no-change-{n}")
         say("profiled")
 
+    if upload_max < 0:
+        say("first upload skipped (--no-upload)")
+        return rows
     if side.label == "vdirsyncer" and n > upload_max:
         say(f"first upload skipped (N > --vds-upload-max {upload_max})")
         return rows
@@ -540,6 +543,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", choices=["syncd", "vdirsyncer"])
+    ap.add_argument(
+        "--no-upload",
+        action="store_true",
+        help="skip the first-upload row on both sides (the slowest row; for quick reruns)",
+    )
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     ap.add_argument("--venv", type=Path, default=cache / "syncd-bench" / "venv")
     ap.add_argument(
@@ -593,7 +601,12 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 profile = side.label == "syncd" and args.profile is not None and n == max(args.n)
                 results[side.label] = run_scenarios(
-                    side, n, events, args.runs, profile, args.vds_upload_max
+                    side,
+                    n,
+                    events,
+                    args.runs,
+                    profile,
+                    -1 if args.no_upload else args.vds_upload_max,
                 )
             all_results[n] = results
             out.append(table(n, results, args.runs))

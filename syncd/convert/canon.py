@@ -110,14 +110,18 @@ def _without_vendor(value: Any, is_map: bool = False) -> Any:
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
-            if not is_map and (is_vendor(k.split("/")[0]) or k.split("/")[0] in CARRIERS):
-                continue
-            if not is_map and "/" in k and any(is_vendor(seg) for seg in k.split("/")[1:]):
-                continue
+            if not is_map:
+                head, _, rest = k.partition("/")
+                if is_vendor(head) or head in CARRIERS:
+                    continue
+                if rest and any(is_vendor(seg) for seg in rest.split("/")):
+                    continue
             out[k] = _without_vendor(v, is_map=not is_map and _last(k) in _MAP_KEYS)
         return out
     if isinstance(value, list):
         return [_without_vendor(v) for v in value]
+    if value is None or isinstance(value, str | int | float):
+        return value  # immutable: nothing to copy (deepcopy of every leaf was slow)
     return copy.deepcopy(value)
 
 
