@@ -13,7 +13,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,6 +167,52 @@ class ItemRow:
     remote_hash: str | None
     remote_updated: str | None
     base: dict[str, Any] | None = _JsonOnDemand()  # type: ignore[assignment]
+
+
+class ItemRows(MutableMapping[str, ItemRow]):
+    """uid -> ItemRow for one collection, each row built on first access."""
+
+    def __init__(self, raw: dict[str, tuple[Any, ...]], db: sqlite3.Connection) -> None:
+        self._raw = raw
+        self._rows: dict[str, ItemRow] = {}
+        self._db = db
+
+    def __getitem__(self, uid: str) -> ItemRow:
+        row = self._rows.get(uid)
+        if row is None:
+            r = self._raw[uid]  # KeyError for an unknown uid, as a dict
+            loader = _BaseLoader(self._db, r[0], r[1]) if r[8] else None
+            row = self._rows[uid] = _item((*r[:8], loader))
+        return row
+
+    def __setitem__(self, uid: str, row: ItemRow) -> None:
+        self._rows[uid] = row
+        self._raw.setdefault(uid, ())
+
+    def __delitem__(self, uid: str) -> None:
+        del self._raw[uid]
+        self._rows.pop(uid, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def filenames(self) -> Iterator[tuple[str, str]]:
+        """(uid, file name) of every row, without building the rows."""
+        for uid, r in self._raw.items():
+            row = self._rows.get(uid)
+            yield uid, (row.filename if row is not None else r[2])
+
+    def files(self) -> Iterator[tuple[str, str, Etag | None]]:
+        """(uid, file name, etag) of every row, without building the rows."""
+        for uid, r in self._raw.items():
+            row = self._rows.get(uid)
+            if row is not None:
+                yield uid, row.filename, row.local_etag
+            else:
+                yield uid, r[2], etag_from_text(r[4])
 
 
 @dataclass(frozen=True)
@@ -324,18 +370,17 @@ class Journal:
 
     # -- items -----------------------------------------------------------------------
 
-    def items(self, collection: str) -> dict[str, ItemRow]:
-        """Every row of a collection; each row's ``base`` is read from the database only
-        if the pass asks for it (the bases are most of the journal's bytes, and a pass
-        needs those of the items that changed)."""
+    def items(self, collection: str) -> ItemRows:
+        """Every row of a collection, as plain tuples until a pass asks for one; a row's
+        ``base`` is read from the database only when it is needed.  A pass compares
+        every file's etag but works on the few items that changed, so building 50,000
+        row objects (and decoding their bases) made a no-change pass O(items)."""
         rows = self.db.execute(
             "SELECT collection, uid, filename, remote_id, local_etag, local_hash, remote_hash, "
             "remote_updated, base IS NOT NULL FROM items WHERE collection = ?",
             (collection,),
         ).fetchall()
-        return {
-            r[1]: _item((*r[:8], _BaseLoader(self.db, r[0], r[1]) if r[8] else None)) for r in rows
-        }
+        return ItemRows({r[1]: r for r in rows}, self.db)
 
     def item_by_remote_id(self, remote_id: str) -> ItemRow | None:
         r = self.db.execute(

@@ -26,7 +26,7 @@ from syncd import convert
 from syncd.config import Config, Pair
 from syncd.errors import SyncdError
 from syncd.jmap.client import JmapClient
-from syncd.journal import CollectionRow, ItemRow, Journal
+from syncd.journal import CollectionRow, ItemRow, ItemRows, Journal
 from syncd.sync import plan as P
 from syncd.sync.remote import (
     CALENDARS,
@@ -81,7 +81,7 @@ class Active:
     result: CollectionResult
     local: P.LocalView = field(default_factory=P.LocalView)
     remote_view: P.RemoteView = field(default_factory=P.RemoteView)
-    journal: dict[str, ItemRow] = field(default_factory=dict)
+    journal: ItemRows = field(default_factory=lambda: ItemRows({}, None))  # type: ignore[arg-type]
     touched: list[ItemRow] = field(default_factory=list)  # etag moved, content did not
     plan: P.Plan | None = None
     new_remote: bool = False
@@ -451,14 +451,15 @@ class PairSync:
         listing = act.vdir.list()
         for skipped in act.vdir.skipped:
             act.result.errors.append(f"{act.vdir.path}/{skipped}; left untouched")
-        by_file = {row.filename: row for row in act.journal.values()}
+        by_file = {filename: (uid, known) for uid, filename, known in act.journal.files()}
         seen: dict[str, str] = {}  # uid -> filename, for duplicate detection
         for filename in sorted(listing):
             etag = listing[filename]
-            row = by_file.get(filename)
-            if row is not None and row.local_etag == etag:
-                seen[row.uid] = filename
+            entry = by_file.get(filename)
+            if entry is not None and entry[1] == etag:
+                seen[entry[0]] = filename
                 continue
+            row = act.journal.get(entry[0]) if entry is not None else None
             await self._breathe()
             try:
                 data = act.vdir.read(filename)
@@ -518,13 +519,12 @@ class PairSync:
             )
             if row is not None and row.uid != uid:
                 pass  # the old UID is handled below as missing unless seen elsewhere
-        for uid, row in act.journal.items():
+        for uid, filename in act.journal.filenames():
             if uid not in seen and uid not in act.local.unreadable:
-                if row.filename in listing:
+                if filename in listing:
                     continue  # still there but unreadable or re-UIDed: handled above
                 act.local.missing.add(uid)
-            elif uid in act.local.changed and act.local.changed[uid].filename != row.filename:
-                pass  # renamed file: treated as changed content under a new name
+            # (a renamed file is changed content under a new name: handled above)
         for uid, lv in list(act.local.changed.items()):
             row = act.journal.get(uid)
             if (

@@ -57,3 +57,22 @@ def test_item_base_round_trips_and_is_decoded_only_when_read(tmp_path):
     assert before.__dict__["_base_raw"] is not None and "_base_decoded" not in before.__dict__
     assert before.base == base
     j.close()
+
+
+def test_item_rows_are_built_only_when_asked_for(tmp_path):
+    from syncd.journal import ItemRow
+
+    j = Journal(tmp_path / "p.sqlite3")
+    with j.transaction():
+        for i in range(5):
+            j.put_item(ItemRow("cal", f"u{i}", f"u{i}.ics", f"r{i}", (1, 2, i), "h", "rh", None))
+    rows = j.items("cal")
+    assert len(rows) == 5 and sorted(rows) == [f"u{i}" for i in range(5)]
+    assert sorted(rows.files()) == [(f"u{i}", f"u{i}.ics", (1, 2, i)) for i in range(5)]
+    assert rows._rows == {}  # nothing built for the etag comparison
+    assert rows["u3"].remote_id == "r3" and list(rows._rows) == ["u3"]
+    rows["new"] = ItemRow("cal", "new", "n.ics", None, (9, 9, 9), None, None, None)
+    assert ("new", "n.ics", (9, 9, 9)) in list(rows.files()) and len(rows) == 6
+    del rows["u0"]
+    assert "u0" not in rows and rows.get("u0") is None and len(rows) == 5
+    j.close()
