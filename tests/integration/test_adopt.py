@@ -40,12 +40,15 @@ def stat_of(path: Path) -> tuple[int, int, int, bytes]:
 def make_vdirsyncer_vdir(pair) -> tuple[str, dict[str, tuple]]:
     """Server items over CalDAV, and the vdir vdirsyncer would have made of them."""
     user = pair.user
+    u = user.name  # UIDs unique per user: Cyrus refuses one another user already has
     created = pair.set_calendars({"create": {"w": {"name": "Work", "color": "#3a7bd5"}}})
     work = created["created"]["w"]["id"]
-    user.caldav_put("Default", "same1.ics", simple_ics("same1@x", "Same one"))
-    user.caldav_put("Default", "edited.ics", simple_ics("edited@x", "Before the edit"))
-    user.caldav_put("Default", "remoteonly.ics", simple_ics("remoteonly@x", "Only on the server"))
-    user.caldav_put(work, "work1.ics", simple_ics("work1@x", "Work item"))
+    user.caldav_put("Default", "same1.ics", simple_ics(f"same1@{u}", "Same one"))
+    user.caldav_put("Default", "edited.ics", simple_ics(f"edited@{u}", "Before the edit"))
+    user.caldav_put(
+        "Default", "remoteonly.ics", simple_ics(f"remoteonly@{u}", "Only on the server")
+    )
+    user.caldav_put(work, "work1.ics", simple_ics(f"work1@{u}", "Work item"))
 
     default = pair.root / "Default"
     work_dir = pair.root / work
@@ -59,11 +62,11 @@ def make_vdirsyncer_vdir(pair) -> tuple[str, dict[str, tuple]]:
     edited = default / "edited.ics"
     edited.write_bytes(edited.read_bytes().replace(b"Before the edit", b"Edited in khal"))
     # made locally after vdirsyncer's last run
-    (default / "localonly.ics").write_text(simple_ics("localonly@x", "Only here"))
+    (default / "localonly.ics").write_text(simple_ics(f"localonly@{u}", "Only here"))
     # what cannot be paired: a broken file, and one UID in two files
     (default / "broken.ics").write_text("BEGIN:VCALENDAR\nthis is not iCalendar\n")
-    (default / "twin-a.ics").write_text(simple_ics("twin@x", "Twin A"))
-    (default / "twin-b.ics").write_text(simple_ics("twin@x", "Twin B"))
+    (default / "twin-a.ics").write_text(simple_ics(f"twin@{u}", "Twin A"))
+    (default / "twin-b.ics").write_text(simple_ics(f"twin@{u}", "Twin B"))
     files = {
         str(p.relative_to(pair.root)): stat_of(p)
         for p in pair.root.rglob("*")
@@ -74,6 +77,7 @@ def make_vdirsyncer_vdir(pair) -> tuple[str, dict[str, tuple]]:
 
 def test_first_sync_adopts_a_vdirsyncer_vdir(cyrus_pair):
     work, before = make_vdirsyncer_vdir(cyrus_pair)
+    u = cyrus_pair.user.name
     journal = cyrus_pair.tmp / "state" / "cal.sqlite3"
     assert journal_is_empty(journal)
     picture = snapshot(cyrus_pair.root)
@@ -87,7 +91,7 @@ def test_first_sync_adopts_a_vdirsyncer_vdir(cyrus_pair):
     )
     uids = [e["uid"] for e in body["list"]]
     assert sorted(uids) == sorted(
-        {"same1@x", "edited@x", "remoteonly@x", "work1@x", "localonly@x"}
+        {f"same1@{u}", f"edited@{u}", f"remoteonly@{u}", f"work1@{u}", f"localonly@{u}"}
     ), uids
     # no duplicates locally: one file per UID, the server-only item as a new file
     after = {
@@ -97,7 +101,7 @@ def test_first_sync_adopts_a_vdirsyncer_vdir(cyrus_pair):
     }
     new = sorted(set(after) - set(before))
     assert len(new) == 1 and new[0].startswith("Default/"), new
-    assert b"remoteonly@x" in after[new[0]][3]
+    assert f"remoteonly@{u}".encode() in after[new[0]][3]
     # matching content: not rewritten (bytes, inode, mtime all the same)
     for rel in ("Default/same1.ics", f"{work}/work1.ics"):
         assert after[rel] == before[rel], rel
@@ -120,8 +124,8 @@ def test_first_sync_adopts_a_vdirsyncer_vdir(cyrus_pair):
     unpaired = dict(adoption.unpaired)
     assert set(unpaired) == {"Default/broken.ics", "Default/twin-a.ics", "Default/twin-b.ics"}
     assert "not valid iCalendar" in unpaired["Default/broken.ics"]
-    assert "twin@x" in unpaired["Default/twin-a.ics"]
-    assert "twin@x" in unpaired["Default/twin-b.ics"]
+    assert f"twin@{u}" in unpaired["Default/twin-a.ics"]
+    assert f"twin@{u}" in unpaired["Default/twin-b.ics"]
     text = "\n".join(adoption.lines(cyrus_pair.root))
     assert "4 of 7 existing file(s) paired with the server by UID" in text
     assert "3 left exactly as they were" in text
@@ -140,7 +144,9 @@ def test_first_sync_adopts_a_vdirsyncer_vdir(cyrus_pair):
 
 def test_a_matching_event_with_alarm_location_and_attendees_is_not_rewritten(cyrus_pair):
     user = cyrus_pair.user
-    user.caldav_put("Default", "weekly.ics", WEEKLY_LONDON)
+    # A UID of its own: Cyrus refuses a scheduling object whose UID another user has.
+    weekly = WEEKLY_LONDON.replace("weekly-1@example.com", f"weekly-1-{user.name}@example.com")
+    user.caldav_put("Default", "weekly.ics", weekly)
     (cyrus_pair.root / "Default").mkdir()
     path = cyrus_pair.root / "Default" / "weekly.ics"
     path.write_bytes(caldav_get(user, "Default", "weekly.ics"))
@@ -178,7 +184,9 @@ def test_status_while_the_daemon_runs_after_adoption(cyrus_pair, tmp_path):
     import json
     import time
 
-    cyrus_pair.set_events({"create": {"a": jmap_event("a@x", "A", "Default")}})
+    cyrus_pair.set_events(
+        {"create": {"a": jmap_event(f"a-{cyrus_pair.user.name}@x", "A", "Default")}}
+    )
     assert cyrus_pair.sync().ok
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("JOURNAL_STREAM", None)

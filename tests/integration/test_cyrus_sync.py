@@ -158,12 +158,18 @@ def test_local_new_edit_and_delete_reach_the_server(cyrus_pair):
 
 def test_server_changes_by_jmap_and_caldav_come_down(cyrus_pair):
     body = cyrus_pair.set_events(
-        {"create": {"a": jmap_event("a@x", "A", "Default"), "b": jmap_event("b@x", "B", "Default")}}
+        {
+            "create": {
+                "a": jmap_event(f"a-{cyrus_pair.user.name}@x", "A", "Default"),
+                "b": jmap_event(f"b-{cyrus_pair.user.name}@x", "B", "Default"),
+            }
+        }
     )
     ids = {k: v["id"] for k, v in body["created"].items()}
     assert cyrus_pair.sync().ok
     cyrus_pair.set_events({"update": {ids["a"]: {"title": "A2"}}, "destroy": [ids["b"]]})
-    cyrus_pair.user.caldav_put("Default", "dav.ics", simple_ics("dav@x", "From CalDAV"))
+    dav_uid = f"dav-{cyrus_pair.user.name}@x"  # Cyrus wants UIDs unique across users
+    cyrus_pair.user.caldav_put("Default", "dav.ics", simple_ics(dav_uid, "From CalDAV"))
 
     result = cyrus_pair.sync()
     assert result.ok, result.summary()
@@ -216,14 +222,21 @@ def test_destroying_a_calendar_forces_a_full_listing_and_loses_nothing(cyrus_pai
     created = cyrus_pair.set_calendars({"create": {"t": {"name": "Temp"}}})
     temp = created["created"]["t"]["id"]
     body = cyrus_pair.set_events(
-        {"create": {"a": jmap_event("a@x", "A", "Default"), "t": jmap_event("t@x", "T", temp)}}
+        {
+            "create": {
+                "a": jmap_event(f"a-{cyrus_pair.user.name}@x", "A", "Default"),
+                "t": jmap_event(f"t-{cyrus_pair.user.name}@x", "T", temp),
+            }
+        }
     )
     assert cyrus_pair.sync().ok
     # After any calendar is destroyed, Cyrus answers cannotCalculateChanges for every
     # earlier state; the next pass must fall back to a full listing.
     cyrus_pair.set_calendars({"destroy": [temp], "onDestroyRemoveEvents": True})
     cyrus_pair.set_events({"update": {body["created"]["a"]["id"]: {"title": "A2"}}})
-    cyrus_pair.set_events({"create": {"n": jmap_event("n@x", "N", "Default")}})
+    cyrus_pair.set_events(
+        {"create": {"n": jmap_event(f"n-{cyrus_pair.user.name}@x", "N", "Default")}}
+    )
 
     result = cyrus_pair.sync()
     personal = next(
@@ -286,7 +299,9 @@ def run_cli(pair, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_exit_codes_and_no_secret_in_output(cyrus_pair):
-    cyrus_pair.set_events({"create": {"a": jmap_event("a@x", "A", "Default")}})
+    cyrus_pair.set_events(
+        {"create": {"a": jmap_event(f"a-{cyrus_pair.user.name}@x", "A", "Default")}}
+    )
     done = run_cli(cyrus_pair, "sync")
     assert done.returncode == 0, done.stderr
     assert "down 1" in done.stdout + done.stderr
@@ -311,7 +326,9 @@ def test_cli_exit_codes_and_no_secret_in_output(cyrus_pair):
 
 
 def test_server_down_is_an_error_not_a_deletion(cyrus_pair, cyrus):
-    cyrus_pair.set_events({"create": {"a": jmap_event("a@x", "A", "Default")}})
+    cyrus_pair.set_events(
+        {"create": {"a": jmap_event(f"a-{cyrus_pair.user.name}@x", "A", "Default")}}
+    )
     assert cyrus_pair.sync().ok
     cyrus.stop()
     try:
@@ -335,7 +352,9 @@ def test_the_password_appears_nowhere_even_at_the_most_verbose_level(cyrus_pair,
         f"password: {password}", f"password_command: [printf, '%s', {password}]"
     )
     cyrus_pair.config_path.write_text(text)
-    cyrus_pair.set_events({"create": {"a": jmap_event("a@x", "A", "Default")}})
+    cyrus_pair.set_events(
+        {"create": {"a": jmap_event(f"a-{cyrus_pair.user.name}@x", "A", "Default")}}
+    )
     (tmp_path / "vdir").mkdir(exist_ok=True)
     outputs = []
     for args in (
@@ -364,7 +383,9 @@ def test_the_password_appears_nowhere_even_at_the_most_verbose_level(cyrus_pair,
 def test_a_repeated_sync_skips_discovery_and_costs_two_requests(cyrus_pair):
     """The session URL found through /.well-known/jmap is remembered: a later `syncd sync`
     asks for the session where it is and sends one API request, nothing else."""
-    cyrus_pair.set_events({"create": {"a": jmap_event("a@x", "A", "Default")}})
+    cyrus_pair.set_events(
+        {"create": {"a": jmap_event(f"a-{cyrus_pair.user.name}@x", "A", "Default")}}
+    )
     first = run_cli(cyrus_pair, "-vvv", "sync")
     assert first.returncode == 0, first.stderr[-2000:]
     assert "GET /.well-known/jmap" in first.stderr
