@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from syncd.config import Account, Config, ConfigError, Pair, load_config
+from syncd.config import Account, Config, ConfigError, Pair, journal_file, load_config
+from syncd.connect import credential_headers, make_transport
 from syncd.jmap.errors import AuthError, JmapError, SessionError
-from syncd.jmap.session import CALENDARS, Session, auth_headers, discover
-from syncd.jmap.transport import NiquestsTransport, Transport
-from syncd.logsetup import redact, register_basic_auth, register_secret
+from syncd.jmap.session import CALENDARS, Session, discover
+from syncd.jmap.transport import Transport
+from syncd.logsetup import redact
 
 OK, INFO, WARN, FAIL = "ok", "info", "warn", "FAIL"
 
@@ -128,11 +129,6 @@ class Checker:
         if secret is None:
             self.add(INFO, subject, "no credentials configured; connecting without any")
         else:
-            revealed = secret.reveal()
-            if account.username:
-                register_basic_auth(account.username, revealed)
-            else:
-                register_secret(revealed)
             if src is None or src.kind == "literal":
                 origin = "the config file"
             elif src.kind == "env":
@@ -142,11 +138,11 @@ class Checker:
             how = f"user {account.username}" if account.username else "a bearer token"
             self.add(OK, subject, f"credentials for {how} resolved from {origin}")
 
-        headers = auth_headers(account.username, secret.reveal() if secret else None)
+        headers = credential_headers(account, secret)
         transport = (
             self.transport_factory(account)
             if self.transport_factory
-            else NiquestsTransport(verify=account.ca_bundle or True, timeout=self.timeout)
+            else make_transport(account, oneshot=True, timeout=self.timeout)
         )
         try:
             try:
@@ -336,7 +332,7 @@ class Checker:
                 "set state_dir to a directory this user can write",
             )
             return
-        journal = state / f"{pair.name}.sqlite3"
+        journal = journal_file(config, pair)
         if not journal.exists():
             self.add(INFO, subject, "never synced; the first `syncd sync` pairs items by UID")
             return

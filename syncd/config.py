@@ -151,9 +151,20 @@ def default_state_dir() -> Path:
     return Path(base) / "syncd"
 
 
-def journal_path(config: Config, pair: Pair) -> Path:
+def journal_file(config: Config, pair: Pair, kind: str = "events") -> Path:
+    """Where a pair's journal for one kind of data lives; creates nothing (``status`` and
+    ``check`` only read).  Task lists have a directory of their own, so no pair name can
+    clash with another pair's task journal."""
+    base = config.state_dir / "tasks" if kind == "tasks" else config.state_dir
+    return base / f"{pair.name}.sqlite3"
+
+
+def journal_path(config: Config, pair: Pair, kind: str = "events") -> Path:
+    """``journal_file``, with its private directories made, for a pass that writes."""
+    path = journal_file(config, pair, kind)
     ensure_private_dir(config.state_dir)
-    return config.state_dir / f"{pair.name}.sqlite3"
+    ensure_private_dir(path.parent)
+    return path
 
 
 def ensure_private_dir(path: Path) -> None:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from syncd.config import Account
+from syncd.config import Account, Secret
 from syncd.errors import SyncdError
 from syncd.jmap.client import JmapClient
 from syncd.jmap.errors import JmapError
@@ -37,16 +37,8 @@ async def connect(
     tried first next time (the session itself is always fetched fresh).
     """
     secret = account.resolve_secret()
-    revealed = secret.reveal() if secret is not None else None
-    if revealed:
-        if account.username:
-            register_basic_auth(account.username, revealed)
-        else:
-            register_secret(revealed)
-    headers = auth_headers(account.username, revealed)
-    if transport is None:
-        verify = account.ca_bundle or True
-        transport = StdlibTransport(verify=verify) if oneshot else NiquestsTransport(verify=verify)
+    headers = credential_headers(account, secret)
+    transport = transport or make_transport(account, oneshot=oneshot)
     try:
         known = _known_session_url(state_dir, account) if state_dir else None
         session = await discover(
@@ -67,6 +59,27 @@ async def connect(
         _remember_session_url(state_dir, account, session.url)
     using = (CORE, CALENDARS) + ((TASKS,) if session.has_tasks else ())
     return JmapClient(transport, session, headers, using=using)
+
+
+def credential_headers(account: Account, secret: Secret | None) -> dict[str, str]:
+    """The Authorization header for an account; from here on its secret (and the Basic
+    form it travels in) is masked in every log record."""
+    revealed = secret.reveal() if secret is not None else None
+    if revealed:
+        if account.username:
+            register_basic_auth(account.username, revealed)
+        else:
+            register_secret(revealed)
+    return auth_headers(account.username, revealed)
+
+
+def make_transport(account: Account, *, oneshot: bool, timeout: float = 60.0) -> Transport:
+    """The daemon's niquests, or for a short command the standard library's http.client
+    (starts 0.3 s faster); TLS verified either way, with the account's CA bundle."""
+    verify = account.ca_bundle or True
+    if oneshot:
+        return StdlibTransport(verify=verify, timeout=timeout)
+    return NiquestsTransport(verify=verify, timeout=timeout)
 
 
 SESSION_URLS = "session-urls.json"

@@ -17,16 +17,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from syncd.config import Config, Pair
+from syncd.config import Config, Pair, journal_file
 from syncd.journal import Journal
 
 CONFLICT_DAYS = 30.0
 DAEMON_STALE = 3 * 3600.0  # a daemon.json this old with no live pid says nothing
-
-
-def _journal_file(config: Config, pair: Pair) -> Path:
-    # Not journal_path(): that creates the state directory, and status writes nothing.
-    return config.state_dir / f"{pair.name}.sqlite3"
 
 
 def open_readonly(path: Path) -> sqlite3.Connection:
@@ -69,7 +64,7 @@ def _scan_files(path: Path, known: dict[str, str | None]) -> tuple[int | None, i
 
 def pair_status(config: Config, name: str) -> dict[str, Any]:
     pair = config.pairs[name]
-    path = _journal_file(config, pair)
+    path = journal_file(config, pair)
     out: dict[str, Any] = {
         "pair": name,
         "account": pair.account,
@@ -111,7 +106,7 @@ def _add_tasks(config: Config, pair: Pair, out: dict[str, Any]) -> None:
         row = None
     if row is not None:
         out["tasks"] = "available" if row[0] == "available" else "not available on this server"
-    path = config.state_dir / "tasks" / f"{pair.name}.sqlite3"
+    path = journal_file(config, pair, "tasks")
     if not path.exists():
         return
     part: dict[str, Any] = {}
@@ -379,8 +374,8 @@ def print_conflicts(config: Config, action: str, conflict_id: int | None) -> int
         (name, path)
         for name, pair in config.pairs.items()
         for path in (
-            _journal_file(config, pair),
-            config.state_dir / "tasks" / f"{pair.name}.sqlite3",  # task lists (syncd.sync.pair)
+            journal_file(config, pair),
+            journal_file(config, pair, "tasks"),
         )
         if path.exists()
     ]

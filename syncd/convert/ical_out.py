@@ -274,23 +274,17 @@ def _restore_custom_zones(obj: dict[str, Any], prev_cal: Component) -> dict[str,
     its own TZID and definition instead of switching names under the user.
     """
     from syncd.convert.windows_zones import iana_name
-    from syncd.convert.zonematch import _rename, equivalent_zone
+    from syncd.convert.zonematch import item_year, rename_zones, stand_in_for
 
-    year = int(str(obj.get("start") or obj.get("due") or "2000")[:4] or 2000)
     renamed: dict[str, str] = {}
     for tz in prev_cal.walk("VTIMEZONE"):
         tzid = str(tz.get("TZID") or "")
         if not tzid or iana_name(tzid) is not None:
             continue
-        try:
-            stand_in = equivalent_zone(tz.to_tz(), year - 1, year + 2)
-        except Exception:  # noqa: BLE001 - a definition we cannot evaluate stays unmatched
-            continue
+        stand_in = stand_in_for(tz.to_ical(), item_year(obj))
         if stand_in is not None:
             renamed[stand_in] = f"/{tzid}"
-    if not renamed:
-        return obj
-    return _rename(obj, renamed)
+    return rename_zones(obj, renamed) if renamed else obj
 
 
 def _add_timezones(

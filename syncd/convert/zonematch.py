@@ -75,7 +75,7 @@ def for_server(obj: dict[str, Any]) -> dict[str, Any]:
     zones = obj.get("timeZones")
     if not isinstance(zones, dict) or not zones:
         return obj
-    year = _year(obj)
+    year = item_year(obj)
     renamed: dict[str, str] = {}
     for key, definition in zones.items():
         name = _match(json.dumps(definition, sort_keys=True), year)
@@ -83,7 +83,7 @@ def for_server(obj: dict[str, Any]) -> dict[str, Any]:
             renamed[key] = name
     if not renamed:
         return obj
-    out = _rename(obj, renamed)
+    out = rename_zones(obj, renamed)
     left = {k: v for k, v in zones.items() if k not in renamed}
     if left:
         out["timeZones"] = left
@@ -104,18 +104,32 @@ def _match(definition_json: str, year: int) -> str | None:
         return None
 
 
-def _year(obj: dict[str, Any]) -> int:
+@functools.lru_cache(maxsize=64)
+def stand_in_for(vtimezone_text: bytes, year: int) -> str | None:
+    """The IANA stand-in of a file's own VTIMEZONE (as ``for_server`` chose it), cached:
+    every write over a file with a custom zone asks again."""
+    from icalendar.cal import Component
+
+    try:
+        return equivalent_zone(Component.from_ical(vtimezone_text).to_tz(), year - 1, year + 2)
+    except Exception:  # noqa: BLE001 - a definition we cannot evaluate has no stand-in
+        return None
+
+
+def item_year(obj: dict[str, Any]) -> int:
     try:
         return int(str(obj.get("start") or obj.get("due") or "")[:4])
     except ValueError:
         return datetime.now(UTC).year
 
 
-def _rename(value: Any, renamed: dict[str, str], key: str = "") -> Any:
+def rename_zones(value: Any, renamed: dict[str, str], key: str = "") -> Any:
+    """A copy of a JSCalendar object with every time-zone reference (``timeZone``,
+    ``recurrenceIdTimeZone``, a location's ``timeZone``, ...) renamed."""
     if isinstance(value, dict):
-        return {k: _rename(v, renamed, k) for k, v in value.items() if k != "timeZones"}
+        return {k: rename_zones(v, renamed, k) for k, v in value.items() if k != "timeZones"}
     if isinstance(value, list):
-        return [_rename(v, renamed) for v in value]
+        return [rename_zones(v, renamed) for v in value]
     if isinstance(value, str) and key.endswith(("timeZone", "TimeZone")) and value in renamed:
         return renamed[value]
     return value

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from syncd.config import Config, Pair, ensure_private_dir, journal_path
+from syncd.config import Config, Pair, journal_path
 from syncd.errors import SyncdError
 from syncd.jmap.client import JmapClient
 from syncd.jmap.errors import JmapError
@@ -50,14 +50,8 @@ _VTODO = re.compile(rb"^BEGIN:VTODO\r?$", re.MULTILINE | re.IGNORECASE)
 _PEEK_BYTES = 1 << 20
 
 
-def tasks_journal_path(config: Config, pair: Pair) -> Path:
-    """The task lists' journal of a pair (a directory of its own: no pair name can clash)."""
-    ensure_private_dir(config.state_dir / "tasks")
-    return config.state_dir / "tasks" / f"{pair.name}.sqlite3"
-
-
 def type_journal_path(config: Config, pair: Pair, kind: str) -> Path:
-    return tasks_journal_path(config, pair) if kind == TASK_TYPE else journal_path(config, pair)
+    return journal_path(config, pair, kind)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from syncd.jmap.transport import NiquestsTransport, TrafficCounter
 from syncd.journal import Journal
 from syncd.sync.engine import PairSync, PassOptions
 from syncd.sync.result import PassResult
+from tests.support.pairconfig import write_pair_config
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "contrib" / "cyrus"))
@@ -78,21 +79,14 @@ class CyrusPair:
         return self.tmp / "config.yaml"
 
     def write_config(self) -> None:
-        self.config_path.write_text(
-            "accounts:\n"
-            "  home:\n"
-            f"    url: {self.user.base_url}\n"
-            f"    username: {self.user.name}\n"
-            f"    password: {self.user.password}\n"
-            "pairs:\n"
-            "  cal:\n"
-            "    account: home\n"
-            f"    local: {self.root}\n"
-            "    collections: all\n"
-            f"    conflict: {self.conflict}\n"
-            f"state_dir: {self.tmp / 'state'}\n"
+        write_pair_config(
+            self.config_path,
+            url=self.user.base_url,
+            username=self.user.name,
+            password=self.user.password,
+            tmp=self.tmp,
+            pair_lines=f"    collections: all\n    conflict: {self.conflict}\n",
         )
-        self.config_path.chmod(0o600)
 
     def sync(self, **options) -> PassResult:
         config = load_config(self.config_path)

@@ -14,6 +14,7 @@ from syncd.journal import Journal
 from syncd.sync.engine import PairSync, PassOptions
 from syncd.sync.result import PassResult
 from tests.support.fakejmap import FakeJmapServer, FakeTransport
+from tests.support.pairconfig import write_pair_config
 
 
 @dataclass
@@ -32,22 +33,15 @@ class PairHarness:
         return self.tmp / "config.yaml"
 
     def write_config(self, extra: str = "") -> None:
-        self.config_path.write_text(
-            "accounts:\n"
-            "  home:\n"
-            "    url: https://jmap.test\n"
-            f"    username: {self.server.username}\n"
-            f"    password: {self.server.password}\n"
-            "pairs:\n"
-            "  cal:\n"
-            "    account: home\n"
-            f"    local: {self.root}\n"
-            "    collections: all\n"
-            f"    conflict: {self.conflict}\n"
-            f"{extra}"
-            f"state_dir: {self.tmp / 'state'}\n"
+        write_pair_config(
+            self.config_path,
+            url="https://jmap.test",
+            username=self.server.username,
+            password=self.server.password,
+            tmp=self.tmp,
+            pair_lines=f"    collections: all\n    conflict: {self.conflict}\n",
+            extra=extra,
         )
-        self.config_path.chmod(0o600)
 
     def sync(self, **options) -> PassResult:
         config = load_config(self.config_path)

@@ -20,6 +20,7 @@ from syncd.sync.pair import run_pair
 from syncd.sync.result import PassResult
 from tests.support.fakejmap import FakeJmapServer
 from tests.support.httpfake import FaultyJmapHttpServer
+from tests.support.pairconfig import write_pair_config
 
 VTODO = (
     "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VTODO\r\nUID:{uid}\r\n"
@@ -55,21 +56,15 @@ class TaskHarness:
         return self.tmp / "config.yaml"
 
     def write_config(self, types: str | None = None, extra: str = "") -> None:
-        self.config_path.write_text(
-            "accounts:\n"
-            "  home:\n"
-            f"    url: {self.http.base_url}\n"
-            f"    username: {self.server.username}\n"
-            f"    password: {self.server.password}\n"
-            "pairs:\n"
-            "  cal:\n"
-            "    account: home\n"
-            f"    local: {self.root}\n"
-            + (f"    types: {types}\n" if types else "")
-            + extra
-            + f"state_dir: {self.tmp / 'state'}\n"
+        write_pair_config(
+            self.config_path,
+            url=self.http.base_url,
+            username=self.server.username,
+            password=self.server.password,
+            tmp=self.tmp,
+            pair_lines=f"    types: {types}\n" if types else "",
+            extra=extra,
         )
-        self.config_path.chmod(0o600)
 
     def sync(self, **options) -> PassResult:
         config = load_config(self.config_path)
