@@ -8,6 +8,7 @@ journal from being looked at.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -79,11 +80,8 @@ def pair_status(config: Config, name: str) -> dict[str, Any]:
         out["attention"] = []
         return out
     try:
-        db = open_readonly(path)
-        try:
+        with contextlib.closing(open_readonly(path)) as db:
             _read_journal(db, pair, out)
-        finally:
-            db.close()
     except sqlite3.Error as exc:
         out["state"] = f"the journal cannot be read ({exc})"
     _add_tasks(config, pair, out)
@@ -111,11 +109,8 @@ def _add_tasks(config: Config, pair: Pair, out: dict[str, Any]) -> None:
         return
     part: dict[str, Any] = {}
     try:
-        db = open_readonly(path)
-        try:
+        with contextlib.closing(open_readonly(path)) as db:
             _read_journal(db, pair, part)
-        finally:
-            db.close()
     except sqlite3.Error as exc:
         out.setdefault("errors", []).append(
             {
