@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from syncd.convert.dialect import AUTO
+from syncd.convert.dialect import SETTINGS as JSCALENDAR_SETTINGS
 from syncd.errors import SyncdError
 
 log = logging.getLogger("syncd.config")
@@ -76,6 +78,8 @@ class Account:
     account_id: str | None
     ca_bundle: str | None
     allow_insecure_http: bool
+    # JSCalendar of the server's objects: auto, rfc8984 (1.0) or jscalendarbis (2.0)
+    jscalendar: str = AUTO
 
     def resolve_secret(self) -> Secret | None:
         """The password or token, from where the config says; errors never show it."""
@@ -257,6 +261,7 @@ def _account(r: _Reader, name: str, raw: Any) -> Account:
             "account_id",
             "ca_bundle",
             "allow_insecure_http",
+            "jscalendar",
         },
         where,
     )
@@ -313,7 +318,22 @@ def _account(r: _Reader, name: str, raw: Any) -> Account:
         account_id=r.string(data, "account_id", where),
         ca_bundle=ca,
         allow_insecure_http=insecure,
+        jscalendar=_jscalendar(r, data, where),
     )
+
+
+def _jscalendar(r: _Reader, data: Mapping[str, Any], where: str) -> str:
+    """``jscalendar:``: which JSCalendar the server speaks, when ``auto`` guesses wrong."""
+    value = data.get("jscalendar", AUTO)
+    if value not in JSCALENDAR_SETTINGS:
+        close = difflib.get_close_matches(str(value), JSCALENDAR_SETTINGS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise r.fail(
+            f"{where}.jscalendar",
+            f"expected one of {', '.join(JSCALENDAR_SETTINGS)} (JSCalendar 1.0 is rfc8984, "
+            f"2.0 is jscalendarbis), got {value!r}{hint}",
+        )
+    return str(value)
 
 
 def _conflict(r: _Reader, raw: Any, where: str) -> ConflictPolicy:

@@ -58,7 +58,7 @@ async def connect(
     if state_dir is not None and session.url != known:
         _remember_session_url(state_dir, account, session.url)
     using = (CORE, CALENDARS) + ((TASKS,) if session.has_tasks else ())
-    return JmapClient(transport, session, headers, using=using)
+    return JmapClient(transport, session, headers, using=using, jscalendar=account.jscalendar)
 
 
 def credential_headers(account: Account, secret: Secret | None) -> dict[str, str]:

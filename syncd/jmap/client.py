@@ -90,6 +90,11 @@ class JmapClient:
     using: tuple[str, ...] = (CORE, CALENDARS)
     max_retries: int = 3
     last_server_date: float | None = None  # Date of the latest answer (server clock)
+    # Which JSCalendar the server's calendar objects are in: the account's `jscalendar`
+    # setting, and under "auto" what syncd.sync.remote found out (kept here so that a
+    # daemon finds out once per connection, not once per pass).
+    jscalendar: str = "auto"
+    jscalendar_found: str | None = None
 
     def __post_init__(self) -> None:
         if self.last_server_date is None:

@@ -8,11 +8,21 @@ pack writes into as few requests as the server's limits allow.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncd.jmap.client import JmapClient, Request, chunks, ref
+from syncd.convert.dialect import (
+    AUTO,
+    PROBE,
+    Dialect,
+    detect,
+    from_probe,
+    from_server,
+    patch_to_server,
+    to_server,
+)
+from syncd.jmap.client import JmapClient, Request, Responses, chunks, ref
 from syncd.jmap.errors import MethodError
 
 log = logging.getLogger("syncd.remote")
@@ -127,9 +137,16 @@ def collection_of(obj: dict[str, Any], dtype: DataType) -> str | None:
 
 
 class RemoteStore:
+    """One data type of one account.  The server's JSCalendar dialect ends here: objects
+    leave ``write`` in it and come out of ``_normal`` as RFC 8984, whatever it is."""
+
     def __init__(self, client: JmapClient, dtype: DataType = CALENDARS):
         self.client = client
         self.dtype = dtype
+        self._probed = False  # asked the server which dialect it speaks (once per store)
+        # Called with every batch of (normalised) objects as it arrives: a pass starts
+        # converting them while the server is still sending (syncd.sync.prepare).
+        self.sink: Callable[[list[dict[str, Any]]], None] | None = None
 
     @property
     def account(self) -> str:
@@ -139,10 +156,11 @@ class RemoteStore:
         self,
         since: str | None,
         pending: Iterable[str] = (),
-        known_updated: dict[str, str | None] | None = None,
+        known_updated: Mapping[str, str | None] | None = None,
     ) -> RemoteDelta:
         """The delta since ``since`` (one request when nothing much changed)."""
-        known_updated = known_updated or {}
+        if known_updated is None:
+            known_updated = {}
         if since is None:
             return await self.full_listing(known_updated)
         pending = list(pending)
@@ -166,6 +184,7 @@ class RemoteStore:
                 f"{self.dtype.item}/get",
                 {"accountId": self.account, "#ids": ref(ch, name, "/updated")},
             )
+            probe = self._probe_into(req) if delta is None else None
             g_pending = None
             if delta is None and pending:
                 g_pending = req.add(
@@ -176,6 +195,7 @@ class RemoteStore:
                     },
                 )
             res = await self.client.send(req)
+            self._probe_result(res, probe)
             if delta is None:
                 assert cal_id is not None
                 cals = res.get(cal_id, f"{self.dtype.collection}/get")
@@ -194,8 +214,11 @@ class RemoteStore:
             changes = res.get(ch, name)
             for call in (g_created, g_updated) + ((g_pending,) if g_pending else ()):
                 got = res.get(call, f"{self.dtype.item}/get")
-                for obj in got.get("list") or []:
-                    delta.objects[obj["id"]] = self._normal(obj)
+                normal = [self._normal(obj) for obj in got.get("list") or []]
+                for obj in normal:
+                    delta.objects[obj["id"]] = obj
+                if self.sink is not None and normal:
+                    self.sink(normal)
                 if call == g_pending:
                     delta.destroyed.update(got.get("notFound") or [])
                 else:
@@ -239,7 +262,7 @@ class RemoteStore:
         return total if isinstance(total, int) else None
 
     async def full_listing(
-        self, known_updated: dict[str, str | None], collections: RemoteDelta | None = None
+        self, known_updated: Mapping[str, str | None], collections: RemoteDelta | None = None
     ) -> RemoteDelta:
         """Every id, then full objects only for ids that are new or whose ``updated`` moved.
 
@@ -251,7 +274,9 @@ class RemoteStore:
         req = Request()
         cal_id = req.add(f"{self.dtype.collection}/get", {"accountId": self.account})
         state_id = req.add(f"{self.dtype.item}/get", {"accountId": self.account, "ids": []})
+        probe = self._probe_into(req)
         res = await self.client.send(req)
+        self._probe_result(res, probe)
         cals = res.get(cal_id, f"{self.dtype.collection}/get")
         delta = RemoteDelta(
             collections=[self._collection(c) for c in cals.get("list") or []],
@@ -298,15 +323,88 @@ class RemoteStore:
             for oid, obj in light.items()
             if known_updated.get(oid) is None or known_updated[oid] != obj.get("updated")
         ]
-        if wanted:
-            objs, missing, _ = await self.client.get_objects(self.dtype.item, wanted)
-            for obj in objs:
-                delta.objects[obj["id"]] = self._normal(obj)
+        # With a sink, one /get per request: each answer is handed on (to conversion
+        # workers) while the server prepares the next.
+        step = limit if self.sink is not None else len(wanted)
+        for start in range(0, len(wanted), max(step, 1)):
+            batch = wanted[start : start + step]
+            objs, missing, _ = await self.client.get_objects(self.dtype.item, batch)
+            normal = [self._normal(obj) for obj in objs]
+            for obj in normal:
+                delta.objects[obj["id"]] = obj
             delta.all_ids.difference_update(missing)
+            if self.sink is not None:
+                self.sink(normal)
         return delta
 
     def _normal(self, obj: dict[str, Any]) -> dict[str, Any]:
+        obj = from_server(obj, self._read_dialect(obj))
         return self.dtype.normalize(obj) if self.dtype.normalize is not None else obj
+
+    # -- the server's JSCalendar dialect (syncd.convert.dialect) --------------------------
+
+    def _known_dialect(self) -> Dialect | None:
+        """The account's setting, else (``auto``) what was found out on this connection."""
+        if self.client.jscalendar != AUTO:
+            return Dialect(self.client.jscalendar)
+        found = self.client.jscalendar_found
+        return Dialect(found) if found else None
+
+    def _read_dialect(self, obj: dict[str, Any]) -> Dialect:
+        """Under ``auto`` every object read is evidence; 2.0 evidence sticks (a 2.0 server
+        may still hold objects whose names do not tell)."""
+        if self.client.jscalendar != AUTO:
+            return Dialect(self.client.jscalendar)
+        seen = detect(obj)
+        if seen is not None and self.client.jscalendar_found != Dialect.JSCALENDARBIS:
+            if self.client.jscalendar_found != seen:
+                log.info("the server's %s objects are JSCalendar %s", self.dtype.item, seen.value)
+            self.client.jscalendar_found = seen.value
+        return seen or self._known_dialect() or Dialect.RFC8984
+
+    def _probe_into(self, req: Request) -> dict[Dialect, str] | None:
+        """Under ``auto``, while nothing is found out: ask the server which dialect it
+        speaks (see ``PROBE``), in a request the pass makes anyway when it has room, so
+        that finding out costs no round trip.  An empty account has no object to tell."""
+        if self._probed or self._known_dialect() is not None:
+            return None
+        if len(req) + len(PROBE) > self.client.limits.max_calls_in_request:
+            return None
+        self._probed = True
+        return {
+            dialect: req.add(
+                f"{self.dtype.item}/get",
+                {"accountId": self.account, "ids": [], "properties": ["id", name]},
+            )
+            for dialect, name in PROBE.items()
+        }
+
+    def _probe_result(self, res: Responses, calls: dict[Dialect, str] | None) -> None:
+        if calls is None or self._known_dialect() is not None:
+            return
+        accepted: dict[Dialect, bool | None] = {}
+        for dialect, call in calls.items():
+            err = res.error(call)
+            refused = err is not None and err.get("type") == "invalidArguments"
+            accepted[dialect] = True if err is None else (False if refused else None)
+        found = from_probe(accepted)
+        log.info(
+            "%s: the server speaks JSCalendar %s",
+            self.dtype.item,
+            found.value if found else "(it does not tell: writing rfc8984 until it does)",
+        )
+        # undecided counts as rfc8984 (what syncd always wrote); a 2.0 object read later
+        # still overrides it (_read_dialect)
+        self.client.jscalendar_found = (found or Dialect.RFC8984).value
+
+    async def _write_dialect(self) -> Dialect:
+        """What to write in: a 2.0 server could drop an RRULE sent under its 1.0 name
+        without a word, so ``auto`` asks before the first write if no read has told."""
+        req = Request()
+        calls = self._probe_into(req)
+        if calls is not None:
+            self._probe_result(await self.client.send(req), calls)
+        return self._known_dialect() or Dialect.RFC8984
 
     def _collection(self, raw: dict[str, Any]) -> RemoteCollection:
         rights = raw.get("myRights") or {}
@@ -353,8 +451,15 @@ class RemoteStore:
 
         Each ``/set`` is followed in the same request by a ``/get`` of its
         created (by creation-id reference) and updated ids, so the journal can
-        record exactly what the server stored without another round trip.
+        record exactly what the server stored without another round trip.  What
+        goes out is in the server's JSCalendar dialect, what comes back in RFC 8984.
         """
+        if create or update:
+            dialect = await self._write_dialect()
+            create = {k: to_server(v, dialect) for k, v in create.items()}
+            update = {
+                k: patch_to_server(v, dialect, self.dtype.item_type) for k, v in update.items()
+            }
         ops: list[tuple[str, str, Any]] = (
             [("create", k, v) for k, v in create.items()]
             + [("update", k, v) for k, v in update.items()]

@@ -10,7 +10,9 @@ Task with /get, /set, /changes, /query (filter ``inTaskLists``), TaskList/set's
 ``onDestroyRemoveTasks`` and the ``taskListHasTask`` error, and the defaults a
 server returns (``sortOrder``, ``isDraft``).  It is off by default: Cyrus 3.12 has
 no JMAP Tasks, and the calendar tests expect a server without them.  ``FakeTransport`` plugs it into the client
-in-process; ``tests/support/httpserver.py`` can put it behind real HTTP.
+in-process; ``tests/support/httpserver.py`` can put it behind real HTTP.  ``jscalendar``
+picks the JSCalendar its objects are in: "rfc8984" (1.0, as Cyrus 3.12) or
+"jscalendarbis" (2.0), which refuses 1.0-only names on /set and keeps vendor properties.
 """
 
 from __future__ import annotations
@@ -28,6 +30,14 @@ from syncd.jmap.transport import HttpResponse, TrafficCounter
 USING_CORE = "urn:ietf:params:jmap:core"
 USING_CAL = "urn:ietf:params:jmap:calendars"
 USING_TASKS = "urn:ietf:params:jmap:tasks"
+
+
+# Property names only one JSCalendar version has: /set refuses the other version's (a 2.0
+# server), /get refuses them in ``properties`` (RFC 8620 5.1: invalidArguments).
+ONLY_IN = {
+    "rfc8984": {"recurrenceRules", "excludedRecurrenceRules", "replyTo"},
+    "jscalendarbis": {"recurrenceRule", "organizerCalendarAddress", "endTimeZone"},
+}
 
 
 class MethodFailure(Exception):
@@ -62,6 +72,7 @@ class FakeJmapServer:
     task_lists: dict[str, dict[str, Any]] = field(default_factory=dict)
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     unsupported_filters: set[str] = field(default_factory=set)  # /query answers unsupportedFilter
+    jscalendar: str = "rfc8984"  # or "jscalendarbis": JSCalendar 2.0 objects
 
     def __post_init__(self) -> None:
         if not self.calendars:
@@ -166,6 +177,16 @@ class FakeJmapServer:
         if obj.get("workflowStatus") is not None and obj.get("progress") is not None:
             return {"type": "invalidProperties", "properties": ["workflowStatus", "progress"]}
         return None
+
+    def _other_version(self, obj: dict[str, Any]) -> list[str]:
+        """Names a 2.0 server does not know (participants' sendTo included); none for 1.0."""
+        if self.jscalendar != "jscalendarbis":
+            return []
+        bad = sorted(set(obj) & ONLY_IN["rfc8984"])
+        for pid, p in (obj.get("participants") or {}).items():
+            if isinstance(p, dict) and "sendTo" in p:
+                bad.append(f"participants/{pid}/sendTo")
+        return bad
 
     def put_task_list(self, lid: str, name: str, color: str | None = None) -> str:
         existing = lid in self.task_lists
@@ -289,6 +310,9 @@ class FakeJmapServer:
             if len(ids) > self.max_objects_in_get:
                 raise MethodFailure("requestTooLarge")
             props = args.get("properties")
+            other = "rfc8984" if self.jscalendar == "jscalendarbis" else "jscalendarbis"
+            if type_ in ("CalendarEvent", "Task") and set(props or ()) & ONLY_IN[other]:
+                raise MethodFailure("invalidArguments", "unknown property")
             found = []
             for i in ids:
                 if i in store:
@@ -410,7 +434,8 @@ class FakeJmapServer:
         )
         for key, obj in (args.get("create") or {}).items():
             obj = copy.deepcopy(obj)
-            bad = [k for k in obj if ":" in k]
+            bad = [k for k in obj if ":" in k and self.jscalendar != "jscalendarbis"]
+            bad += self._other_version(obj) if type_ in ("CalendarEvent", "Task") else []
             if bad:
                 not_created[key] = {"type": "invalidProperties", "properties": bad}
                 continue
@@ -472,6 +497,10 @@ class FakeJmapServer:
                 else:
                     target[parts[-1]] = copy.deepcopy(value)
             else:
+                bad = self._other_version(obj) if type_ in ("CalendarEvent", "Task") else []
+                if bad:
+                    not_updated[oid] = {"type": "invalidProperties", "properties": bad}
+                    continue
                 if type_ == "Task":
                     problem = self._task_problem(obj, creating=False)
                     if problem is not None:

@@ -55,6 +55,20 @@ def test_missing_account_is_named(tmp_path):
     assert "pairs.cal.account" in message and "work" in message
 
 
+def test_jscalendar_defaults_to_auto_and_takes_the_two_dialects(tmp_path):
+    assert load_config(write(tmp_path, GOOD)).accounts["home"].jscalendar == "auto"
+    for value in ("auto", "rfc8984", "jscalendarbis"):
+        text = GOOD.replace("pairs:", f"    jscalendar: {value}\npairs:")
+        assert load_config(write(tmp_path, text)).accounts["home"].jscalendar == value
+
+
+@pytest.mark.parametrize("value", ["jscalendar-bis", "2.0", "[rfc8984]"])
+def test_a_wrong_jscalendar_value_names_the_key_and_the_choices(tmp_path, value):
+    message = error_of(tmp_path, GOOD.replace("pairs:", f"    jscalendar: {value}\npairs:"))
+    assert "accounts.home.jscalendar" in message
+    assert "auto, rfc8984, jscalendarbis" in message
+
+
 def test_wrong_type_is_named(tmp_path):
     message = error_of(tmp_path, GOOD + "    debounce: soon\n")
     assert "pairs.cal.debounce" in message
