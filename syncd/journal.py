@@ -111,7 +111,7 @@ def etag_from_text(text: str | None) -> Etag | None:
     return int(a), int(b), int(c)
 
 
-class _JsonOnDemand:
+class JsonOnDemand:
     """A dataclass field holding a JSON column, decoded on first read.
 
     A pass loads every row of a collection to compare etags, but needs the base object
@@ -137,6 +137,20 @@ class _JsonOnDemand:
     def __set__(self, obj: Any, value: Any) -> None:
         obj.__dict__[self.raw] = value
         obj.__dict__.pop(self.decoded, None)
+
+    def given(self, obj: Any) -> Any:
+        """What was assigned (JSON text or a value), without decoding it."""
+        d = obj.__dict__
+        return d[self.decoded] if self.decoded in d else d.get(self.raw)
+
+    def text(self, obj: Any) -> str | None:
+        """The JSON text to store: the text given, if the field was given one (a big
+        first download then encodes each base once, not twice)."""
+        d = obj.__dict__
+        if self.decoded not in d and isinstance(d.get(self.raw), str):
+            return str(d[self.raw])
+        value = self.__get__(obj)
+        return None if value is None else json.dumps(value, sort_keys=True)
 
 
 class _BaseLoader:
@@ -166,7 +180,10 @@ class ItemRow:
     local_hash: str | None
     remote_hash: str | None
     remote_updated: str | None
-    base: dict[str, Any] | None = _JsonOnDemand()  # type: ignore[assignment]
+    base: dict[str, Any] | None = JsonOnDemand()  # type: ignore[assignment]
+
+
+_BASE: JsonOnDemand = ItemRow.__dict__["base"]
 
 
 class ItemRows(MutableMapping[str, ItemRow]):
@@ -415,7 +432,7 @@ class Journal:
                 row.local_hash,
                 row.remote_hash,
                 row.remote_updated,
-                None if row.base is None else json.dumps(row.base, sort_keys=True),
+                _BASE.text(row),
                 time.time(),
             ),
         )

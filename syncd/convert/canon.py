@@ -106,23 +106,38 @@ def _last(path: str) -> str:
 
 
 def _without_vendor(value: Any, is_map: bool = False) -> Any:
-    """A deep copy without vendor properties at any depth (patch paths included)."""
+    """A deep copy without vendor properties at any depth (patch paths included).
+
+    Hot on a big download (it sees every value of every object): names without a colon
+    cannot be vendor names, and immutable leaves are taken as they are."""
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
             if not is_map:
-                head, _, rest = k.partition("/")
-                if is_vendor(head) or head in CARRIERS:
+                if ":" in k:
+                    head, _, rest = k.partition("/")
+                    if is_vendor(head) or head in CARRIERS:
+                        continue
+                    if rest and any(is_vendor(seg) for seg in rest.split("/")):
+                        continue
+                elif k.partition("/")[0] in CARRIERS:
                     continue
-                if rest and any(is_vendor(seg) for seg in rest.split("/")):
-                    continue
-            out[k] = _without_vendor(v, is_map=not is_map and _last(k) in _MAP_KEYS)
+            if v is None or type(v) in _LEAVES:
+                out[k] = v
+            else:
+                child_is_map = not is_map and (
+                    k in _MAP_KEYS or ("/" in k and _last(k) in _MAP_KEYS)
+                )
+                out[k] = _without_vendor(v, is_map=child_is_map)
         return out
     if isinstance(value, list):
         return [_without_vendor(v) for v in value]
     if value is None or isinstance(value, str | int | float):
         return value  # immutable: nothing to copy (deepcopy of every leaf was slow)
     return copy.deepcopy(value)
+
+
+_LEAVES = frozenset({str, int, float, bool})
 
 
 def for_upload(obj: dict[str, Any]) -> dict[str, Any]:
@@ -240,6 +255,9 @@ def _strip(value: Any, type_: str | None, is_map: bool = False) -> Any:
                 continue
             if k == "email" and t == "Participant" and _derived_email(value):
                 continue
+            if type(v) in _LEAVES:
+                out[k] = v
+                continue
             child_type = _child_type(k)
             v2 = _strip(v, child_type or k, is_map=k in _MAP_KEYS)
             if v2 in ({}, [], None) and k not in ("excluded",):
@@ -291,9 +309,12 @@ def _map_value_type(key: str | None) -> str | None:
     return _MAP_VALUE_TYPES.get(key or "")
 
 
+_CHILD_TYPES = {
+    "recurrenceRules": "RecurrenceRule",
+    "excludedRecurrenceRules": "RecurrenceRule",
+    "trigger": "OffsetTrigger",
+}
+
+
 def _child_type(key: str) -> str | None:
-    return {
-        "recurrenceRules": "RecurrenceRule",
-        "excludedRecurrenceRules": "RecurrenceRule",
-        "trigger": "OffsetTrigger",
-    }.get(key)
+    return _CHILD_TYPES.get(key)

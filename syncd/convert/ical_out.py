@@ -18,6 +18,8 @@ import icalendar
 from icalendar import Calendar
 from icalendar.cal import Component
 from icalendar.parser import Parameters
+from icalendar.parser.parameter import QUOTABLE, rfc_6868_escape
+from icalendar.parser.parameter import RFC_6868_ESCAPE_REGEX as _RFC6868_SPECIAL
 from icalendar.parser.string import _foldline
 from icalendar.prop import vDuration, vInline, vText
 
@@ -136,14 +138,36 @@ def _content_line(name: str, value: Any) -> str:
     line = f"{name}:{text}"
     params = getattr(value, "params", None)
     if params:
-        ptext = params.to_ical()
-        if isinstance(ptext, bytes):
-            ptext = ptext.decode("utf-8")
+        ptext = _params_text(params)
         if ptext:
             line = f"{name};{ptext}:{text}"
     if len(line) > 74 or (not line.isascii() and len(line.encode("utf-8")) > 74):
         return fold(line)
     return line
+
+
+def _params_text(params: Parameters) -> str:
+    """``params.to_ical()``, byte for byte, by icalendar's own rules (sorted names, TZID=UTC
+    left out, RFC 6868 escapes, quotes where needed) without its per-call overhead."""
+    out = []
+    for key, value in sorted(params.items()):
+        if type(value) is not str:  # lists and typed values: icalendar's general path
+            ptext = params.to_ical()
+            return ptext.decode("utf-8") if isinstance(ptext, bytes) else ptext
+        if key == "TZID" and value == "UTC":
+            continue
+        upper = key.upper()
+        quote_also = Parameters.quote_also.get(upper)  # looked for in the unescaped value
+        always = upper in Parameters.always_quoted or bool(
+            quote_also and any(c in value for c in quote_also)
+        )
+        if _RFC6868_SPECIAL.search(value):
+            value = rfc_6868_escape(value)
+        value = value.replace('"', "'")
+        if always or QUOTABLE.search(value):
+            value = f'"{value}"'
+        out.append(f"{upper}={value}")
+    return ";".join(out)
 
 
 def missing_tzids(cal: Component) -> set[str]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from syncd.journal import ItemRow
+from syncd.journal import ItemRow, JsonOnDemand
 from syncd.sync.merge import Overlap, merge3
 
 
@@ -37,9 +37,19 @@ class RemoteVersion:
 
     id: str
     obj: dict[str, Any]
-    canon: dict[str, Any]
-    comparable: str  # hash of the canonical JSON; also what the journal stores
+    # Its comparable form; given as JSON text by a bulk conversion (syncd.sync.prepare)
+    # and decoded only if a merge needs it.
+    canon: dict[str, Any] = JsonOnDemand()  # type: ignore[assignment]
+    comparable: str = ""  # hash of the canonical JSON; also what the journal stores
     updated: str | None = None
+
+
+def canon_given(rv: RemoteVersion) -> Any:
+    """``rv.canon`` as given (JSON text or the dict), for the journal's base column."""
+    return _CANON.given(rv)
+
+
+_CANON: JsonOnDemand = RemoteVersion.__dict__["canon"]
 
 
 @dataclass

@@ -174,10 +174,17 @@ class _Staged:
     expected: Etag | None
 
 
+# From this many files on, one syncfs beats an fsync each.  Below it, fsyncs: syncfs also
+# flushes whatever else is dirty on that filesystem (another program's big download),
+# which can make writing one file take a second.
+SYNCFS_MIN_FILES = 32
+
+
 def _flush_to_disk(directory: Path, files: list[Path]) -> None:
     """Make the data of ``files`` durable.  On Linux one syncfs(2) of the directory's
-    filesystem does it in a single journal commit; elsewhere, one fsync per file."""
-    syncfs = _syncfs()
+    filesystem does it for a big batch in a single journal commit; otherwise, one fsync
+    per file."""
+    syncfs = _syncfs() if len(files) >= SYNCFS_MIN_FILES else None
     if syncfs is not None:
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
         try:

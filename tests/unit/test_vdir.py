@@ -182,3 +182,23 @@ def test_write_log_forgets_expired_entries_and_keeps_fresh_ones(monkeypatch, tmp
     log.record(tmp_path / "new", None)
     assert set(log._entries) == {str(tmp_path / "again"), str(tmp_path / "new")}
     assert log.is_echo(tmp_path / "again") and not log.is_echo(tmp_path / "old")
+
+
+def test_small_batches_fsync_each_file_and_big_ones_sync_the_filesystem(tmp_path, monkeypatch):
+    """syncfs also flushes everything else dirty on the disk: worth it only for many files."""
+    coll = _collection(tmp_path)
+    calls: list[str] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(storage, "_syncfs", lambda: lambda fd: calls.append("syncfs") or 0)
+    monkeypatch.setattr(storage.os, "fsync", lambda fd: calls.append("fsync") or real_fsync(fd))
+    coll.begin_batch()
+    for i in range(storage.SYNCFS_MIN_FILES - 1):
+        coll.write(f"s{i}.ics", b"x", None)
+    coll.commit_batch()
+    assert calls == ["fsync"] * storage.SYNCFS_MIN_FILES  # each file, then the directory
+    calls.clear()
+    coll.begin_batch()
+    for i in range(storage.SYNCFS_MIN_FILES):
+        coll.write(f"b{i}.ics", b"x", None)
+    coll.commit_batch()
+    assert calls == ["syncfs", "fsync"]  # one filesystem flush, then the directory

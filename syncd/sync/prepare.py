@@ -1,0 +1,229 @@
+"""Converting many server objects at once, on every core, while they arrive.
+
+A first download (or any pass that brings thousands of server objects) spends nearly
+all of its time in two pure functions per object: ``canonical`` (the comparable form the
+journal keeps) and ``jscal_to_ics`` (the file).  Both depend on the object alone, so
+batches go to worker processes as the server's answers arrive:
+
+1. while the fetch goes on, each batch's canonical forms (routing and planning need
+   them all);
+2. once the fetch is complete, the files of objects new to the journal, which the
+   main process writes as they come back.
+
+The main process meanwhile waits on the event loop (the daemon keeps pinging systemd
+and reading its push stream) and writes files.  The workers come from a
+``forkserver``: forking the main process itself is not safe once it has threads (the
+HTTP transport's, the daemon's file watcher); a forkserver starts clean and hands out
+workers that already have the converter loaded.  Anything that goes wrong in a worker,
+or with the pool itself, only means the object is converted in the main process as
+before, where its error is reported the usual way: the pool is a speed-up, never a
+second source of results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from syncd.convert.canon import canonical
+
+log = logging.getLogger("syncd.prepare")
+
+# Below this many objects a pool costs more (start, pickling) than it saves.
+MIN_OBJECTS = 1000
+CHUNK = 250  # objects per task: small enough to balance, big enough to amortise pickling
+ENV_WORKERS = "SYNCD_WORKERS"  # how many worker processes; "0": none
+
+
+def canon_text(canon: dict[str, Any]) -> str:
+    """The one JSON form of a canonical object: hashed for comparisons, kept as the base."""
+    return json.dumps(canon, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def comparable_of(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Canon:
+    """An object's comparable form, as ``engine.remote_version`` would compute it."""
+
+    text: str
+    comparable: str
+
+
+def canon_of(obj: dict[str, Any]) -> Canon | None:
+    """PURE; None on any error (the main process redoes it and reports in context)."""
+    try:
+        text = canon_text(canonical(obj))
+    except Exception:  # noqa: BLE001 - reported by the main process's own attempt
+        return None
+    return Canon(text, comparable_of(text))
+
+
+def render_of(obj: dict[str, Any]) -> bytes | None:
+    """PURE: the file of an object that has none yet; None on any error, as above."""
+    try:
+        from syncd.convert.ical_out import jscal_to_ics
+
+        return jscal_to_ics([obj])
+    except Exception:  # noqa: BLE001 - as above
+        return None
+
+
+def _canon_chunk(objs: list[dict[str, Any]]) -> list[Canon | None]:
+    return [canon_of(obj) for obj in objs]
+
+
+def _render_chunk(objs: list[dict[str, Any]]) -> list[bytes | None]:
+    return [render_of(obj) for obj in objs]
+
+
+def _load_converter() -> None:
+    import syncd.convert.ical_out  # noqa: F401 - the workers' warm start
+
+
+def worker_count() -> int:
+    """Worker processes for a big batch: one per usable core (0: not worth a pool)."""
+    wanted = os.environ.get(ENV_WORKERS, "")
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    n = int(wanted) if wanted.isdigit() else cpus
+    return min(n, 8) if n >= 2 else 0
+
+
+class _Slot:
+    """Where one object's results will be: its chunk's futures and its place in them."""
+
+    __slots__ = ("obj", "canon", "canon_index", "render", "render_index", "seq")
+
+    def __init__(self, obj: dict[str, Any], canon: Future[Any], index: int, seq: int) -> None:
+        self.obj, self.canon, self.canon_index, self.seq = obj, canon, index, seq
+        self.render: Future[Any] | None = None
+        self.render_index = 0
+
+
+class Preparer:
+    """Conversion workers for one pass.  ``feed`` batches as they arrive, ``seal`` when the
+    fetch is complete, then read results; ``close`` always.
+
+    ``wants_file(obj)`` says whether an object's file should be made in advance (it is new
+    to the journal, so there is no previous file to merge back).
+    """
+
+    def __init__(self, wants_file: Callable[[dict[str, Any]], bool], workers: int) -> None:
+        self.wants_file = wants_file
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+        self.slots: dict[str, _Slot] = {}
+        self.waiting: list[dict[str, Any]] = []  # fed before there were enough to start
+        self.broken = workers < 2
+
+    def feed(self, objs: Sequence[dict[str, Any]]) -> None:
+        if self.broken:
+            return
+        self.waiting.extend(objs)
+        if self.pool is None and len(self.waiting) < MIN_OBJECTS:
+            return
+        self._submit_canon()
+
+    def _start(self) -> ProcessPoolExecutor | None:
+        if self.pool is None and not self.broken:
+            try:
+                import multiprocessing
+
+                ctx = multiprocessing.get_context("forkserver")
+                ctx.set_forkserver_preload(["syncd.convert.ical_out"])
+                self.pool = ProcessPoolExecutor(
+                    self.workers, mp_context=ctx, initializer=_load_converter
+                )
+            except (OSError, RuntimeError, ImportError, ValueError) as exc:
+                log.info("no conversion workers (%s); converting in the main process", exc)
+                self.broken = True
+        return self.pool
+
+    def _submit_canon(self) -> None:
+        pool = self._start()
+        objs, self.waiting = self.waiting, []
+        if pool is None:
+            return
+        try:
+            for start in range(0, len(objs), CHUNK):
+                chunk = objs[start : start + CHUNK]
+                future = pool.submit(_canon_chunk, chunk)
+                for i, obj in enumerate(chunk):
+                    oid = str(obj.get("id"))
+                    self.slots[oid] = _Slot(obj, future, i, len(self.slots))
+        except (OSError, RuntimeError) as exc:  # a broken pool: the rest is done in-process
+            log.info("conversion workers failed (%s); converting in the main process", exc)
+            self.broken = True
+
+    def seal(self) -> None:
+        """The fetch is complete: submit what is left, then the files to make."""
+        if self.broken or self.pool is None:
+            return
+        if self.waiting:
+            self._submit_canon()
+        order = sorted(
+            (s for s in self.slots.values() if self.wants_file(s.obj)), key=lambda s: s.seq
+        )
+        try:
+            for start in range(0, len(order), CHUNK):
+                chunk = order[start : start + CHUNK]
+                future = self.pool.submit(_render_chunk, [s.obj for s in chunk])
+                for i, slot in enumerate(chunk):
+                    slot.render, slot.render_index = future, i
+        except (OSError, RuntimeError) as exc:
+            log.info("conversion workers failed (%s); converting in the main process", exc)
+
+    async def canons_ready(self, poll: float = 0.01) -> None:
+        """Wait (without blocking the event loop) until every canonical form is back."""
+        for future in {id(s.canon): s.canon for s in self.slots.values()}.values():
+            while not future.done():
+                await anyio.sleep(poll)
+
+    def canon(self, obj: dict[str, Any]) -> Canon | None:
+        slot = self._slot(obj)
+        if slot is None:
+            return None
+        return _take(slot.canon, slot.canon_index)
+
+    def order(self, obj: dict[str, Any]) -> int:
+        """Where this object's file comes back: writing in this order waits least."""
+        slot = self._slot(obj)
+        return slot.seq if slot is not None and slot.render is not None else -1
+
+    async def file(self, obj: dict[str, Any], poll: float = 0.005) -> bytes | None:
+        """The object's file made in advance, waiting for it; None: make it here."""
+        slot = self._slot(obj)
+        if slot is None or slot.render is None:
+            return None
+        while not slot.render.done():
+            await anyio.sleep(poll)
+        return _take(slot.render, slot.render_index)
+
+    def _slot(self, obj: dict[str, Any]) -> _Slot | None:
+        slot = self.slots.get(str(obj.get("id")))
+        return slot if slot is not None and slot.obj is obj else None
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+def _take(future: Future[Any], index: int) -> Any:
+    if not future.done() or future.cancelled() or future.exception() is not None:
+        return None
+    got = future.result()
+    return got[index] if index < len(got) else None

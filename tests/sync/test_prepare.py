@@ -1,0 +1,157 @@
+"""Conversion workers (syncd.sync.prepare): same results as the main process, always.
+
+The workers are a speed-up only; every test here compares what they give with what the
+main process computes itself, including when a worker or the whole pool fails.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+from syncd.convert.ical_out import jscal_to_ics
+from syncd.sync import prepare
+from syncd.sync.engine import remote_version
+from syncd.sync.plan import canon_given
+from syncd.sync.prepare import MIN_OBJECTS, Preparer
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "contrib" / "bench"))
+import seed  # noqa: E402
+
+
+def server_objects(n: int, prefix: str = "prep") -> list[dict]:
+    objs = []
+    for i, ev in enumerate(seed.make_events(n, prefix=prefix)):
+        obj = seed.to_jscal(ev)
+        obj["id"] = f"E{i}"
+        objs.append(obj)
+    return objs
+
+
+def run(preparer: Preparer, batches: list[list[dict]]) -> None:
+    async def go() -> None:
+        for batch in batches:
+            preparer.feed(batch)
+        preparer.seal()
+        await preparer.canons_ready()
+
+    anyio.run(go)
+
+
+def test_worker_results_equal_the_main_process() -> None:
+    objs = server_objects(MIN_OBJECTS + 150)
+    known = {o["id"] for o in objs[:100]}  # already in the journal: no file made in advance
+    preparer = Preparer(lambda o: o["id"] not in known, workers=2)
+    try:
+        run(preparer, [objs[:300], objs[300:]])
+        assert preparer.pool is not None, "enough objects: the pool must have started"
+        for obj in objs:
+            ready = preparer.canon(obj)
+            assert ready is not None
+            inline = remote_version(obj)
+            assert (ready.text, ready.comparable) == (canon_given(inline), inline.comparable)
+            made = anyio.run(preparer.file, obj)
+            if obj["id"] in known:
+                assert made is None
+            else:
+                assert made == jscal_to_ics([obj])
+    finally:
+        preparer.close()
+    assert preparer.pool is None
+
+
+def test_few_objects_start_no_pool() -> None:
+    objs = server_objects(10)
+    preparer = Preparer(lambda o: True, workers=2)
+    try:
+        run(preparer, [objs])
+        assert preparer.pool is None
+        assert all(preparer.canon(o) is None and preparer.order(o) == -1 for o in objs)
+    finally:
+        preparer.close()
+
+
+def test_an_object_the_converter_refuses_is_left_to_the_main_process() -> None:
+    objs = server_objects(MIN_OBJECTS)
+    objs[7]["start"] = "not a date"  # jscal_to_ics raises on it; canonical does not
+    objs[9][1] = "x"  # not JSON (names are strings): canonical raises on it
+    preparer = Preparer(lambda o: True, workers=2)
+    try:
+        run(preparer, [objs])
+        assert anyio.run(preparer.file, objs[7]) is None
+        assert preparer.canon(objs[9]) is None
+        with pytest.raises(TypeError):
+            remote_version(objs[9])  # the main process meets the error itself and reports it
+        assert anyio.run(preparer.file, objs[8]) == jscal_to_ics([objs[8]])
+    finally:
+        preparer.close()
+
+
+def test_a_killed_worker_means_conversion_in_the_main_process() -> None:
+    objs = server_objects(MIN_OBJECTS * 3)
+    preparer = Preparer(lambda o: True, workers=2)
+    try:
+        preparer.feed(objs[:MIN_OBJECTS])
+        assert preparer.pool is not None
+        for pid in list(preparer.pool._processes):  # noqa: SLF001 - the test's sabotage
+            os.kill(pid, signal.SIGKILL)
+        preparer.feed(objs[MIN_OBJECTS:])
+        preparer.seal()
+        anyio.run(preparer.canons_ready)
+        # Whatever the dead pool did not finish comes back as "do it yourself", never wrong.
+        assert any(preparer.canon(obj) is None for obj in objs)
+        for obj in objs:
+            ready = preparer.canon(obj)
+            if ready is not None:
+                assert ready.comparable == remote_version(obj).comparable
+            made = anyio.run(preparer.file, obj)
+            assert made is None or made == jscal_to_ics([obj])
+    finally:
+        preparer.close()
+
+
+def test_worker_count_follows_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(prepare.ENV_WORKERS, "0")
+    assert prepare.worker_count() == 0
+    monkeypatch.setenv(prepare.ENV_WORKERS, "1")
+    assert prepare.worker_count() == 0  # one worker would only add pickling
+    monkeypatch.setenv(prepare.ENV_WORKERS, "3")
+    assert prepare.worker_count() == 3
+
+
+def test_a_big_pass_writes_the_same_files_and_journal_with_and_without_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.fakejmap import FakeJmapServer, FakeTransport
+    from tests.sync.conftest import PairHarness
+
+    def one(workers: str, where: Path) -> tuple[dict[str, bytes], list[tuple]]:
+        monkeypatch.setenv(prepare.ENV_WORKERS, workers)
+        server = FakeJmapServer()
+        for obj in server_objects(MIN_OBJECTS + 50, prefix="big"):
+            obj.pop("id")
+            server.put_event(obj)
+        h = PairHarness(where, server, FakeTransport(server))
+        h.root.mkdir(parents=True)
+        h.write_config()
+        result = h.sync()
+        assert result.ok, result.summary()
+        import sqlite3
+
+        db = sqlite3.connect(where / "state" / "cal.sqlite3")
+        rows = db.execute(
+            "SELECT uid, filename, remote_hash, base, local_hash FROM items ORDER BY uid"
+        ).fetchall()
+        db.close()
+        return h.files(), rows
+
+    files_inline, rows_inline = one("0", tmp_path / "inline")
+    files_workers, rows_workers = one("2", tmp_path / "workers")
+    assert len(files_inline) == MIN_OBJECTS + 50
+    assert files_workers == files_inline
+    assert rows_workers == rows_inline
