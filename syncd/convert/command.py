@@ -58,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --to jscal: show only what would be sent to the server",
     )
     parser.add_argument(
+        "--jscalendar",
+        choices=["rfc8984", "jscalendarbis"],
+        default="rfc8984",
+        help="with --upload: the server's JSCalendar version (1.0 or 2.0 names; default 1.0)",
+    )
+    parser.add_argument(
         "--previous",
         type=Path,
         metavar="FILE.ics",
@@ -65,7 +71,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def convert_bytes(data: bytes, to: str, *, upload: bool = False, previous: bytes | None = None):
+def convert_bytes(
+    data: bytes,
+    to: str,
+    *,
+    upload: bool = False,
+    previous: bytes | None = None,
+    jscalendar: str = "rfc8984",
+):
     """One input's bytes -> the output bytes; raises InputError."""
     # Imported here: building the CLI parser must not load icalendar (every `syncd sync`
     # would pay for it, even when nothing needs converting).
@@ -79,7 +92,9 @@ def convert_bytes(data: bytes, to: str, *, upload: bool = False, previous: bytes
         except ConversionError as exc:
             raise InputError(exc.message, exc.line) from None
         if upload:
-            objs = [for_upload(o) for o in objs]
+            from syncd.convert.dialect import Dialect, to_server
+
+            objs = [to_server(for_upload(o), Dialect(jscalendar)) for o in objs]
         return (json.dumps(objs, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     objs = _load_json(data)
     try:
@@ -149,7 +164,13 @@ def run(args: argparse.Namespace) -> int:
     for path in args.files:
         try:
             data = _read(path)
-            result = convert_bytes(data, args.to, upload=args.upload, previous=previous)
+            result = convert_bytes(
+                data,
+                args.to,
+                upload=args.upload,
+                previous=previous,
+                jscalendar=args.jscalendar,
+            )
         except InputError as exc:
             where = f"{path}:{exc.line}" if exc.line else str(path)
             print(f"syncd: {where}: {exc}", file=sys.stderr)

@@ -174,7 +174,7 @@ class PairSync:
         return self.dtype.item
 
     async def run(self, options: PassOptions = PassOptions()) -> PassResult:
-        self._preparer = self._new_preparer()
+        self._preparer = None if options.dry_run else self._new_preparer()
         try:
             return await self._pass(options)
         finally:

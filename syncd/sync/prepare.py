@@ -3,12 +3,9 @@
 A first download (or any pass that brings thousands of server objects) spends nearly
 all of its time in two pure functions per object: ``canonical`` (the comparable form the
 journal keeps) and ``jscal_to_ics`` (the file).  Both depend on the object alone, so
-batches go to worker processes as the server's answers arrive:
-
-1. while the fetch goes on, each batch's canonical forms (routing and planning need
-   them all);
-2. once the fetch is complete, the files of objects new to the journal, which the
-   main process writes as they come back.
+each batch goes to worker processes as soon as the server's answer arrives: first its
+canonical forms (routing and planning need them all), then the files of its objects that
+are new to the journal (nothing to merge back), while the server sends the next batch.
 
 The main process meanwhile waits on the event loop (the daemon keeps pinging systemd
 and reading its push stream) and writes files.  The workers come from a
@@ -135,7 +132,7 @@ class Preparer:
         self.waiting.extend(objs)
         if self.pool is None and len(self.waiting) < MIN_OBJECTS:
             return
-        self._submit_canon()
+        self._submit()
 
     def _start(self) -> ProcessPoolExecutor | None:
         if self.pool is None and not self.broken:
@@ -152,7 +149,10 @@ class Preparer:
                 self.broken = True
         return self.pool
 
-    def _submit_canon(self) -> None:
+    def _submit(self) -> None:
+        """Each chunk's canonical forms, then the files of its objects new to the journal:
+        the workers convert while the server is still sending, and the canonical forms
+        (which routing waits for) are never queued behind files of later chunks."""
         pool = self._start()
         objs, self.waiting = self.waiting, []
         if pool is None:
@@ -161,30 +161,24 @@ class Preparer:
             for start in range(0, len(objs), CHUNK):
                 chunk = objs[start : start + CHUNK]
                 future = pool.submit(_canon_chunk, chunk)
+                slots = []
                 for i, obj in enumerate(chunk):
-                    oid = str(obj.get("id"))
-                    self.slots[oid] = _Slot(obj, future, i, len(self.slots))
+                    slot = _Slot(obj, future, i, len(self.slots))
+                    self.slots[str(obj.get("id"))] = slot
+                    slots.append(slot)
+                wanted = [slot for slot in slots if self.wants_file(slot.obj)]
+                if wanted:
+                    files = pool.submit(_render_chunk, [slot.obj for slot in wanted])
+                    for i, slot in enumerate(wanted):
+                        slot.render, slot.render_index = files, i
         except (OSError, RuntimeError) as exc:  # a broken pool: the rest is done in-process
             log.info("conversion workers failed (%s); converting in the main process", exc)
             self.broken = True
 
     def seal(self) -> None:
-        """The fetch is complete: submit what is left, then the files to make."""
-        if self.broken or self.pool is None:
-            return
-        if self.waiting:
-            self._submit_canon()
-        order = sorted(
-            (s for s in self.slots.values() if self.wants_file(s.obj)), key=lambda s: s.seq
-        )
-        try:
-            for start in range(0, len(order), CHUNK):
-                chunk = order[start : start + CHUNK]
-                future = self.pool.submit(_render_chunk, [s.obj for s in chunk])
-                for i, slot in enumerate(chunk):
-                    slot.render, slot.render_index = future, i
-        except (OSError, RuntimeError) as exc:
-            log.info("conversion workers failed (%s); converting in the main process", exc)
+        """The fetch is complete: submit what is still waiting."""
+        if not self.broken and self.pool is not None and self.waiting:
+            self._submit()
 
     async def canons_ready(self, poll: float = 0.01) -> None:
         """Wait (without blocking the event loop) until every canonical form is back."""

@@ -196,3 +196,15 @@ def test_to_is_required(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["convert", "x.ics"])
     assert exc.value.code == 2
+
+
+def test_upload_shows_the_jscalendar_2_names_on_request(tmp_path, capsys):
+    path = _write(tmp_path, "weekly.ics", EVENT)  # RRULE:FREQ=WEEKLY;...
+    assert main(["convert", "--to", "jscal", "--upload", str(path)]) == 0
+    v1 = json.loads(capsys.readouterr().out)[0]
+    assert v1["recurrenceRules"][0]["frequency"] == "weekly" and "version" not in v1
+    argv = ["convert", "--to", "jscal", "--upload", "--jscalendar", "jscalendarbis", str(path)]
+    assert main(argv) == 0
+    v2 = json.loads(capsys.readouterr().out)[0]
+    assert v2["recurrenceRule"]["frequency"] == "weekly" and "recurrenceRules" not in v2
+    assert v2["version"] == "2.0"
