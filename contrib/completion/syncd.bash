@@ -42,6 +42,7 @@ _syncd() {
         -c|--config|--previous|-o|--output-dir)
             COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
         --to) COMPREPLY=($(compgen -W "jscal ical" -- "$cur")); return ;;
+        --jscalendar) COMPREPLY=($(compgen -W "rfc8984 jscalendarbis" -- "$cur")); return ;;
         --timeout) return ;;
     esac
 
@@ -65,7 +66,7 @@ _syncd() {
         conflicts) COMPREPLY=($(compgen -W "list show -h --help" -- "$cur")) ;;
         convert)
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--to -o --output-dir --upload --previous -h --help" -- "$cur"))
+                COMPREPLY=($(compgen -W "--to -o --output-dir --upload --jscalendar --previous -h --help" -- "$cur"))
             else
                 COMPREPLY=($(compgen -f -X '!*.@(ics|json)' -- "$cur") $(compgen -d -- "$cur"))
                 compopt -o filenames 2>/dev/null

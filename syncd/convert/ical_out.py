@@ -17,11 +17,21 @@ from typing import Any
 import icalendar
 from icalendar import Calendar
 from icalendar.cal import Component
-from icalendar.parser import Parameters
+from icalendar.parser import Parameters, _escape_char
 from icalendar.parser.parameter import QUOTABLE, rfc_6868_escape
 from icalendar.parser.parameter import RFC_6868_ESCAPE_REGEX as _RFC6868_SPECIAL
 from icalendar.parser.string import _foldline
-from icalendar.prop import vDuration, vInline, vText
+from icalendar.prop import (
+    vCalAddress,
+    vCategory,
+    vDDDTypes,
+    vDuration,
+    vInline,
+    vInt,
+    vText,
+    vUnknown,
+)
+from icalendar.timezone.tzid import tzid_from_tzinfo
 
 from syncd.convert.ical_in import (
     CLASS,
@@ -72,7 +82,15 @@ SERIES_ONLY = {
 }
 
 
-def jscal_to_ics(objs: list[dict[str, Any]], previous: bytes | None = None) -> bytes:
+def jscal_to_ics(
+    objs: list[dict[str, Any]], previous: bytes | None = None, *, lean: bool = True
+) -> bytes:
+    """The file for ``objs``; ``previous``: the file it replaces, whose extras come back.
+
+    ``lean=False`` builds every property with icalendar's own types: the reference the
+    lean path (``_Line``, used when there is no previous file) is tested against.
+    """
+    lean = lean and previous is None
     cal = Calendar()
     cal.add("PRODID", PRODID)
     cal.add("VERSION", "2.0")
@@ -84,10 +102,11 @@ def jscal_to_ics(objs: list[dict[str, Any]], previous: bytes | None = None) -> b
     last: date | None = None
     others = _calendar_extras(cal, objs)
     for obj in objs:
-        for comp in object_to_components(obj):
-            key = _comp_key(comp)
-            if key in prev:
-                merge_back(comp, prev[key])
+        for comp in object_to_components(obj, lean=lean):
+            if prev:
+                key = _comp_key(comp)
+                if key in prev:
+                    merge_back(comp, prev[key])
             cal.add_component(comp)
         first, last = _span_years(obj, first, last)
     cal.subcomponents.extend(others)  # after the items, where the file had them
@@ -132,11 +151,14 @@ def _serialize_into(comp: Component, lines: list[str]) -> None:
 
 
 def _content_line(name: str, value: Any) -> str:
-    text = value.to_ical() if hasattr(value, "to_ical") else vText(value).to_ical()
-    if isinstance(text, bytes):
-        text = text.decode("utf-8")
+    if type(value) is _Line:
+        text, params = value.text, value._params
+    else:
+        text = value.to_ical() if hasattr(value, "to_ical") else vText(value).to_ical()
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        params = getattr(value, "params", None)
     line = f"{name}:{text}"
-    params = getattr(value, "params", None)
     if params:
         ptext = _params_text(params)
         if ptext:
@@ -184,7 +206,7 @@ def missing_tzids(cal: Component) -> set[str]:
             continue
         for values in comp.values():
             for value in values if isinstance(values, list) else (values,):
-                params = getattr(value, "params", None)
+                params = value._params if type(value) is _Line else getattr(value, "params", None)
                 if params and params.get("TZID"):
                     used.add(params["TZID"])
         stack.extend(comp.subcomponents)
@@ -392,15 +414,15 @@ def _comp_key(comp: Component) -> tuple[str, str]:
     return (str(comp.get("UID")), rid_text)
 
 
-def object_to_components(obj: dict[str, Any]) -> list[Component]:
+def object_to_components(obj: dict[str, Any], *, lean: bool = False) -> list[Component]:
     zone_name = obj.get("timeZone")
     all_day = bool(obj.get("showWithoutTime"))
     orphan = bool(obj.get("recurrenceId"))
     if orphan:
         rid_zone = obj.get("recurrenceIdTimeZone", zone_name)
-        master = _component(obj, (obj["recurrenceId"], rid_zone, all_day, None))
+        master = _component(obj, (obj["recurrenceId"], rid_zone, all_day, None), lean)
     else:
-        master = _component(obj, None)
+        master = _component(obj, None, lean)
     comps = [master]
     overrides = obj.get("recurrenceOverrides") or {}
     kinds = obj.get(VENDOR_KIND) or {}
@@ -421,7 +443,7 @@ def object_to_components(obj: dict[str, Any]) -> list[Component]:
             instance = _apply_patch(obj, patch)
             instance.setdefault("start", key)
             rid = (key, zone_name, all_day, patch.get(VENDOR_RID_KIND))
-            comps.append(_component(instance, rid))
+            comps.append(_component(instance, rid, lean))
     return comps
 
 
@@ -501,10 +523,15 @@ def _add_dt(
 
 
 def _component(
-    obj: dict[str, Any], instance: tuple[str, str | None, bool, str | None] | None
+    obj: dict[str, Any],
+    instance: tuple[str, str | None, bool, str | None] | None,
+    lean: bool = False,
 ) -> Component:
     is_task = obj.get("@type") == "Task"
-    comp: Component = icalendar.Todo() if is_task else icalendar.Event()
+    if lean:
+        comp: Component = _LeanTodo() if is_task else _LeanEvent()
+    else:
+        comp = icalendar.Todo() if is_task else icalendar.Event()
     comp.add("UID", obj.get("uid"))
     stamp = obj.get("updated") or obj.get("created")
     comp.add("DTSTAMP", parse_utc(stamp) if stamp else EPOCH_STAMP)
@@ -601,7 +628,7 @@ def _component(
             comp.add("RELATED-TO", ruid, parameters=params)
     _participants_out(comp, obj)
     for aid, alert in sorted((obj.get("alerts") or {}).items()):
-        alarm = _alarm(aid, alert, obj)
+        alarm = _alarm(aid, alert, obj, lean)
         if alarm is not None:
             comp.add_component(alarm)
     add_ical_component(comp, obj.get(ICAL_COMPONENT))
@@ -657,6 +684,140 @@ def restore_params(comp: Component, kept: list[list[Any]]) -> None:
             continue
         for key, value in params.items():
             target.params[key] = value  # the original's word wins over what the mapping wrote
+
+
+class _Line:
+    """A property made without icalendar's typing machinery: its value's text, and its
+    parameters (created when first asked for).
+
+    Building a file's properties through ``Component.add`` (type lookup, a typed value,
+    a Parameters dict, time zone inference for every date) was half of converting a big
+    download.  ``_lean_line`` makes the same text for the common value types by
+    icalendar's own rules; a file made this way is byte for byte the one icalendar's
+    types make (tests/convert/test_lean.py).  Used only for a file made from scratch:
+    merge-back reads typed values of the previous file, never these.
+    """
+
+    __slots__ = ("text", "_params")
+
+    def __init__(self, text: str, params: Parameters | None = None) -> None:
+        self.text = text
+        self._params = params
+
+    @property
+    def params(self) -> Parameters:
+        if self._params is None:
+            self._params = Parameters()
+        return self._params
+
+    def to_ical(self) -> bytes:
+        return self.text.encode("utf-8")
+
+
+class _LeanAdd:
+    """``Component.add`` that keeps common values as ``_Line``s; others as icalendar does."""
+
+    def add(self, name: str, value: Any, parameters: Any = None, encode: bool = True) -> None:
+        line = _lean_line(name, value, parameters) if encode else None
+        if line is None:
+            super().add(name, value, parameters=parameters, encode=encode)  # type: ignore[misc]
+            return
+        new: Any = line
+        if name in self:  # type: ignore[operator]
+            old = self[name]  # type: ignore[index]
+            if isinstance(old, list):
+                old.append(line)
+                new = old
+            else:
+                new = [old, line]
+        self[name] = new  # type: ignore[index]
+
+
+class _LeanEvent(_LeanAdd, icalendar.Event):
+    pass
+
+
+class _LeanTodo(_LeanAdd, icalendar.Todo):
+    pass
+
+
+class _LeanAlarm(_LeanAdd, icalendar.Alarm):
+    pass
+
+
+# Component.add turns these into UTC first (RFC 5545 requires it).
+_FORCED_UTC = {"DTSTAMP", "CREATED", "LAST-MODIFIED"}
+
+
+@functools.cache
+def _value_class(name: str) -> type:
+    return Component.types_factory.for_property(name, None)  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _tzid(tz: Any) -> str | None:
+    """icalendar's TZID for a tzinfo: a ZoneInfo's key, or "UTC" for the zones it counts
+    as UTC (Etc/UTC, but also Africa/Abidjan and others of offset 0 all year)."""
+    return tzid_from_tzinfo(tz)
+
+
+@functools.lru_cache(maxsize=512)
+def _duration_text(td: timedelta) -> str:
+    return vDuration(td).to_ical().decode("ascii")
+
+
+def _lean_line(name: str, value: Any, parameters: Any) -> _Line | None:
+    """The ``_Line`` icalendar's ``add`` would write for this value, or None where the
+    value is not one of the common kinds (icalendar then does it)."""
+    if parameters and (
+        "VALUE" in parameters or any(type(v) is not str for v in parameters.values())
+    ):
+        return None
+    kind = _value_class(name)
+    t = type(value)
+    params: Parameters | None = None
+    if t is Text:
+        text = value.to_ical().decode("utf-8")
+    elif t is str:
+        if kind is vText:
+            text = _escape_char(value)
+        elif kind is vUnknown or kind is vCalAddress and "\r" not in value and "\n" not in value:
+            text = value
+        else:
+            return None
+    elif t is int and kind is vInt:
+        text = str(value)
+    elif t is datetime and kind is vDDDTypes:
+        text = (
+            f"{value.year:04}{value.month:02}{value.day:02}"
+            f"T{value.hour:02}{value.minute:02}{value.second:02}"
+        )
+        if value.tzinfo is None:
+            if name in _FORCED_UTC:
+                return None
+        else:
+            tzid = _tzid(value.tzinfo)
+            if tzid is None or (name in _FORCED_UTC and tzid != "UTC"):
+                return None
+            if tzid == "UTC":
+                text += "Z"
+            else:
+                params = Parameters({"TZID": tzid})
+    elif t is date and kind is vDDDTypes:
+        text = f"{value.year:04}{value.month:02}{value.day:02}"
+        params = Parameters({"VALUE": "DATE"})
+    elif t is timedelta and kind is vDDDTypes:
+        text = _duration_text(value)
+    elif t is list and kind is vCategory and all(type(c) is str for c in value):
+        text = ",".join(_escape_char(c) for c in value)
+    else:
+        return None
+    if parameters:
+        if params is None:
+            params = Parameters()
+        for key, item in parameters.items():
+            params[key] = item
+    return _Line(text, params)
 
 
 class Text(vText):
@@ -808,9 +969,11 @@ def _participants_out(comp: Component, obj: dict[str, Any]) -> None:
         comp.add("ORGANIZER", reply)
 
 
-def _alarm(aid: str, alert: dict[str, Any], obj: dict[str, Any]) -> Component | None:
+def _alarm(
+    aid: str, alert: dict[str, Any], obj: dict[str, Any], lean: bool = False
+) -> Component | None:
     trigger = alert.get("trigger") or {}
-    alarm = icalendar.Alarm()
+    alarm = _LeanAlarm() if lean else icalendar.Alarm()
     alarm.add("X-JMAP-ID", aid)
     if trigger.get("@type") == "AbsoluteTrigger" and trigger.get("when"):
         alarm.add("TRIGGER", parse_utc(trigger["when"]))
