@@ -3,9 +3,10 @@
 A first download (or any pass that brings thousands of server objects) spends nearly
 all of its time in two pure functions per object: ``canonical`` (the comparable form the
 journal keeps) and ``jscal_to_ics`` (the file).  Both depend on the object alone, so
-each batch goes to worker processes as soon as the server's answer arrives: first its
-canonical forms (routing and planning need them all), then the files of its objects that
-are new to the journal (nothing to merge back), while the server sends the next batch.
+each batch goes to worker processes as soon as the server's answer arrives, while the
+server sends the next: its canonical forms to one worker (routing and planning need them
+all, so they never wait behind files), the files of its objects that are new to the
+journal (nothing to merge back) to the others.
 
 The main process meanwhile waits on the event loop (the daemon keeps pinging systemd
 and reading its push stream) and writes files.  The workers come from a
@@ -121,7 +122,11 @@ class Preparer:
     def __init__(self, wants_file: Callable[[dict[str, Any]], bool], workers: int) -> None:
         self.wants_file = wants_file
         self.workers = workers
-        self.pool: ProcessPoolExecutor | None = None
+        # Files and canonical forms in pools of their own: routing waits for every
+        # canonical form, and in one queue they would wait behind the files of the
+        # batches before them.
+        self.pool: ProcessPoolExecutor | None = None  # files: workers - 1 processes
+        self.canon_pool: ProcessPoolExecutor | None = None  # canonical forms: 1 process
         self.slots: dict[str, _Slot] = {}
         self.waiting: list[dict[str, Any]] = []  # fed before there were enough to start
         self.broken = workers < 2
@@ -141,8 +146,11 @@ class Preparer:
 
                 ctx = multiprocessing.get_context("forkserver")
                 ctx.set_forkserver_preload(["syncd.convert.ical_out"])
+                self.canon_pool = ProcessPoolExecutor(
+                    1, mp_context=ctx, initializer=_load_converter
+                )
                 self.pool = ProcessPoolExecutor(
-                    self.workers, mp_context=ctx, initializer=_load_converter
+                    self.workers - 1, mp_context=ctx, initializer=_load_converter
                 )
             except (OSError, RuntimeError, ImportError, ValueError) as exc:
                 log.info("no conversion workers (%s); converting in the main process", exc)
@@ -150,17 +158,17 @@ class Preparer:
         return self.pool
 
     def _submit(self) -> None:
-        """Each chunk's canonical forms, then the files of its objects new to the journal:
-        the workers convert while the server is still sending, and the canonical forms
-        (which routing waits for) are never queued behind files of later chunks."""
+        """Each chunk's canonical forms and the files of its objects new to the journal:
+        the workers convert while the server is still sending; the canonical forms (which
+        routing waits for) have a worker of their own, never queued behind files."""
         pool = self._start()
         objs, self.waiting = self.waiting, []
-        if pool is None:
+        if pool is None or self.canon_pool is None:
             return
         try:
             for start in range(0, len(objs), CHUNK):
                 chunk = objs[start : start + CHUNK]
-                future = pool.submit(_canon_chunk, chunk)
+                future = self.canon_pool.submit(_canon_chunk, chunk)
                 slots = []
                 for i, obj in enumerate(chunk):
                     slot = _Slot(obj, future, i, len(self.slots))
@@ -211,9 +219,10 @@ class Preparer:
         return slot if slot is not None and slot.obj is obj else None
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
+        for pool in (self.pool, self.canon_pool):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        self.pool = self.canon_pool = None
 
 
 def _take(future: Future[Any], index: int) -> Any:

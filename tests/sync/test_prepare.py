@@ -62,7 +62,7 @@ def test_worker_results_equal_the_main_process() -> None:
                 assert made == jscal_to_ics([obj])
     finally:
         preparer.close()
-    assert preparer.pool is None
+    assert preparer.pool is None and preparer.canon_pool is None
 
 
 def test_few_objects_start_no_pool() -> None:
@@ -70,7 +70,7 @@ def test_few_objects_start_no_pool() -> None:
     preparer = Preparer(lambda o: True, workers=2)
     try:
         run(preparer, [objs])
-        assert preparer.pool is None
+        assert preparer.pool is None and preparer.canon_pool is None
         assert all(preparer.canon(o) is None and preparer.order(o) == -1 for o in objs)
     finally:
         preparer.close()
@@ -98,8 +98,9 @@ def test_a_killed_worker_means_conversion_in_the_main_process() -> None:
     try:
         preparer.feed(objs[:MIN_OBJECTS])
         assert preparer.pool is not None
-        for pid in list(preparer.pool._processes):  # noqa: SLF001 - the test's sabotage
-            os.kill(pid, signal.SIGKILL)
+        for pool in (preparer.pool, preparer.canon_pool):
+            for pid in list(pool._processes):  # noqa: SLF001 - the test's sabotage
+                os.kill(pid, signal.SIGKILL)
         preparer.feed(objs[MIN_OBJECTS:])
         preparer.seal()
         anyio.run(preparer.canons_ready)
