@@ -25,9 +25,11 @@ import json
 import logging
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the pool's modules load only for a pass that uses one (~7 ms)
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 import anyio
 
@@ -143,6 +145,7 @@ class Preparer:
         if self.pool is None and not self.broken:
             try:
                 import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
 
                 ctx = multiprocessing.get_context("forkserver")
                 ctx.set_forkserver_preload(["syncd.convert.ical_out"])
