@@ -172,6 +172,7 @@ class _Staged:
     tmp: Path
     filename: str
     expected: Etag | None
+    etag: Etag  # the temp file's; the rename keeps it
 
 
 # From this many files on, one syncfs beats an fsync each.  Below it, fsyncs: syncfs also
@@ -212,6 +213,14 @@ def _syncfs() -> Callable[[int], int] | None:
     fn.argtypes = [ctypes.c_int]
     fn.restype = ctypes.c_int
     return fn  # type: ignore[no-any-return]
+
+
+def _changed(target: Path, current: Etag | None, expected: Etag | None) -> ChangedOnDisk:
+    if expected is None:
+        return ChangedOnDisk(f"{target} already exists; not overwritten")
+    if current is None:
+        return ChangedOnDisk(f"{target} disappeared since syncd read it; not recreated")
+    return ChangedOnDisk(f"{target} changed on disk since syncd read it; not overwritten")
 
 
 class VdirCollection:
@@ -294,17 +303,11 @@ class VdirCollection:
                     os.fsync(f.fileno())
             current = self.etag(filename)
             if current != expected:
-                raise ChangedOnDisk(
-                    f"{target} changed on disk since syncd read it; not overwritten"
-                    if current is not None
-                    else f"{target} disappeared since syncd read it; not recreated"
-                    if expected is not None
-                    else f"{target} already exists; not overwritten"
-                )
+                raise _changed(target, current, expected)
             # A rename keeps inode, size and mtime: record before the watcher can see it.
             etag = etag_of(os.stat(tmp))
             if batch is not None:
-                batch.append(_Staged(tmp, filename, expected))
+                batch.append(_Staged(tmp, filename, expected, etag))
                 return etag
             own_writes.record(target, etag)
             os.replace(tmp, target)
@@ -349,7 +352,7 @@ class VdirCollection:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(item.tmp)
                 continue
-            own_writes.record(target, etag_of(os.stat(item.tmp)))
+            own_writes.record(target, item.etag)
             os.replace(item.tmp, target)
         if staged or self._unlinked:
             self.fsync_dir()

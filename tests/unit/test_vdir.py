@@ -202,3 +202,16 @@ def test_small_batches_fsync_each_file_and_big_ones_sync_the_filesystem(tmp_path
         coll.write(f"b{i}.ics", b"x", None)
     coll.commit_batch()
     assert calls == ["syncfs", "fsync"]  # one filesystem flush, then the directory
+
+
+def test_a_new_file_never_replaces_one_that_appeared_and_says_so(tmp_path):
+    coll = _collection(tmp_path)
+    (coll.path / "a.ics").write_bytes(b"the user's")
+    with pytest.raises(ChangedOnDisk, match="already exists"):
+        coll.write("a.ics", b"ours", None)
+    assert (coll.path / "a.ics").read_bytes() == b"the user's"
+    etag = coll.etag("a.ics")
+    os.unlink(coll.path / "a.ics")
+    with pytest.raises(ChangedOnDisk, match="disappeared"):
+        coll.write("a.ics", b"ours", etag)
+    assert not (coll.path / "a.ics").exists()
