@@ -13,7 +13,8 @@ Every measured pass is the real command line in a child process (`python3 -m syn
 CONFIG sync`, `vdirsyncer -c CONFIG sync`), interpreter start included.  Per pass: wall
 time, CPU time (user+sys of that child, from os.wait4), peak RSS of that child, HTTP
 requests and bytes (both directions, headers included) counted by a proxy in front of each
-server (contrib/bench/proxy.py).  Each figure is the median of --runs passes.  See
+server (contrib/bench/proxy.py), and the CPU time of the whole machine (/proc/stat: the
+server's and the kernel's work too).  Each figure is the median of --runs passes.  See
 contrib/bench/README.md.
 """
 
@@ -62,6 +63,22 @@ class Measure:
     rss_mb: float
     requests: int
     nbytes: int
+    machine_cpu: float = 0.0  # every process and the kernel: the server's work included
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine spent not idle, from /proc/stat (0 elsewhere).
+
+    The pass's own CPU leaves out the server that answers it (Cyrus, Radicale) and the
+    kernel's work for both; on a small machine they compete for the same cores, so this
+    is the figure that says how much work a pass costs in all."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def run_child(cmd: list[str], proxy: CountingProxy, log: Path, env: dict | None = None) -> Measure:
@@ -70,17 +87,17 @@ def run_child(cmd: list[str], proxy: CountingProxy, log: Path, env: dict | None 
     with open(log, "ab") as out:
         out.write(f"\n$ {' '.join(cmd)}\n".encode())
         out.flush()
-        t0 = time.perf_counter()
+        busy0, t0 = machine_busy(), time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=out, env=env)
         _, status, ru = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
+        wall, busy = time.perf_counter() - t0, machine_busy() - busy0
         proc.returncode = os.waitstatus_to_exitcode(status)
     cpu = ru.ru_utime + ru.ru_stime + reap_orphans()
     req1, bytes1 = proxy.snapshot()
     if proc.returncode != 0:
         tail = log.read_text(errors="replace")[-3000:]
         raise RuntimeError(f"{cmd[0]} exited {proc.returncode}; log {log}:\n{tail}")
-    return Measure(wall, cpu, ru.ru_maxrss / 1024, req1 - req0, bytes1 - bytes0)
+    return Measure(wall, cpu, ru.ru_maxrss / 1024, req1 - req0, bytes1 - bytes0, busy)
 
 
 def become_subreaper() -> None:
@@ -551,8 +568,9 @@ def table(n: int, results: dict[str, dict[str, list[Measure]]], runs: int) -> st
     head = (
         f"N = {n} (median of {runs})\n\n"
         "| scenario | wall s syncd | wall s vds | wall ratio | CPU s syncd | CPU s vds | CPU ratio "
+        "| machine CPU s syncd | machine CPU s vds "
         "| RSS MB syncd | RSS MB vds | requests syncd | requests vds | bytes syncd | bytes vds |\n"
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n"
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n"
     )
     lines = []
     for name in SCENARIOS:
@@ -569,6 +587,7 @@ def table(n: int, results: dict[str, dict[str, list[Measure]]], runs: int) -> st
         lines.append(
             f"| {name} | {cell(a, 'wall')} | {cell(b, 'wall')} | {ratio('wall')} "
             f"| {cell(a, 'cpu')} | {cell(b, 'cpu')} | {ratio('cpu')} "
+            f"| {cell(a, 'machine_cpu')} | {cell(b, 'machine_cpu')} "
             f"| {cell(a, 'rss_mb', '{:.0f}')} | {cell(b, 'rss_mb', '{:.0f}')} "
             f"| {cell(a, 'requests', '{:.0f}')} | {cell(b, 'requests', '{:.0f}')} "
             f"| {fmt_bytes(med(a, 'nbytes')) if a else '-'} | {fmt_bytes(med(b, 'nbytes')) if b else '-'} |"
