@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections import OrderedDict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -707,15 +708,69 @@ class _Line:
     @property
     def params(self) -> Parameters:
         if self._params is None:
-            self._params = Parameters()
-        return self._params
+            self._params = _Params()
+        return self._params  # type: ignore[return-value]
 
     def to_ical(self) -> bytes:
         return self.text.encode("utf-8")
 
 
+class _Params(dict):  # type: ignore[type-arg]
+    """The parameters of a ``_Line``: what ``Parameters`` holds for them (names in upper
+    case), at the cost of a dict: a big download makes one for nearly every date."""
+
+    __slots__ = ()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        dict.__setitem__(self, key.upper(), value)
+
+    def __getitem__(self, key: str) -> Any:
+        return dict.__getitem__(self, key.upper())
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key.upper() if isinstance(key, str) else key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict.get(self, key.upper(), default)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        return dict.setdefault(self, key.upper(), default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def to_ical(self, sorted: bool = True) -> bytes:  # noqa: A002 - Parameters' own name
+        return Parameters(self).to_ical(sorted=sorted)  # type: ignore[no-any-return]
+
+
 class _LeanAdd:
-    """``Component.add`` that keeps common values as ``_Line``s; others as icalendar does."""
+    """``Component.add`` that keeps common values as ``_Line``s; others as icalendar does.
+
+    Also the component's own lookups without icalendar's per-call key conversion (str
+    or bytes, then upper case): every name here is a str, and building a file asks
+    each name several times."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if type(key) is not str:
+            super().__setitem__(key, value)  # type: ignore[misc]
+            return
+        OrderedDict.__setitem__(self, key.upper(), value)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: Any) -> Any:
+        if type(key) is not str:
+            return super().__getitem__(key)  # type: ignore[misc]
+        return OrderedDict.__getitem__(self, key.upper())  # type: ignore[arg-type]
+
+    def __contains__(self, key: Any) -> bool:
+        if type(key) is not str:
+            return super().__contains__(key)  # type: ignore[misc,no-any-return]
+        return OrderedDict.__contains__(self, key.upper())  # type: ignore[arg-type]
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if type(key) is not str:
+            return super().get(key, default)  # type: ignore[misc]
+        return OrderedDict.get(self, key.upper(), default)  # type: ignore[arg-type]
 
     def add(self, name: str, value: Any, parameters: Any = None, encode: bool = True) -> None:
         line = _lean_line(name, value, parameters) if encode else None
@@ -802,10 +857,10 @@ def _lean_line(name: str, value: Any, parameters: Any) -> _Line | None:
             if tzid == "UTC":
                 text += "Z"
             else:
-                params = Parameters({"TZID": tzid})
+                params = _Params(TZID=tzid)
     elif t is date and kind is vDDDTypes:
         text = f"{value.year:04}{value.month:02}{value.day:02}"
-        params = Parameters({"VALUE": "DATE"})
+        params = _Params(VALUE="DATE")
     elif t is timedelta and kind is vDDDTypes:
         text = _duration_text(value)
     elif t is list and kind is vCategory and all(type(c) is str for c in value):
@@ -814,7 +869,7 @@ def _lean_line(name: str, value: Any, parameters: Any) -> _Line | None:
         return None
     if parameters:
         if params is None:
-            params = Parameters()
+            params = _Params()
         for key, item in parameters.items():
             params[key] = item
     return _Line(text, params)
