@@ -187,17 +187,35 @@ _BASE: JsonOnDemand = ItemRow.__dict__["base"]
 
 
 class ItemRows(MutableMapping[str, ItemRow]):
-    """uid -> ItemRow for one collection, each row built on first access."""
+    """uid -> ItemRow for one collection, each row read and built on first access.
 
-    def __init__(self, raw: dict[str, tuple[Any, ...]], db: sqlite3.Connection) -> None:
-        self._raw = raw
+    What every pass needs of every row is its file name and etag (to find the files that
+    moved); the rest of a row is read only for the few items that changed."""
+
+    def __init__(
+        self,
+        raw: dict[str, tuple[str, str | None]],
+        db: sqlite3.Connection | None,
+        collection: str = "",
+    ) -> None:
+        self._raw = raw  # uid -> (file name, etag text); () for rows set in this pass
         self._rows: dict[str, ItemRow] = {}
         self._db = db
+        self._collection = collection
 
     def __getitem__(self, uid: str) -> ItemRow:
         row = self._rows.get(uid)
         if row is None:
-            r = self._raw[uid]  # KeyError for an unknown uid, as a dict
+            self._raw[uid]  # noqa: B018 - KeyError for an unknown uid, as a dict
+            assert self._db is not None
+            r = self._db.execute(
+                "SELECT collection, uid, filename, remote_id, local_etag, local_hash, "
+                "remote_hash, remote_updated, base IS NOT NULL FROM items "
+                "WHERE collection = ? AND uid = ?",
+                (self._collection, uid),
+            ).fetchone()
+            if r is None:
+                raise KeyError(uid)
             loader = _BaseLoader(self._db, r[0], r[1]) if r[8] else None
             row = self._rows[uid] = _item((*r[:8], loader))
         return row
@@ -220,16 +238,22 @@ class ItemRows(MutableMapping[str, ItemRow]):
         """(uid, file name) of every row, without building the rows."""
         for uid, r in self._raw.items():
             row = self._rows.get(uid)
-            yield uid, (row.filename if row is not None else r[2])
+            yield uid, (row.filename if row is not None else r[0])
 
-    def files(self) -> Iterator[tuple[str, str, Etag | None]]:
-        """(uid, file name, etag) of every row, without building the rows."""
+    def by_filename(self) -> dict[str, tuple[str, str | None]]:
+        """file name -> (uid, etag as the journal writes it): what a pass compares every
+        file's etag against, built without parsing 50,000 etags."""
+        rows = self._rows
+        if not rows:
+            return {r[0]: (uid, r[1]) for uid, r in self._raw.items()}
+        out: dict[str, tuple[str, str | None]] = {}
         for uid, r in self._raw.items():
-            row = self._rows.get(uid)
-            if row is not None:
-                yield uid, row.filename, row.local_etag
+            row = rows.get(uid)
+            if row is None:
+                out[r[0]] = (uid, r[1])
             else:
-                yield uid, r[2], etag_from_text(r[4])
+                out[row.filename] = (uid, etag_to_text(row.local_etag))
+        return out
 
 
 @dataclass(frozen=True)
@@ -393,11 +417,9 @@ class Journal:
         every file's etag but works on the few items that changed, so building 50,000
         row objects (and decoding their bases) made a no-change pass O(items)."""
         rows = self.db.execute(
-            "SELECT collection, uid, filename, remote_id, local_etag, local_hash, remote_hash, "
-            "remote_updated, base IS NOT NULL FROM items WHERE collection = ?",
-            (collection,),
+            "SELECT uid, filename, local_etag FROM items WHERE collection = ?", (collection,)
         ).fetchall()
-        return ItemRows({r[1]: r for r in rows}, self.db)
+        return ItemRows({r[0]: r[1:] for r in rows}, self.db, collection)
 
     def item_by_remote_id(self, remote_id: str) -> ItemRow | None:
         r = self.db.execute(

@@ -521,13 +521,13 @@ class PairSync:
         listing = act.vdir.list()
         for skipped in act.vdir.skipped:
             act.result.errors.append(f"{act.vdir.path}/{skipped}; left untouched")
-        by_file = {filename: (uid, known) for uid, filename, known in act.journal.files()}
+        by_file = act.journal.by_filename()  # file name -> (uid, etag text)
         seen: dict[str, str] = {}  # uid -> filename, for duplicate detection
         for filename in sorted(listing):
             etag = listing[filename]
             entry = by_file.get(filename)
-            if entry is not None and entry[1] == etag:
-                seen[entry[0]] = filename
+            if entry is not None and entry[1] == f"{etag[0]}:{etag[1]}:{etag[2]}":
+                seen[entry[0]] = filename  # unchanged (the journal's etag_to_text form)
                 continue
             row = act.journal.get(entry[0]) if entry is not None else None
             await self._breathe()

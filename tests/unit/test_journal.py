@@ -68,11 +68,14 @@ def test_item_rows_are_built_only_when_asked_for(tmp_path):
             j.put_item(ItemRow("cal", f"u{i}", f"u{i}.ics", f"r{i}", (1, 2, i), "h", "rh", None))
     rows = j.items("cal")
     assert len(rows) == 5 and sorted(rows) == [f"u{i}" for i in range(5)]
-    assert sorted(rows.files()) == [(f"u{i}", f"u{i}.ics", (1, 2, i)) for i in range(5)]
+    assert rows.by_filename() == {f"u{i}.ics": (f"u{i}", f"1:2:{i}") for i in range(5)}
     assert rows._rows == {}  # nothing built for the etag comparison
     assert rows["u3"].remote_id == "r3" and list(rows._rows) == ["u3"]
     rows["new"] = ItemRow("cal", "new", "n.ics", None, (9, 9, 9), None, None, None)
-    assert ("new", "n.ics", (9, 9, 9)) in list(rows.files()) and len(rows) == 6
+    rows["u1"] = ItemRow("cal", "u1", "moved.ics", "r1", (7, 7, 7), "h", "rh", None)
+    by_file = rows.by_filename()  # rows changed in this pass count, as they are now
+    assert by_file["n.ics"] == ("new", "9:9:9") and len(rows) == 6
+    assert by_file["moved.ics"] == ("u1", "7:7:7") and "u1.ics" not in by_file
     del rows["u0"]
     assert "u0" not in rows and rows.get("u0") is None and len(rows) == 5
     j.close()
