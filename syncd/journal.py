@@ -22,6 +22,8 @@ from typing import Any
 from syncd.errors import SyncdError
 
 SCHEMA_VERSION = 1
+# What every pass reads of every row: answered from the items_scan index alone.
+LISTING_QUERY = "SELECT uid, filename, local_etag FROM items WHERE collection = ?"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,6 +51,10 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS items_file ON items (collection, filename);
 CREATE INDEX IF NOT EXISTS items_remote ON items (remote_id);
+-- What every pass reads of every row (Journal.items), without touching the rows, whose
+-- base makes them a page each: 0.19 -> 0.09 s for 50,000 items.  Made on first open
+-- of an older journal too (about 0.2 s for 50,000).
+CREATE INDEX IF NOT EXISTS items_scan ON items (collection, filename, uid, local_etag);
 CREATE TABLE IF NOT EXISTS pending_remote (
     remote_id TEXT PRIMARY KEY,
     reason TEXT,
@@ -416,9 +422,7 @@ class Journal:
         ``base`` is read from the database only when it is needed.  A pass compares
         every file's etag but works on the few items that changed, so building 50,000
         row objects (and decoding their bases) made a no-change pass O(items)."""
-        rows = self.db.execute(
-            "SELECT uid, filename, local_etag FROM items WHERE collection = ?", (collection,)
-        ).fetchall()
+        rows = self.db.execute(LISTING_QUERY, (collection,)).fetchall()
         return ItemRows({r[0]: r[1:] for r in rows}, self.db, collection)
 
     def item_by_remote_id(self, remote_id: str) -> ItemRow | None:

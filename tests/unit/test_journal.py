@@ -79,3 +79,13 @@ def test_item_rows_are_built_only_when_asked_for(tmp_path):
     del rows["u0"]
     assert "u0" not in rows and rows.get("u0") is None and len(rows) == 5
     j.close()
+
+
+def test_what_every_pass_reads_comes_from_an_index_not_the_rows(tmp_path):
+    """A row carries its base (kilobytes); the per-pass listing must not read them."""
+    j = Journal(tmp_path / "p.sqlite3")
+    from syncd.journal import LISTING_QUERY
+
+    plan = j.db.execute("EXPLAIN QUERY PLAN " + LISTING_QUERY, ("cal",)).fetchall()
+    assert "COVERING INDEX" in str(plan), plan
+    j.close()
