@@ -440,6 +440,15 @@ class Journal:
         ).fetchall()
         return {r[0]: (r[1], r[2]) for r in rows}
 
+    def remote_location(self, remote_id: str) -> tuple[str, str] | None:
+        """``remote_index().get(remote_id)`` for one id, without reading every row (the
+        same row wins where two share an id: the last written)."""
+        r = self.db.execute(
+            "SELECT collection, uid FROM items WHERE remote_id = ? ORDER BY rowid DESC LIMIT 1",
+            (remote_id,),
+        ).fetchone()
+        return (r[0], r[1]) if r else None
+
     def put_item(self, row: ItemRow) -> None:
         self.db.execute(
             "INSERT INTO items (collection, uid, filename, remote_id, local_etag, local_hash, "

@@ -89,3 +89,24 @@ def test_what_every_pass_reads_comes_from_an_index_not_the_rows(tmp_path):
     plan = j.db.execute("EXPLAIN QUERY PLAN " + LISTING_QUERY, ("cal",)).fetchall()
     assert "COVERING INDEX" in str(plan), plan
     j.close()
+
+
+def test_one_remote_id_is_found_without_reading_the_whole_index(tmp_path):
+    from syncd.journal import ItemRow
+    from syncd.sync.engine import _RemoteIndex
+
+    j = Journal(tmp_path / "p.sqlite3")
+    with j.transaction():
+        for i in range(20):
+            j.put_item(ItemRow("cal", f"u{i}", f"u{i}.ics", f"r{i % 15}", None, "h", "rh", None))
+    full = j.remote_index()
+    assert all(j.remote_location(rid) == full[rid] for rid in full)  # shared ids: same row
+    assert j.remote_location("nope") is None
+
+    few = _RemoteIndex(j, expected=3)
+    j.remote_index = lambda: (_ for _ in ()).throw(AssertionError("read every row"))  # type: ignore[method-assign]
+    assert few.get("r3") == full["r3"] and few.get("nope") is None and "r4" in few
+    many = _RemoteIndex(j, expected=_RemoteIndex.MANY + 1)
+    with pytest.raises(AssertionError, match="every row"):
+        many.get("r3")  # a pass bringing many objects reads the index once instead
+    j.close()
