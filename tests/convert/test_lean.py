@@ -7,7 +7,6 @@ Any difference, on any input, is a bug in ``_lean_line``.
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,10 +17,10 @@ from hypothesis import given
 
 from syncd.convert import ics_to_jscal, jscal_to_ics
 from syncd.convert.ical_out import _lean_line, _Line
+from tests.convert.corpus import corpus_files_or_skip
 from tests.convert.test_roundtrip_props import SETTINGS, events, tasks
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "contrib" / "bench"))
-sys.path.insert(0, str(Path(__file__).parents[2] / "contrib" / "corpus"))
 import seed  # noqa: E402
 
 
@@ -49,15 +48,7 @@ def test_generated_tasks_are_written_identically(data: bytes):
 
 def test_the_real_world_corpus_is_written_identically():
     """495 files from public packages' test data (contrib/corpus/fetch.py), if fetched."""
-    from fetch import corpus_files
-
-    try:
-        files = corpus_files()
-    except Exception:  # noqa: BLE001 - not fetched here
-        files = []
-    if not files:
-        assert not os.environ.get("SYNCD_CI"), "CI fetches the corpus (.ci/run)"
-        pytest.skip("corpus not fetched (python3 contrib/corpus/fetch.py)")
+    files = corpus_files_or_skip()
     checked = 0
     for path in files:
         try:

@@ -3,7 +3,6 @@ the parsed file, and the file merged from it, are exactly what a whole parse giv
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -11,8 +10,8 @@ import pytest
 from icalendar import Calendar
 
 from syncd.convert import ical_out, ics_to_jscal, jscal_to_ics
+from tests.convert.corpus import corpus_files_or_skip
 
-sys.path.insert(0, str(Path(__file__).parents[2] / "contrib" / "corpus"))
 sys.path.insert(0, str(Path(__file__).parents[2] / "contrib" / "bench"))
 
 
@@ -65,15 +64,7 @@ def test_zones_after_the_items_or_none_at_all_take_the_whole_parse():
 
 def test_the_real_world_corpus_merges_the_same(monkeypatch):
     """Every corpus file with a VTIMEZONE (contrib/corpus/fetch.py), if fetched."""
-    from fetch import corpus_files
-
-    try:
-        files = corpus_files()
-    except Exception:  # noqa: BLE001 - not fetched here
-        files = []
-    if not files:
-        assert not os.environ.get("SYNCD_CI"), "CI fetches the corpus (.ci/run)"
-        pytest.skip("corpus not fetched (python3 contrib/corpus/fetch.py)")
+    files = corpus_files_or_skip()
     checked = shared = 0
     for path in files:
         data = path.read_bytes()
