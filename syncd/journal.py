@@ -234,6 +234,9 @@ class ItemRows(MutableMapping[str, ItemRow]):
         del self._raw[uid]
         self._rows.pop(uid, None)
 
+    def __contains__(self, uid: object) -> bool:
+        return uid in self._raw  # without reading the row
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._raw)
 

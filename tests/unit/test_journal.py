@@ -70,6 +70,7 @@ def test_item_rows_are_built_only_when_asked_for(tmp_path):
     assert len(rows) == 5 and sorted(rows) == [f"u{i}" for i in range(5)]
     assert rows.by_filename() == {f"u{i}.ics": (f"u{i}", f"1:2:{i}") for i in range(5)}
     assert rows._rows == {}  # nothing built for the etag comparison
+    assert "u2" in rows and "nope" not in rows and rows._rows == {}  # nor to ask membership
     assert rows["u3"].remote_id == "r3" and list(rows._rows) == ["u3"]
     rows["new"] = ItemRow("cal", "new", "n.ics", None, (9, 9, 9), None, None, None)
     rows["u1"] = ItemRow("cal", "u1", "moved.ics", "r1", (7, 7, 7), "h", "rh", None)
