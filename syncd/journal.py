@@ -444,8 +444,8 @@ class Journal:
         return {r[0]: (r[1], r[2]) for r in rows}
 
     def remote_location(self, remote_id: str) -> tuple[str, str] | None:
-        """``remote_index().get(remote_id)`` for one id, without reading every row (the
-        same row wins where two share an id: the last written)."""
+        """``remote_index().get(remote_id)`` for one id, without reading every row (where
+        two rows share an id, the same one wins: the last inserted)."""
         r = self.db.execute(
             "SELECT collection, uid FROM items WHERE remote_id = ? ORDER BY rowid DESC LIMIT 1",
             (remote_id,),

@@ -26,7 +26,7 @@ from syncd import convert
 from syncd.config import Config, Pair
 from syncd.errors import SyncdError
 from syncd.jmap.client import JmapClient
-from syncd.journal import CollectionRow, ItemRow, ItemRows, Journal
+from syncd.journal import CollectionRow, ItemRow, ItemRows, Journal, etag_to_text
 from syncd.sync import plan as P
 from syncd.sync.prepare import Canon, Preparer, canon_text, comparable_of, worker_count
 from syncd.sync.remote import (
@@ -566,8 +566,8 @@ class PairSync:
         for filename in sorted(listing):
             etag = listing[filename]
             entry = by_file.get(filename)
-            if entry is not None and entry[1] == f"{etag[0]}:{etag[1]}:{etag[2]}":
-                seen[entry[0]] = filename  # unchanged (the journal's etag_to_text form)
+            if entry is not None and entry[1] == etag_to_text(etag):
+                seen[entry[0]] = filename  # unchanged
                 continue
             row = act.journal.get(entry[0]) if entry is not None else None
             await self._breathe()

@@ -259,7 +259,7 @@ class VdirCollection:
                     continue
                 if not stat.S_ISREG(st.st_mode):
                     continue
-                out[name] = (st.st_mtime_ns, st.st_size, st.st_ino)  # etag_of, inlined
+                out[name] = etag_of(st)
         return out
 
     def etag(self, filename: str) -> Etag | None:
