@@ -101,6 +101,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         if args.command == "sync":
+            from syncd.vdir import prefetch
+
+            # Stat every file on the other core while this one imports and connects.
+            names = args.pairs or list(config.pairs)
+            prefetch.start(config.pairs[n].local for n in names if n in config.pairs)
             return _run_async(_sync, config, args)
         if args.command == "discover":
             return _run_async(_discover, config, args)
@@ -169,6 +174,7 @@ async def _sync(config, args) -> int:  # type: ignore[no-untyped-def]
         dry_run=args.dry_run,
         force_delete=args.force_delete,
         allow_account_change=args.allow_account_change,
+        fingerprints=True,  # computed by the child main() started (syncd.vdir.prefetch)
     )
     status = 0
     clients: dict = {}

@@ -39,6 +39,7 @@ from syncd.sync.remote import (
 )
 from syncd.sync.result import CollectionResult, PassResult
 from syncd.vdir.names import collection_dirname, item_filename
+from syncd.vdir.prefetch import directory_fingerprint
 from syncd.vdir.storage import ChangedOnDisk, Etag, VdirCollection, VdirRoot
 
 log = logging.getLogger("syncd.sync")
@@ -49,6 +50,11 @@ class PassOptions:
     dry_run: bool = False
     force_delete: bool = False
     allow_account_change: bool = False
+    # Compare each directory with the journal by fingerprint before file by file, and keep
+    # the journal's fingerprints for the next pass (syncd.vdir.fingerprint).  For `syncd
+    # sync`, whose fingerprints a child computes on the other core; the daemon, which
+    # would compute them itself for as much as the comparison costs, leaves it off.
+    fingerprints: bool = False
 
 
 def content_hash(canon: dict[str, Any]) -> str:
@@ -207,6 +213,7 @@ class PairSync:
         # Directories under the root that hold the pair's other type (task lists for a
         # calendar pass and the reverse) or whose type is not known yet: not ours.
         self.exclude_dirs = exclude_dirs
+        self._options = PassOptions()
         self._pending_meta: list[tuple[str, dict[str, Any]]] = []
 
     @property
@@ -242,6 +249,7 @@ class PairSync:
         return preparer
 
     async def _pass(self, options: PassOptions) -> PassResult:
+        self._options = options
         result = PassResult(pair=self.pair.name)
         root = VdirRoot(self.pair.local)
         root.check()  # an unmounted disk is an error, never "everything was deleted"
@@ -317,6 +325,9 @@ class PairSync:
             if delta.collection_state is not None:
                 self.journal.set_state(self.dtype.collection, delta.collection_state)
             self.journal.set_state(self.state_key, new_state)
+            if options.fingerprints:  # for the next pass; O(items) only after a change
+                for act in actives:
+                    self.journal.store_listing_fingerprint(act.remote.id)
         result.collections = [a.result for a in actives]
         return result
 
@@ -558,6 +569,10 @@ class PairSync:
 
     async def _scan_local(self, act: Active) -> None:
         """Stat every file; read only those whose etag moved (DESIGN: local delta)."""
+        if self._options.fingerprints:
+            kept = self.journal.listing_fingerprint(act.remote.id)
+            if kept is not None and kept == directory_fingerprint(act.vdir):
+                return  # every file is the journal's, with the journal's etag: nothing moved
         listing = act.vdir.list()
         for skipped in act.vdir.skipped:
             act.result.errors.append(f"{act.vdir.path}/{skipped}; left untouched")

@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from syncd.errors import SyncdError
+from syncd.vdir.fingerprint import of_lines
 
 Etag = tuple[int, int, int]  # (mtime_ns, size, inode)
 
 DEFAULT_MAX_ITEM_BYTES = 20 * 1024 * 1024
+_FILE_TYPE = 0o170000  # the S_IFMT bits of st_mode
 META_KEYS = ("displayname", "color")
 
 
@@ -58,11 +60,13 @@ class WriteLog:
     def __init__(self) -> None:
         self._entries: dict[str, tuple[Etag | None, float]] = {}
         self._lock = threading.Lock()
+        self.count = 0  # writes recorded so far: whether anything was written since a point
 
     def record(self, path: Path, etag: Etag | None) -> None:
         now = time.monotonic()
         key = str(path)
         with self._lock:
+            self.count += 1
             # Re-inserted at the end, so the dict stays ordered by time and expired
             # entries are always at the front: pruning is amortised O(1) per record
             # (rebuilding the dict on every record past a size made big passes quadratic).
@@ -261,6 +265,34 @@ class VdirCollection:
                     continue
                 out[name] = etag_of(st)
         return out
+
+    def fingerprint(self) -> int | None:
+        """The fingerprint (syncd.vdir.fingerprint) of what ``list()`` would return, or
+        None where ``list()`` has more to do than stat: a symlink to follow and check, a
+        file that cannot be stat'ed, a temp file that may be stale.  None sends the pass
+        down the full comparison, which reports or cleans those up."""
+        lines: list[str] = []
+        append = lines.append
+        with os.scandir(self.path) as it:
+            for entry in it:  # once per file per pass, in another process: kept lean
+                name = entry.name
+                if name[0] == ".":
+                    if name.startswith(".syncd-") and name.endswith(".tmp"):
+                        return None
+                    continue
+                if not name.endswith(".ics"):
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    return None
+                kind = st.st_mode & _FILE_TYPE
+                if kind == stat.S_IFREG:
+                    # fingerprint.line(name, etag_to_text(etag_of(st))), inlined (tested)
+                    append(f"{name}\0{st.st_mtime_ns}:{st.st_size}:{st.st_ino}\n")
+                elif kind == stat.S_IFLNK:
+                    return None
+        return of_lines(lines)
 
     def etag(self, filename: str) -> Etag | None:
         _check_name(filename)

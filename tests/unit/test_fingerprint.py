@@ -1,0 +1,209 @@
+"""Listing fingerprints: the journal's, the directory's, and the child that computes the
+directory's while ``syncd sync`` starts (syncd.vdir.fingerprint, syncd.vdir.prefetch)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from syncd.journal import LISTING_QUERY, ItemRow, Journal, etag_to_text
+from syncd.vdir import prefetch
+from syncd.vdir.fingerprint import fingerprint, from_text, to_text
+from syncd.vdir.storage import VdirRoot, own_writes
+
+
+def _row(uid: str, filename: str, etag=(1, 2, 3)) -> ItemRow:
+    return ItemRow("cal", uid, filename, f"r-{uid}", etag, "h", "rh", None)
+
+
+def test_a_fingerprint_is_the_set_not_the_order_and_moves_with_any_entry():
+    entries = [(f"f{i}.ics", f"{i}:10:{i}") for i in range(50)]
+    value = fingerprint(entries)
+    assert value == fingerprint(reversed(entries))
+    assert from_text(to_text(value)) == value
+    assert from_text(f"x9:{value:032x}") is None  # another syncd's way of computing them
+    moved = [*entries[:7], ("f7.ics", "8:10:7"), *entries[8:]]
+    assert fingerprint(moved) != value  # one etag moved
+    renamed = [*entries[:7], ("g7.ics", "7:10:7"), *entries[8:]]
+    assert fingerprint(renamed) != value  # same etag under another name
+    assert fingerprint(entries[1:]) != value  # one file gone
+    # Moving a character across the separator makes another entry.
+    assert fingerprint([("a.ics", "1:2:3")]) != fingerprint([("a.ics1", ":2:3")])
+
+
+def test_the_journal_keeps_its_rows_fingerprint_until_a_row_changes(tmp_path):
+    j = Journal(tmp_path / "p.sqlite3")
+    with j.transaction():
+        for i in range(4):
+            j.put_item(_row(f"u{i}", f"u{i}.ics", (i, 10, i)))
+        j.put_item(ItemRow("other", "x", "x.ics", None, (5, 5, 5), None, None, None))
+    assert j.listing_fingerprint("cal") is None  # never stored
+    with j.transaction():
+        value = j.store_listing_fingerprint("cal")
+        j.store_listing_fingerprint("other")
+    assert value == fingerprint((f"u{i}.ics", f"{i}:10:{i}") for i in range(4))
+    assert j.listing_fingerprint("cal") == value
+
+    changes = {
+        "etag": lambda: j.put_item(_row("u1", "u1.ics", (99, 10, 1))),
+        "rename": lambda: j.put_item(_row("u1", "renamed.ics", (1, 10, 1))),
+        "insert": lambda: j.put_item(_row("new", "new.ics")),
+        "delete": lambda: j.delete_item("cal", "u2"),
+        # Whatever writes the table (sqlite3 by hand, an older syncd): the triggers see it.
+        "sql": lambda: j.db.execute("UPDATE items SET local_etag = '0:0:0' WHERE uid = 'u3'"),
+    }
+    for what, change in changes.items():
+        with j.transaction():
+            assert j.store_listing_fingerprint("cal") is not None
+            change()
+        assert j.listing_fingerprint("cal") is None, what
+        assert j.listing_fingerprint("other") is not None, what  # other collections keep theirs
+    with j.transaction():
+        j.db.execute("UPDATE items SET remote_hash = 'x', synced_at = 1 WHERE uid = 'u0'")
+    # A change that no file shows (the remote side) keeps it... once stored again.
+    with j.transaction():
+        value = j.store_listing_fingerprint("cal")
+        j.db.execute("UPDATE items SET remote_hash = 'y' WHERE uid = 'u0'")
+    assert j.listing_fingerprint("cal") == value
+    j.close()
+
+
+def test_a_row_whose_file_was_never_written_gets_no_fingerprint(tmp_path):
+    j = Journal(tmp_path / "p.sqlite3")
+    with j.transaction():
+        j.put_item(_row("u0", "u0.ics"))
+        j.put_item(ItemRow("cal", "u1", "u1.ics", "r1", None, None, "rh", None))
+        assert j.store_listing_fingerprint("cal") is None
+    assert j.listing_fingerprint("cal") is None
+    j.close()
+
+
+def _vdir(tmp_path: Path, n: int = 5):
+    root = VdirRoot(tmp_path / "vdir")
+    (tmp_path / "vdir" / "cal").mkdir(parents=True)
+    coll = root.collection("cal")
+    for i in range(n):
+        (coll.path / f"e{i}.ics").write_bytes(b"BEGIN:VCALENDAR\r\n" * (i + 1))
+    return coll
+
+
+def test_a_directory_fingerprint_is_that_of_what_list_returns(tmp_path):
+    coll = _vdir(tmp_path)
+    (coll.path / ".hidden.ics").write_text("x")
+    (coll.path / "notes.txt").write_text("x")
+    (coll.path / "displayname").write_text("x")
+    (coll.path / "sub.ics").mkdir()
+    listed = coll.list()
+    assert len(listed) == 5
+    expected = fingerprint((name, etag_to_text(etag)) for name, etag in listed.items())
+    assert coll.fingerprint() == expected
+
+
+@pytest.mark.parametrize(
+    "oddity", ["symlink", "syncd-temp"], ids=["a symlink to check", "a temp file to clean"]
+)
+def test_a_directory_with_more_to_do_than_stat_has_no_fingerprint(tmp_path, oddity):
+    coll = _vdir(tmp_path)
+    if oddity == "symlink":
+        (coll.path / "link.ics").symlink_to(coll.path / "e0.ics")
+    else:
+        (coll.path / ".syncd-abc.tmp").write_text("half")
+    assert coll.fingerprint() is None
+
+
+def test_an_edit_in_place_moves_the_fingerprint_even_at_the_same_size(tmp_path):
+    coll = _vdir(tmp_path)
+    before = coll.fingerprint()
+    path = coll.path / "e2.ics"
+    st = path.stat()
+    with open(path, "r+b") as f:  # nano's way: same inode, the directory's mtime unmoved
+        f.write(b"X")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    assert path.stat().st_ino == st.st_ino and path.stat().st_size == st.st_size
+    assert coll.fingerprint() != before
+
+
+@pytest.fixture
+def fresh_prefetch():
+    prefetch.stop()
+    yield
+    prefetch.stop()
+
+
+def test_the_child_computes_what_this_process_would(tmp_path, fresh_prefetch, monkeypatch):
+    coll = _vdir(tmp_path, 20)
+    here = coll.fingerprint()
+    if not prefetch.start([coll.root.path]):
+        pytest.skip("no fork here (another thread runs)")
+    monkeypatch.setattr(type(coll), "fingerprint", lambda self: pytest.fail("computed here"))
+    assert prefetch.directory_fingerprint(coll) == here
+    # Used once: a second pass in this process looks again.
+    monkeypatch.undo()
+    (coll.path / "e3.ics").write_text("edited")
+    assert prefetch.directory_fingerprint(coll) == coll.fingerprint() != here
+
+
+def test_a_write_by_this_process_since_the_fork_retires_the_childs_values(tmp_path, fresh_prefetch):
+    coll = _vdir(tmp_path)
+    if not prefetch.start([coll.root.path]):
+        pytest.skip("no fork here (another thread runs)")
+    coll.write("settled.ics", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", None)
+    assert own_writes.count > 0
+    assert prefetch.directory_fingerprint(coll) == coll.fingerprint()
+
+
+def test_a_child_that_fails_leaves_the_work_to_this_process(tmp_path, fresh_prefetch, monkeypatch):
+    coll = _vdir(tmp_path)
+
+    def broken(roots):
+        raise RuntimeError("child broke")
+
+    monkeypatch.setattr(prefetch, "_fingerprints", broken)
+    if not prefetch.start([coll.root.path]):
+        pytest.skip("no fork here (another thread runs)")
+    assert prefetch.directory_fingerprint(coll) == coll.fingerprint()
+
+
+def test_no_child_where_another_thread_runs(tmp_path, fresh_prefetch, monkeypatch):
+    monkeypatch.setattr(prefetch.threading, "active_count", lambda: 2)
+    assert not prefetch.start([tmp_path])
+
+
+def test_lookups_before_the_listing_is_needed_are_point_queries(tmp_path):
+    j = Journal(tmp_path / "p.sqlite3")
+    with j.transaction():
+        for i in range(5):
+            j.put_item(_row(f"u{i}", f"u{i}.ics", (1, 2, i)))
+    statements: list[str] = []
+    listing = LISTING_QUERY.split(" WHERE")[0]  # the trace shows parameters bound
+    j.db.set_trace_callback(statements.append)
+    rows = j.items("cal")
+    assert "u2" in rows and "nope" not in rows and len(rows) == 5
+    assert rows["u3"].remote_id == "r-u3" and rows.get("nope") is None
+    del rows["u0"]
+    rows["new"] = _row("new", "new.ics", (9, 9, 9))
+    assert "u0" not in rows and "new" in rows
+    assert not any(listing in s for s in statements)
+    # The listing, once read, reflects what this pass changed before it was read.
+    assert sorted(rows) == ["new", "u1", "u2", "u3", "u4"] and len(rows) == 5
+    assert rows.by_filename()["new.ics"] == ("new", "9:9:9")
+    assert any(listing in s for s in statements)
+    with pytest.raises(KeyError):
+        del rows["u0"]
+    j.close()
+
+
+def test_a_kept_fingerprint_of_another_format_is_made_anew(tmp_path):
+    j = Journal(tmp_path / "p.sqlite3")
+    with j.transaction():
+        j.put_item(_row("u0", "u0.ics"))
+        j.db.execute(
+            "INSERT INTO listing_fingerprints (collection, value) VALUES ('cal', 'old:1234')"
+        )
+    assert j.listing_fingerprint("cal") is None
+    with j.transaction():
+        assert j.store_listing_fingerprint("cal") == fingerprint([("u0.ics", "1:2:3")])
+    assert j.listing_fingerprint("cal") == fingerprint([("u0.ics", "1:2:3")])
+    j.close()
