@@ -26,7 +26,14 @@ from syncd import convert
 from syncd.config import Config, Pair
 from syncd.errors import SyncdError
 from syncd.jmap.client import JmapClient
-from syncd.journal import CollectionRow, ItemRow, ItemRows, Journal, etag_to_text
+from syncd.journal import (
+    CollectionRow,
+    ItemRow,
+    ItemRows,
+    Journal,
+    etag_from_text,
+    etag_to_text,
+)
 from syncd.sync import plan as P
 from syncd.sync.prepare import Canon, Preparer, canon_text, comparable_of, worker_count
 from syncd.sync.remote import (
@@ -39,7 +46,7 @@ from syncd.sync.remote import (
 )
 from syncd.sync.result import CollectionResult, PassResult
 from syncd.vdir.names import collection_dirname, item_filename
-from syncd.vdir.prefetch import directory_fingerprint
+from syncd.vdir.prefetch import directory_look
 from syncd.vdir.storage import ChangedOnDisk, Etag, VdirCollection, VdirRoot
 
 log = logging.getLogger("syncd.sync")
@@ -569,21 +576,28 @@ class PairSync:
 
     async def _scan_local(self, act: Active) -> None:
         """Stat every file; read only those whose etag moved (DESIGN: local delta)."""
+        listing: dict[str, str] | None = None  # file name -> etag text
         if self._options.fingerprints:
-            kept = self.journal.listing_fingerprint(act.remote.id)
-            if kept is not None and kept == directory_fingerprint(act.vdir):
-                return  # every file is the journal's, with the journal's etag: nothing moved
-        listing = act.vdir.list()
-        for skipped in act.vdir.skipped:
-            act.result.errors.append(f"{act.vdir.path}/{skipped}; left untouched")
+            look = directory_look(act.vdir)
+            if look is not None:
+                if look.fingerprint == self.journal.listing_fingerprint(act.remote.id):
+                    # every file is the journal's, with the journal's etag: nothing moved
+                    log.debug("%s: %s is as the journal left it", self.pair.name, act.vdir.path)
+                    return
+                listing = look.listing()  # the same stat of every file, not a second one
+        if listing is None:
+            listing = {name: etag_to_text(etag) for name, etag in act.vdir.list().items()}  # type: ignore[misc]
+            for skipped in act.vdir.skipped:
+                act.result.errors.append(f"{act.vdir.path}/{skipped}; left untouched")
         by_file = act.journal.by_filename()  # file name -> (uid, etag text)
         seen: dict[str, str] = {}  # uid -> filename, for duplicate detection
         for filename in sorted(listing):
-            etag = listing[filename]
+            etag_text = listing[filename]
             entry = by_file.get(filename)
-            if entry is not None and entry[1] == etag_to_text(etag):
+            if entry is not None and entry[1] == etag_text:
                 seen[entry[0]] = filename  # unchanged
                 continue
+            etag: Etag = etag_from_text(etag_text)  # type: ignore[assignment]
             row = act.journal.get(entry[0]) if entry is not None else None
             await self._breathe()
             try:

@@ -25,20 +25,30 @@ from hashlib import blake2b
 
 def line(filename: str, etag_text: str) -> str:
     """One entry as it goes into the hash.  Etag text is the journal's (``mtime:size:inode``);
-    a file name holds neither NUL nor newline on any filesystem syncd writes to."""
+    a file name holds no NUL on any filesystem, and names with a newline are never given
+    to ``line`` (syncd.vdir.storage sends such a directory down the full comparison)."""
     return f"{filename}\0{etag_text}\n"
 
 
-def of_lines(lines: list[str]) -> int:
-    """The fingerprint of entries already made into ``line``s, in any order (sorted here)."""
+def encode(lines: list[str]) -> bytes:
+    """Entries made into ``line``s, in any order, as the bytes the fingerprint hashes."""
     lines.sort()
-    data = "".join(lines).encode("utf-8", "surrogateescape")
+    return "".join(lines).encode("utf-8", "surrogateescape")
+
+
+def of_data(data: bytes) -> int:
     return int.from_bytes(blake2b(data, digest_size=16).digest(), "big")
 
 
-def fingerprint(entries: Iterable[tuple[str, str]]) -> int:
+def entries(data: bytes) -> dict[str, str]:
+    """file name -> etag text, back from ``encode``'s bytes."""
+    text = data.decode("utf-8", "surrogateescape")
+    return dict(entry.split("\0", 1) for entry in text.split("\n") if entry)  # type: ignore[misc]
+
+
+def fingerprint(pairs: Iterable[tuple[str, str]]) -> int:
     """The fingerprint of (file name, etag text) pairs."""
-    return of_lines([line(filename, etag_text) for filename, etag_text in entries])
+    return of_data(encode([line(filename, etag_text) for filename, etag_text in pairs]))
 
 
 # Stored with each fingerprint: a journal written by a syncd that computed them another

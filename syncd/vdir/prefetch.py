@@ -5,8 +5,9 @@ directory's mtime), and at 50,000 files that is 0.3 s of Python: as long as the 
 of the pass.  The stat does not need the network, the journal or the converters, so a
 child forked right after the configuration is read does it on the other core while
 this process imports, connects and asks the server for changes.  What comes back is
-one fingerprint per collection directory (syncd.vdir.fingerprint); the pass compares
-it with the journal's and reads the directory itself only when they differ.
+one ``Look`` per collection directory: its fingerprint (syncd.vdir.fingerprint), which
+the pass compares with the journal's, and the listing it hashes, which a pass that finds
+them different compares file by file instead of stat'ing every file again.
 
 Using a value taken a moment before the pass looks is the same as the pass having
 looked at that moment: an edit made since is in the next pass's fingerprint, and a
@@ -19,15 +20,14 @@ crashed pass's intents being settled, say), so any write recorded in
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
+import pickle
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from syncd.vdir.fingerprint import from_text, to_text
-from syncd.vdir.storage import VdirCollection, VdirRoot, own_writes
+from syncd.vdir.storage import Look, VdirCollection, VdirRoot, own_writes
 
 log = logging.getLogger(__name__)
 
@@ -39,26 +39,28 @@ class _Child:
         self.pid = pid
         self.fd = fd
         self.writes_at_fork = writes_at_fork
-        self.values: dict[str, int | None] | None = None
+        self.looks: dict[str, Look | None] | None = None
 
-    def collect(self) -> dict[str, int | None]:
+    def collect(self) -> dict[str, Look | None]:
         """The child's answer, waiting for it; {} if it failed in any way."""
-        if self.values is None:
+        if self.looks is None:
             chunks = []
             try:
-                while chunk := os.read(self.fd, 1 << 16):
+                while chunk := os.read(self.fd, 1 << 20):
                     chunks.append(chunk)
             except OSError:
                 chunks = []
             finally:
                 os.close(self.fd)
                 _reap(self.pid)
-            try:
-                raw = json.loads(b"".join(chunks) or b"{}")
-                self.values = {k: (None if v is None else from_text(v)) for k, v in raw.items()}
-            except (ValueError, AttributeError, TypeError):
-                self.values = {}
-        return self.values
+            self.looks = {}
+            if chunks:
+                # From this process's own fork, over a pipe only the two of them hold.
+                with contextlib.suppress(Exception):
+                    looks = pickle.loads(b"".join(chunks))
+                    if isinstance(looks, dict):
+                        self.looks = looks
+        return self.looks
 
 
 def _reap(pid: int) -> None:
@@ -66,8 +68,8 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, 0)
 
 
-def _fingerprints(roots: Iterable[Path]) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
+def _looks(roots: Iterable[Path]) -> dict[str, Look | None]:
+    out: dict[str, Look | None] = {}
     for root_path in roots:
         root = VdirRoot(root_path)
         try:
@@ -76,10 +78,9 @@ def _fingerprints(roots: Iterable[Path]) -> dict[str, str | None]:
             continue
         for name in names:
             try:
-                value = root.collection(name).fingerprint()
+                out[str(root.path / name)] = root.collection(name).look()
             except Exception:  # noqa: BLE001 - the pass looks for itself and reports
                 continue
-            out[str(root.path / name)] = None if value is None else to_text(value)
     return out
 
 
@@ -105,7 +106,7 @@ def start(roots: Iterable[Path]) -> bool:
     if pid == 0:  # pragma: no cover - the child; its work is checked through the parent
         try:
             os.close(read_fd)
-            data = json.dumps(_fingerprints(roots)).encode()
+            data = pickle.dumps(_looks(roots), protocol=pickle.HIGHEST_PROTOCOL)
             view = memoryview(data)
             while view:
                 view = view[os.write(write_fd, view) :]
@@ -116,16 +117,16 @@ def start(roots: Iterable[Path]) -> bool:
     return True
 
 
-def directory_fingerprint(vdir: VdirCollection) -> int | None:
-    """The collection's fingerprint: the child's where it has one that is still good,
-    else computed here.  Each of the child's values is used once."""
+def directory_look(vdir: VdirCollection) -> Look | None:
+    """The collection's ``Look``: the child's where it has one that is still good, else
+    taken here.  Each of the child's is used once."""
     child = _child
     if child is not None:
-        values = child.collect()
+        looks = child.collect()
         key = str(vdir.path)
-        if key in values and own_writes.count == child.writes_at_fork:
-            return values.pop(key)
-    return vdir.fingerprint()
+        if key in looks and own_writes.count == child.writes_at_fork:
+            return looks.pop(key)
+    return vdir.look()
 
 
 def stop() -> None:

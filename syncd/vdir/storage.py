@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from syncd.errors import SyncdError
-from syncd.vdir.fingerprint import of_lines
+from syncd.vdir.fingerprint import encode, entries, of_data
 
 Etag = tuple[int, int, int]  # (mtime_ns, size, inode)
 
@@ -227,6 +227,18 @@ def _changed(target: Path, current: Etag | None, expected: Etag | None) -> Chang
     return ChangedOnDisk(f"{target} changed on disk since syncd read it; not overwritten")
 
 
+@dataclass(frozen=True)
+class Look:
+    """A directory's items as one stat of each found them (``VdirCollection.look``)."""
+
+    fingerprint: int
+    data: bytes  # the sorted "name NUL etag-text" lines the fingerprint hashes
+
+    def listing(self) -> dict[str, str]:
+        """file name -> etag text (the journal's form), as ``list()`` would give them."""
+        return entries(self.data)
+
+
 class VdirCollection:
     def __init__(self, root: VdirRoot, name: str, max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES):
         self.root = root
@@ -266,11 +278,11 @@ class VdirCollection:
                 out[name] = etag_of(st)
         return out
 
-    def fingerprint(self) -> int | None:
-        """The fingerprint (syncd.vdir.fingerprint) of what ``list()`` would return, or
-        None where ``list()`` has more to do than stat: a symlink to follow and check, a
-        file that cannot be stat'ed, a temp file that may be stale.  None sends the pass
-        down the full comparison, which reports or cleans those up."""
+    def look(self) -> Look | None:
+        """One stat of every item, as a fingerprint (syncd.vdir.fingerprint) and the
+        listing it hashes; None where ``list()`` has more to do than stat (a symlink to
+        follow and check, a file that cannot be stat'ed, a temp file that may be stale, a
+        name with a newline), which sends the pass down the full comparison."""
         lines: list[str] = []
         append = lines.append
         with os.scandir(self.path) as it:
@@ -292,7 +304,10 @@ class VdirCollection:
                     append(f"{name}\0{st.st_mtime_ns}:{st.st_size}:{st.st_ino}\n")
                 elif kind == stat.S_IFLNK:
                     return None
-        return of_lines(lines)
+        data = encode(lines)
+        if data.count(b"\n") != len(lines):
+            return None
+        return Look(of_data(data), data)
 
     def etag(self, filename: str) -> Etag | None:
         _check_name(filename)

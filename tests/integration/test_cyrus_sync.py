@@ -443,3 +443,33 @@ def test_an_event_in_a_custom_zone_goes_up_at_the_right_instant_and_comes_back(c
     assert vevent["DTSTART"].dt.utcoffset().total_seconds() == 3.5 * 3600
     assert "Lunar Base Standard" in [str(t["TZID"]) for t in cal.walk("VTIMEZONE")]
     assert cyrus_pair.sync().changes == 0
+
+
+def test_the_command_line_pass_compares_fingerprints_and_still_finds_edits(cyrus_pair):
+    """`syncd sync` (the real command: its fingerprint child forks) skips the file-by-file
+    comparison of a directory the journal describes exactly, and finds what changed in
+    one that it does not: an edit in place at the same size, a new file, a deleted one."""
+    cyrus_pair.set_events(
+        {"create": {f"e{i}": jmap_event(f"fp-{i}@x", f"Item {i}", "Default") for i in range(30)}}
+    )
+    assert run_cli(cyrus_pair, "sync").returncode == 0
+    d = cyrus_pair.root / the_dir(cyrus_pair)
+    quiet = run_cli(cyrus_pair, "-vvv", "sync")
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert f"{d} is as the journal left it" in quiet.stderr
+
+    files = {summaries(p.read_bytes())[0]: p for p in d.glob("*.ics")}
+    edited = files["Item 3"]
+    with open(edited, "r+b") as f:  # in place, same size: only the file's mtime moves
+        f.write(edited.read_bytes().replace(b"SUMMARY:Item 3", b"SUMMARY:Item X"))
+    files["Item 4"].unlink()
+    (d / "new.ics").write_text(simple_ics("fp-new@x", "Fresh"))
+    busy = run_cli(cyrus_pair, "-vvv", "sync")
+    assert busy.returncode == 0, busy.stderr[-2000:]
+    assert "is as the journal left it" not in busy.stderr
+    server = cyrus_pair.events()
+    assert server["fp-3@x"]["title"] == "Item X"
+    assert "fp-4@x" not in server and server["fp-new@x"]["title"] == "Fresh"
+
+    again = run_cli(cyrus_pair, "-vvv", "sync")
+    assert again.returncode == 0 and f"{d} is as the journal left it" in again.stderr

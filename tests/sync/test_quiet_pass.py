@@ -47,7 +47,9 @@ def test_a_server_change_comes_down_and_the_next_pass_is_quiet_again(synced, mon
     assert again.ok and again.changes == 0
 
 
-def test_an_edit_in_place_at_the_same_size_is_found(synced):
+def test_an_edit_in_place_at_the_same_size_is_found(synced, monkeypatch):
+    # The listing that the fingerprint was made of is the one compared: no second stat.
+    monkeypatch.setattr(VdirCollection, "list", lambda self: pytest.fail("stat'ed again"))
     path = synced.root / "personal" / "ev3.ics"
     data = path.read_bytes()
     st = path.stat()
@@ -73,8 +75,10 @@ def test_new_deleted_and_bad_files_are_found_every_pass(synced):
 
 
 @pytest.fixture
-def child():
+def child(monkeypatch):
+    """As tests/unit/test_fingerprint.py's fresh_prefetch."""
     prefetch.stop()
+    monkeypatch.setattr(prefetch.threading, "active_count", lambda: 1)
     yield
     prefetch.stop()
 
@@ -83,7 +87,7 @@ def test_an_edit_made_after_the_child_looked_goes_up_the_next_pass(synced, child
     """The child's fingerprint is the directory a moment before the pass: an edit made in
     that moment is not in this pass, and must be in the next one."""
     if not prefetch.start([synced.root]):
-        pytest.skip("no fork here (another thread runs)")
+        pytest.fail("no child")
     prefetch._child.collect()  # the child has looked
     path = synced.root / "personal" / "ev5.ics"
     path.write_text(path.read_text().replace("SUMMARY:Meeting", "SUMMARY:Late edit"))
@@ -96,7 +100,7 @@ def test_an_edit_made_after_the_child_looked_goes_up_the_next_pass(synced, child
 
 def test_a_server_change_to_a_file_edited_after_the_child_looked_loses_neither(synced, child):
     if not prefetch.start([synced.root]):
-        pytest.skip("no fork here (another thread runs)")
+        pytest.fail("no child")
     prefetch._child.collect()
     path = synced.root / "personal" / "ev6.ics"
     path.write_text(path.read_text().replace("SUMMARY:Meeting", "SUMMARY:Mine"))
@@ -118,9 +122,7 @@ def test_the_daemons_passes_neither_compute_nor_keep_fingerprints(pair, monkeypa
     """It would compute them itself, for what the file-by-file comparison costs."""
     for i in range(3):
         pair.server.put_event(event(f"ev{i}"))
-    monkeypatch.setattr(
-        VdirCollection, "fingerprint", lambda self: pytest.fail("computed a fingerprint")
-    )
+    monkeypatch.setattr(VdirCollection, "look", lambda self: pytest.fail("computed a fingerprint"))
     assert pair.sync().ok and pair.sync().ok
     from syncd.journal import Journal
 
@@ -129,3 +131,12 @@ def test_the_daemons_passes_neither_compute_nor_keep_fingerprints(pair, monkeypa
         assert j.db.execute("SELECT COUNT(*) FROM listing_fingerprints").fetchone()[0] == 0
     finally:
         j.close()
+
+
+def test_a_directory_with_a_stale_temp_file_is_listed_and_cleaned(synced):
+    d = synced.root / "personal"
+    stale = d / ".syncd-crashed.tmp"
+    stale.write_text("half a file from a killed pass")
+    os.utime(stale, (1, 1))
+    assert synced.sync(fingerprints=True).ok
+    assert not stale.exists()
