@@ -13,8 +13,8 @@ Using a value taken a moment before the pass looks is the same as the pass havin
 looked at that moment: an edit made since is in the next pass's fingerprint, and a
 write by this pass to a file edited since is refused by its etag check.  What would
 make a value wrong is this process itself changing the directory after the fork (a
-crashed pass's intents being settled, say), so any write recorded in
-``own_writes`` since the fork retires every value.
+crashed pass's intents being settled, an earlier pair's pass), so a write recorded in
+``own_writes`` since the fork retires the value of the directory it was made in.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ _child: _Child | None = None
 
 
 class _Child:
-    def __init__(self, pid: int, fd: int, writes_at_fork: int) -> None:
+    def __init__(self, pid: int, fd: int, writes_at_fork: dict[str, int]) -> None:
         self.pid = pid
         self.fd = fd
         self.writes_at_fork = writes_at_fork
@@ -113,7 +113,7 @@ def start(roots: Iterable[Path]) -> bool:
         finally:
             os._exit(0)  # no atexit handlers, no flushing of the parent's buffers
     os.close(write_fd)
-    _child = _Child(pid, read_fd, own_writes.count)
+    _child = _Child(pid, read_fd, dict(own_writes.writes_in))
     return True
 
 
@@ -124,8 +124,10 @@ def directory_look(vdir: VdirCollection) -> Look | None:
     if child is not None:
         looks = child.collect()
         key = str(vdir.path)
-        if key in looks and own_writes.count == child.writes_at_fork:
-            return looks.pop(key)
+        look = looks.pop(key, None)
+        written = own_writes.writes_in.get(key, 0)
+        if look is not None and written == child.writes_at_fork.get(key, 0):
+            return look
     return vdir.look()
 
 

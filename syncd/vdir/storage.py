@@ -60,13 +60,15 @@ class WriteLog:
     def __init__(self) -> None:
         self._entries: dict[str, tuple[Etag | None, float]] = {}
         self._lock = threading.Lock()
-        self.count = 0  # writes recorded so far: whether anything was written since a point
+        # directory -> writes recorded in it so far: whether it changed since a point
+        self.writes_in: dict[str, int] = {}
 
     def record(self, path: Path, etag: Etag | None) -> None:
         now = time.monotonic()
         key = str(path)
         with self._lock:
-            self.count += 1
+            directory = str(path.parent)
+            self.writes_in[directory] = self.writes_in.get(directory, 0) + 1
             # Re-inserted at the end, so the dict stays ordered by time and expired
             # entries are always at the front: pruning is amortised O(1) per record
             # (rebuilding the dict on every record past a size made big passes quadratic).

@@ -11,7 +11,7 @@ import pytest
 from syncd.journal import LISTING_QUERY, ItemRow, Journal, etag_to_text
 from syncd.vdir import prefetch
 from syncd.vdir.fingerprint import fingerprint, from_text, to_text
-from syncd.vdir.storage import VdirRoot, own_writes
+from syncd.vdir.storage import VdirRoot
 
 
 def _row(uid: str, filename: str, etag=(1, 2, 3)) -> ItemRow:
@@ -158,13 +158,19 @@ def test_the_child_computes_what_this_process_would(tmp_path, fresh_prefetch, mo
     assert again == coll.look() and again != here
 
 
-def test_a_write_by_this_process_since_the_fork_retires_the_childs_values(tmp_path, fresh_prefetch):
+def test_a_write_by_this_process_since_the_fork_retires_that_directorys_value(
+    tmp_path, fresh_prefetch, monkeypatch
+):
     coll = _vdir(tmp_path)
+    other = coll.root.create_collection("other")
+    (other.path / "x.ics").write_text("x")
     if not prefetch.start([coll.root.path]):
         pytest.fail("no child")
     coll.write("settled.ics", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", None)
-    assert own_writes.count > 0
-    assert prefetch.directory_look(coll) == coll.look()
+    assert prefetch.directory_look(coll) == coll.look()  # looked again, with the new file
+    assert "settled.ics" in coll.look().listing()
+    monkeypatch.setattr(type(other), "look", lambda self: pytest.fail("looked here"))
+    assert prefetch.directory_look(other) is not None  # the child's, still good
 
 
 def test_a_child_that_fails_leaves_the_work_to_this_process(tmp_path, fresh_prefetch, monkeypatch):
