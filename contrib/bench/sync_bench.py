@@ -10,8 +10,9 @@ and, for the comparison, vdirsyncer and radicale: taken from --venv (default
 $XDG_CACHE_HOME/syncd-bench/venv, made with `pip install vdirsyncer radicale` when missing).
 
 Every measured pass is the real command line in a child process (`python3 -m syncd -c
-CONFIG sync`, `vdirsyncer -c CONFIG sync`), interpreter start included.  Per pass: wall
-time, CPU time (user+sys of that child, from os.wait4), peak RSS of that child, HTTP
+CONFIG sync`, `vdirsyncer -c CONFIG sync`), interpreter start included, forked by a small
+launcher that reports its wait4 (see LAUNCHER).  Per pass: wall time, CPU time (user+sys of
+that child), peak RSS of that child, HTTP
 requests and bytes (both directions, headers included) counted by a proxy in front of each
 server (contrib/bench/proxy.py), and the CPU time of the whole machine (/proc/stat: the
 server's and the kernel's work too).  Each figure is the median of --runs passes.  See
@@ -81,23 +82,46 @@ def machine_busy() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+# Runs one measured command and reports its own wall time, CPU and peak RSS.  Peak RSS
+# cannot be read from this process's wait4: the child is spawned by vfork + exec, and
+# Linux carries the spawning process's high-water mark into the child's ru_maxrss
+# through exec, so every pass "peaked" at least at this benchmark's own size (about 100 MB
+# with 50,000 seeded events in memory).  A small launcher, started without site, forks
+# the command from its own fresh address space: the floor is the launcher's few MB.
+LAUNCHER = """
+import json, os, sys, time
+t0 = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+wall = time.perf_counter() - t0
+with open(sys.argv[1], "w") as f:
+    json.dump({"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "maxrss_kb": ru.ru_maxrss}, f)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_child(cmd: list[str], proxy: CountingProxy, log: Path, env: dict | None = None) -> Measure:
     """Run one pass in a child process; measure it from the outside."""
     req0, bytes0 = proxy.snapshot()
-    with open(log, "ab") as out:
+    with tempfile.NamedTemporaryFile(suffix=".json") as report, open(log, "ab") as out:
         out.write(f"\n$ {' '.join(cmd)}\n".encode())
         out.flush()
-        busy0, t0 = machine_busy(), time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=out, env=env)
-        _, status, ru = os.wait4(proc.pid, 0)
-        wall, busy = time.perf_counter() - t0, machine_busy() - busy0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    cpu = ru.ru_utime + ru.ru_stime + reap_orphans()
+        busy0 = machine_busy()
+        launcher = [sys.executable, "-S", "-I", "-c", LAUNCHER, report.name, *cmd]
+        proc = subprocess.run(launcher, stdout=out, stderr=out, env=env)
+        busy = machine_busy() - busy0
+        got = json.loads(Path(report.name).read_text() or "{}")
+    cpu = got.get("cpu", 0.0) + reap_orphans()
     req1, bytes1 = proxy.snapshot()
-    if proc.returncode != 0:
+    if proc.returncode != 0 or not got:
         tail = log.read_text(errors="replace")[-3000:]
         raise RuntimeError(f"{cmd[0]} exited {proc.returncode}; log {log}:\n{tail}")
-    return Measure(wall, cpu, ru.ru_maxrss / 1024, req1 - req0, bytes1 - bytes0, busy)
+    return Measure(got["wall"], cpu, got["maxrss_kb"] / 1024, req1 - req0, bytes1 - bytes0, busy)
 
 
 def become_subreaper() -> None:
