@@ -91,6 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from syncd.convert.command import run
 
         return run(args)
+    if args.command == "sync":
+        from syncd.vdir import prefetch
+
+        # Stat every file on the other core while this one loads and connects.
+        prefetch.start_early(args.config, args.pairs)
     from syncd.config import ConfigError, load_config
     from syncd.errors import SyncdError
 
@@ -101,11 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         if args.command == "sync":
-            from syncd.vdir import prefetch
-
-            # Stat every file on the other core while this one imports and connects.
-            names = args.pairs or list(config.pairs)
-            prefetch.start(config.pairs[n].local for n in names if n in config.pairs)
+            roots = {name: pair.local for name, pair in config.pairs.items()}
+            prefetch.remember_roots(config.path, roots)
+            if not prefetch.started():  # nothing remembered for this configuration yet
+                names = args.pairs or list(config.pairs)
+                prefetch.start(roots[n] for n in names if n in roots)
             return _run_async(_sync, config, args)
         if args.command == "discover":
             return _run_async(_discover, config, args)

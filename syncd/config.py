@@ -24,6 +24,7 @@ import yaml
 from syncd.convert.dialect import AUTO
 from syncd.convert.dialect import SETTINGS as JSCALENDAR_SETTINGS
 from syncd.errors import SyncdError
+from syncd.paths import default_config_path, default_state_dir
 
 log = logging.getLogger("syncd.config")
 
@@ -143,16 +144,6 @@ class Config:
     accounts: Mapping[str, Account]
     pairs: Mapping[str, Pair]
     state_dir: Path
-
-
-def default_config_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "syncd" / "config.yaml"
-
-
-def default_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "syncd"
 
 
 def journal_file(config: Config, pair: Pair, kind: str = "events") -> Path:

@@ -20,14 +20,20 @@ crashed pass's intents being settled, an earlier pair's pass), so a write record
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import pickle
+import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from syncd.vdir.storage import Look, VdirCollection, VdirRoot, own_writes
+from syncd.paths import default_cache_dir, default_config_path
+
+if TYPE_CHECKING:  # imported by the child, or by the pass: not before the fork
+    from syncd.vdir.storage import Look, VdirCollection
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +75,8 @@ def _reap(pid: int) -> None:
 
 
 def _looks(roots: Iterable[Path]) -> dict[str, Look | None]:
+    from syncd.vdir.storage import VdirRoot
+
     out: dict[str, Look | None] = {}
     for root_path in roots:
         root = VdirRoot(root_path)
@@ -113,13 +121,76 @@ def start(roots: Iterable[Path]) -> bool:
         finally:
             os._exit(0)  # no atexit handlers, no flushing of the parent's buffers
     os.close(write_fd)
-    _child = _Child(pid, read_fd, dict(own_writes.writes_in))
+    storage = sys.modules.get("syncd.vdir.storage")  # not loaded yet: nothing written yet
+    _child = _Child(pid, read_fd, dict(storage.own_writes.writes_in) if storage else {})
     return True
+
+
+def _roots_file() -> Path:
+    return default_cache_dir() / "roots.json"
+
+
+def _stamp(config_path: Path) -> list[int]:
+    st = os.stat(config_path)
+    return [st.st_mtime_ns, st.st_size, st.st_ino]
+
+
+def _config_key(config_path: Path | None) -> Path:
+    return Path(os.path.abspath(config_path or default_config_path()))
+
+
+def start_early(config_path: Path | None, pairs: list[str]) -> bool:
+    """Fork the child before the configuration is loaded (yaml and the configuration's
+    checks take 40-60 ms, which the child would otherwise wait for), with the vdir roots
+    an earlier run remembered for this very configuration file (same mtime, size and
+    inode).  A stale or missing record only means no early start: the child's values are
+    asked for by directory path, and a path it did not look at is looked at here."""
+    try:
+        config = _config_key(config_path)
+        entry = json.loads(_roots_file().read_text())[str(config)]
+        if entry["stamp"] != _stamp(config):
+            return False
+        roots = entry["roots"]
+        names = pairs or list(roots)
+        if any(name not in roots for name in names):
+            return False
+        return start(Path(roots[name]) for name in names)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def remember_roots(config_path: Path, roots: dict[str, Path]) -> None:
+    """Keep the pairs' vdir roots for the next ``start_early`` (paths only, no secrets)."""
+    try:
+        config = _config_key(config_path)
+        record = {"stamp": _stamp(config), "roots": {k: str(v) for k, v in roots.items()}}
+        target = _roots_file()
+        try:
+            known = json.loads(target.read_text())
+            if not isinstance(known, dict):
+                known = {}
+        except (OSError, ValueError):
+            known = {}
+        if known.get(str(config)) == record:
+            return
+        known[str(config)] = record
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(known))
+        os.replace(tmp, target)
+    except OSError as exc:  # a read-only home: no early start, nothing else
+        log.debug("could not remember the vdir roots: %s", exc)
+
+
+def started() -> bool:
+    return _child is not None
 
 
 def directory_look(vdir: VdirCollection) -> Look | None:
     """The collection's ``Look``: the child's where it has one that is still good, else
     taken here.  Each of the child's is used once."""
+    from syncd.vdir.storage import own_writes
+
     child = _child
     if child is not None:
         looks = child.collect()

@@ -226,3 +226,42 @@ def test_a_kept_fingerprint_of_another_format_is_made_anew(tmp_path):
         assert j.store_listing_fingerprint("cal") == fingerprint([("u0.ics", "1:2:3")])
     assert j.listing_fingerprint("cal") == fingerprint([("u0.ics", "1:2:3")])
     j.close()
+
+
+def test_the_child_starts_before_the_configuration_is_read_once_its_roots_are_known(
+    tmp_path, fresh_prefetch, monkeypatch
+):
+    """``start_early`` uses the roots a run remembered for this very configuration file;
+    anything else (a changed file, an unknown pair, a damaged record) waits for the
+    configuration, and a wrong record would only cost speed (looks are asked by path)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    coll = _vdir(tmp_path)
+    config = tmp_path / "config.yaml"
+    config.write_text("pairs: {}\n")
+    assert not prefetch.start_early(config, [])  # nothing remembered yet
+    prefetch.remember_roots(config, {"cal": coll.root.path})
+    assert not prefetch.start_early(config, ["other"])  # a pair it does not know
+    assert prefetch.start_early(config, ["cal"]) and prefetch.started()
+    assert prefetch.directory_look(coll) == coll.look()
+    prefetch.stop()
+
+    config.write_text("pairs: {changed: true}\n")  # edited since: its roots may differ
+    assert not prefetch.start_early(config, [])
+    prefetch.remember_roots(config, {"cal": coll.root.path})
+    assert prefetch.start_early(config, [])
+    prefetch.stop()
+
+    (tmp_path / "cache" / "syncd" / "roots.json").write_text("{not json")
+    assert not prefetch.start_early(config, [])
+    prefetch.remember_roots(config, {"cal": coll.root.path})  # and mends it
+    assert prefetch.start_early(config, [])
+
+
+def test_remembering_roots_where_the_cache_cannot_be_written_is_no_error(tmp_path, monkeypatch):
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache directory would go")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    config = tmp_path / "config.yaml"
+    config.write_text("pairs: {}\n")
+    prefetch.remember_roots(config, {"cal": tmp_path})
+    assert not prefetch.start_early(config, [])
