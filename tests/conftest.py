@@ -3,6 +3,7 @@ nothing a test runs writes to the home directory of whoever runs the tests."""
 
 import os
 import tempfile
+from pathlib import Path
 
 from hypothesis import settings
 
@@ -10,5 +11,10 @@ settings.register_profile("syncd", deadline=None, print_blob=True)
 settings.load_profile("syncd")
 
 # `syncd sync` remembers its vdir roots in $XDG_CACHE_HOME (syncd.vdir.prefetch); the
-# command-line tests' children inherit this.
+# command-line tests' children inherit this.  The converter's real-world corpus stays in
+# the user's cache, where contrib/corpus/fetch.py put it.
+os.environ.setdefault(
+    "SYNCD_CORPUS_DIR",
+    str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "syncd" / "corpus"),
+)
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="syncd-test-cache-")

@@ -91,6 +91,10 @@ MAX_FILE = 5 * 1024 * 1024  # a bigger .ics is a stress test, not a calendar ite
 
 
 def default_dir() -> Path:
+    """$SYNCD_CORPUS_DIR, else the user's cache (the tests point their own cache elsewhere
+    and the corpus back here through it: see tests/conftest.py)."""
+    if os.environ.get("SYNCD_CORPUS_DIR"):
+        return Path(os.environ["SYNCD_CORPUS_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
     return Path(base) / "syncd" / "corpus"
 

@@ -126,6 +126,9 @@ def start(roots: Iterable[Path]) -> bool:
     return True
 
 
+REMEMBERED_CONFIGS = 16  # configuration files whose roots are kept (tests make many)
+
+
 def _roots_file() -> Path:
     return default_cache_dir() / "roots.json"
 
@@ -173,7 +176,10 @@ def remember_roots(config_path: Path, roots: dict[str, Path]) -> None:
             known = {}
         if known.get(str(config)) == record:
             return
-        known[str(config)] = record
+        known.pop(str(config), None)
+        known[str(config)] = record  # last: the oldest of too many are dropped first
+        for stale in list(known)[:-REMEMBERED_CONFIGS]:
+            del known[stale]
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(known))

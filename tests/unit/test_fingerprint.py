@@ -265,3 +265,17 @@ def test_remembering_roots_where_the_cache_cannot_be_written_is_no_error(tmp_pat
     config.write_text("pairs: {}\n")
     prefetch.remember_roots(config, {"cal": tmp_path})
     assert not prefetch.start_early(config, [])
+
+
+def test_the_roots_of_only_so_many_configuration_files_are_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    configs = []
+    for i in range(prefetch.REMEMBERED_CONFIGS + 3):
+        config = tmp_path / f"config{i}.yaml"
+        config.write_text(f"# {i}\n")
+        prefetch.remember_roots(config, {"cal": tmp_path / f"vdir{i}"})
+        configs.append(str(config))
+    import json
+
+    kept = json.loads((tmp_path / "cache" / "syncd" / "roots.json").read_text())
+    assert list(kept) == configs[-prefetch.REMEMBERED_CONFIGS :]  # the newest
