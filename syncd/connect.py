@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
-import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,6 +15,7 @@ from syncd.jmap.session import CALENDARS, CORE, TASKS, auth_headers, discover
 from syncd.jmap.stdtransport import StdlibTransport
 from syncd.jmap.transport import NiquestsTransport, Transport
 from syncd.logsetup import register_basic_auth, register_secret
+from syncd.records import read_record, write_record
 
 
 class ConnectError(SyncdError):
@@ -91,11 +91,7 @@ def _account_key(account: Account) -> str:
 
 
 def _known_session_url(state_dir: Path, account: Account) -> str | None:
-    try:
-        data = json.loads((state_dir / SESSION_URLS).read_text())
-    except (OSError, ValueError):
-        return None
-    url = data.get(_account_key(account)) if isinstance(data, dict) else None
+    url = read_record(state_dir / SESSION_URLS).get(_account_key(account))
     if not isinstance(url, str):
         return None
     # Credentials go only where the config points: same scheme, host and port.
@@ -107,17 +103,7 @@ def _known_session_url(state_dir: Path, account: Account) -> str | None:
 def _remember_session_url(state_dir: Path, account: Account, url: str) -> None:
     """Best effort: a read-only or full state dir only costs the redirect next time."""
     path = state_dir / SESSION_URLS
-    try:
-        data = json.loads(path.read_text())
-        if not isinstance(data, dict):
-            data = {}
-    except (OSError, ValueError):
-        data = {}
+    data = read_record(path)
     data[_account_key(account)] = url
-    try:
-        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.with_name(f".{SESSION_URLS}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        write_record(path, data)

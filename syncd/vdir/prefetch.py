@@ -20,7 +20,6 @@ crashed pass's intents being settled, an earlier pair's pass), so a write record
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import pickle
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from syncd.paths import default_cache_dir, default_config_path
+from syncd.records import read_record, write_record
 
 if TYPE_CHECKING:  # imported by the child, or by the pass: not before the fork
     from syncd.vdir.storage import Look, VdirCollection
@@ -150,7 +150,7 @@ def start_early(config_path: Path | None, pairs: list[str]) -> bool:
     asked for by directory path, and a path it did not look at is looked at here."""
     try:
         config = _config_key(config_path)
-        entry = json.loads(_roots_file().read_text())[str(config)]
+        entry = read_record(_roots_file())[str(config)]
         if entry["stamp"] != _stamp(config):
             return False
         roots = entry["roots"]
@@ -168,22 +168,14 @@ def remember_roots(config_path: Path, roots: dict[str, Path]) -> None:
         config = _config_key(config_path)
         record = {"stamp": _stamp(config), "roots": {k: str(v) for k, v in roots.items()}}
         target = _roots_file()
-        try:
-            known = json.loads(target.read_text())
-            if not isinstance(known, dict):
-                known = {}
-        except (OSError, ValueError):
-            known = {}
+        known = read_record(target)
         if known.get(str(config)) == record:
             return
         known.pop(str(config), None)
         known[str(config)] = record  # last: the oldest of too many are dropped first
         for stale in list(known)[:-REMEMBERED_CONFIGS]:
             del known[stale]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(known))
-        os.replace(tmp, target)
+        write_record(target, known)
     except OSError as exc:  # a read-only home: no early start, nothing else
         log.debug("could not remember the vdir roots: %s", exc)
 
