@@ -3,8 +3,9 @@
 A pass with nothing to do must still stat every file (an edit made in place moves no
 directory's mtime), and at 50,000 files that is 0.3 s of Python: as long as the rest
 of the pass.  The stat does not need the network, the journal or the converters, so a
-child forked right after the configuration is read does it on the other core while
-this process imports, connects and asks the server for changes.  What comes back is
+child forked right after the arguments are parsed (with the roots an earlier run
+remembered; else right after the configuration is read) does it on the other core while
+this process loads, connects and asks the server for changes.  What comes back is
 one ``Look`` per collection directory: its fingerprint (syncd.vdir.fingerprint), which
 the pass compares with the journal's, and the listing it hashes, which a pass that finds
 them different compares file by file instead of stat'ing every file again.
