@@ -27,6 +27,9 @@ from syncd.jmap.errors import MethodError
 
 log = logging.getLogger("syncd.remote")
 
+# Times a paged listing is read again when the result moves under it (see _list_all).
+LISTING_ATTEMPTS = 3
+
 
 @dataclass(frozen=True)
 class DataType:
@@ -287,37 +290,26 @@ class RemoteStore:
         if collections is not None:
             delta.collections = collections.collections
             delta.collection_state = collections.collection_state
+        if not known_updated:
+            # Nothing known (a first download): every object is wanted whole, so each
+            # page of ids comes with its objects, and no light listing is fetched first
+            # (at 10,000 events, three requests and 0.5 s before the first object).
+            def take(page: list[dict[str, Any]]) -> None:
+                normal = [self._normal(obj) for obj in page]
+                for obj in normal:
+                    delta.objects[obj["id"]] = obj
+                if self.sink is not None:
+                    self.sink(normal)  # converted while the server prepares the next page
+
+            await self._list_all(delta, None, take)
+            for oid in set(delta.objects) - delta.all_ids:  # read before a listing restarted
+                del delta.objects[oid]
+            return delta
         light: dict[str, dict[str, Any]] = {}
-        position = 0
-        while True:
-            req = Request()
-            q = req.add(
-                f"{self.dtype.item}/query",
-                {
-                    "accountId": self.account,
-                    "position": position,
-                    "limit": limit,
-                    "calculateTotal": True,
-                },
-            )
-            g = req.add(
-                f"{self.dtype.item}/get",
-                {
-                    "accountId": self.account,
-                    "#ids": ref(q, f"{self.dtype.item}/query", "/ids"),
-                    "properties": ["id", "uid", "updated", self.dtype.membership],
-                },
-            )
-            res = await self.client.send(req)
-            query = res.get(q, f"{self.dtype.item}/query")
-            ids = query.get("ids") or []
-            for obj in res.get(g, f"{self.dtype.item}/get").get("list") or []:
-                light[obj["id"]] = obj
-            position += len(ids)
-            total = query.get("total")
-            if not ids or (total is not None and position >= total):
-                break
-        delta.all_ids = set(light)
+        await self._list_all(
+            delta, self._light, lambda page: light.update((o["id"], o) for o in page)
+        )
+        light = {oid: obj for oid, obj in light.items() if oid in delta.all_ids}
         wanted = [
             oid
             for oid, obj in light.items()
@@ -336,6 +328,75 @@ class RemoteStore:
             if self.sink is not None:
                 self.sink(normal)
         return delta
+
+    @property
+    def _light(self) -> list[str]:
+        return ["id", "uid", "updated", self.dtype.membership]
+
+    async def _list_all(
+        self,
+        delta: RemoteDelta,
+        properties: list[str] | None,
+        on_page: Callable[[list[dict[str, Any]]], None],
+    ) -> None:
+        """Every object, a /query page of ids at a time with their /get (``properties``,
+        or whole), each page handed to ``on_page`` as it arrives; ``delta.all_ids`` ends
+        up as every id the listing found.
+
+        Pages are positions in a result that can move while it is read: an object
+        destroyed on the server between two pages shifts the rest up by one, and the
+        one that moves across the page boundary would be in neither page, which a
+        complete listing reads as deleted on the server (and deletes locally).  So when
+        the query's state moves between pages, the listing starts again (pages already
+        handed on are handed on again); if it keeps moving, the delta is marked
+        incomplete, so that no deletion is inferred from it."""
+        limit = self.client.limits.max_objects_in_get
+        seen: set[str] = set()
+        for attempt in range(LISTING_ATTEMPTS):
+            seen = set()
+            first_state: object = None
+            position = 0
+            while True:
+                req = Request()
+                q = req.add(
+                    f"{self.dtype.item}/query",
+                    {
+                        "accountId": self.account,
+                        "position": position,
+                        "limit": limit,
+                        "calculateTotal": True,
+                    },
+                )
+                get_args: dict[str, Any] = {
+                    "accountId": self.account,
+                    "#ids": ref(q, f"{self.dtype.item}/query", "/ids"),
+                }
+                if properties is not None:
+                    get_args["properties"] = properties
+                g = req.add(f"{self.dtype.item}/get", get_args)
+                res = await self.client.send(req)
+                query = res.get(q, f"{self.dtype.item}/query")
+                state = query.get("queryState")
+                if position == 0:
+                    first_state = state
+                elif state != first_state:
+                    break  # moved: read it again
+                page = res.get(g, f"{self.dtype.item}/get").get("list") or []
+                seen.update(obj["id"] for obj in page)
+                on_page(page)
+                ids = query.get("ids") or []
+                position += len(ids)
+                total = query.get("total")
+                if not ids or (total is not None and position >= total):
+                    delta.all_ids = seen
+                    return
+            log.info(
+                "%s/query: the result moved while it was read (attempt %d); reading it again",
+                self.dtype.item,
+                attempt + 1,
+            )
+        delta.complete = False  # what was read stands; nothing is inferred from the rest
+        delta.all_ids = seen
 
     def _normal(self, obj: dict[str, Any]) -> dict[str, Any]:
         obj = from_server(obj, self._read_dialect(obj))

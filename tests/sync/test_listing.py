@@ -1,0 +1,89 @@
+"""Full listings read in /query pages (syncd.sync.remote.full_listing): a first download
+takes each page whole, and a result that moves between pages is read again rather than
+taken as deleting what slid across a page boundary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.sync.test_engine import event
+
+LIGHT = ["id", "uid", "updated", "calendarIds"]
+
+
+def _event_calls(pair, method: str) -> list[dict[str, Any]]:
+    return [
+        args
+        for request in pair.server.request_args
+        for name, args in request
+        if name == f"CalendarEvent/{method}"
+    ]
+
+
+def test_a_first_download_takes_each_page_whole_without_a_light_listing(pair):
+    pair.server.max_objects_in_get = 7
+    for i in range(20):
+        pair.server.put_event(event(f"ev{i:02d}"))
+    result = pair.sync()
+    assert result.ok, result
+    assert len(pair.files()) == 20
+    gets = _event_calls(pair, "get")
+    assert not any(args.get("properties") == LIGHT for args in gets)  # no light listing
+    paged = [args for args in gets if "#ids" in args]
+    assert len(paged) == 3 and all("properties" not in args for args in paged)
+    # Once the journal knows the items, a full listing compares `updated` first again.
+    pair.server.calendar_destroyed_at = pair.server.state + 1  # cannotCalculateChanges
+    pair.server.request_args.clear()
+    again = pair.sync()
+    assert again.ok and again.changes == 0, again
+    assert any(args.get("properties") == LIGHT for args in _event_calls(pair, "get"))
+
+
+def _destroy_between_pages(pair, times: int):
+    """A hook that destroys the first event while the listing reads its second page: the
+    result moves up by one, and the event at the start of page two slides into page one."""
+    done = []
+
+    def hook(request: dict[str, Any]):
+        for name, args, _ in request.get("methodCalls", []):
+            if name == "CalendarEvent/query" and args.get("position") and len(done) < times:
+                first = min(pair.server.events)
+                pair.server.delete_event(first)
+                done.append(first)
+        return None
+
+    pair.server.hooks.append(hook)
+    return done
+
+
+def test_a_first_download_whose_result_moves_between_pages_misses_nothing(pair):
+    pair.server.max_objects_in_get = 7
+    for i in range(20):
+        pair.server.put_event(event(f"ev{i:02d}"))
+    destroyed = _destroy_between_pages(pair, times=1)
+    result = pair.sync()
+    assert result.ok, result
+    assert len(destroyed) == 1
+    on_server = {ev["uid"] for ev in pair.server.events.values()}
+    local = {name.removesuffix(".ics") for name in pair.files()}
+    assert len(on_server) == 19 and local == on_server
+
+
+def test_a_listing_that_keeps_moving_deletes_nothing_locally(pair):
+    pair.server.max_objects_in_get = 7
+    for i in range(20):
+        pair.server.put_event(event(f"ev{i:02d}"))
+    assert pair.sync().ok
+    before = set(pair.files())
+    pair.server.calendar_destroyed_at = pair.server.state + 1  # the next pass lists all
+    destroyed = _destroy_between_pages(pair, times=99)  # moves on every read
+    result = pair.sync()
+    assert result.ok, result
+    assert len(destroyed) >= 3
+    # No listing could be trusted, so nothing is taken as deleted on the server; what
+    # really was destroyed goes the next pass, when /changes says so.
+    assert set(pair.files()) == before
+    pair.server.hooks.clear()
+    assert pair.sync().ok
+    on_server = {ev["uid"] for ev in pair.server.events.values()}
+    assert {name.removesuffix(".ics") for name in pair.files()} == on_server
