@@ -152,7 +152,9 @@ def plan_collection(
     if not remote_writable:
         refused = [a for a in actions if a.writes_remote]
         actions = [a for a in actions if not a.writes_remote]
-    blocked = check_guard(len(journal), actions, guard)
+    # Counting the journal's rows is O(items) in SQLite: only a plan that deletes needs it.
+    deletes = any(a.kind in (Kind.DELETE_LOCAL, Kind.DELETE_REMOTE) for a in actions)
+    blocked = check_guard(len(journal), actions, guard) if deletes else None
     return Plan(actions, blocked, refused)
 
 
