@@ -111,7 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not prefetch.started():  # nothing remembered for this configuration yet
                 names = args.pairs or list(config.pairs)
                 prefetch.start(roots[n] for n in names if n in roots)
-            return _run_async(_sync, config, args)
+            try:
+                return _run_async(_sync, config, args)
+            finally:
+                prefetch.stop()  # a child with listings nobody asked for: ended unread
         if args.command == "discover":
             return _run_async(_discover, config, args)
         if args.command == "run":

@@ -513,7 +513,7 @@ class Journal:
         kept = self.listing_fingerprint(collection)  # None also for one of another format
         if kept is not None:
             return kept
-        # In file name order, as the index has them: sorting the lines is then one pass.
+        # In file name order, as the index has them: sorting them is then one pass.
         rows = self.db.execute(
             "SELECT filename, local_etag FROM items WHERE collection = ? ORDER BY filename",
             (collection,),
@@ -521,6 +521,8 @@ class Journal:
         if any(r[1] is None for r in rows):
             return None
         value = fingerprint.fingerprint(rows)
+        if value is None:  # a listing no directory's fingerprint can express
+            return None
         self.db.execute(
             "INSERT OR REPLACE INTO listing_fingerprints (collection, value) VALUES (?, ?)",
             (collection, fingerprint.to_text(value)),

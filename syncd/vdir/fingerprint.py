@@ -1,39 +1,54 @@
 """PURE: one number for "which files, with which etags", so a pass can tell that a
 directory is exactly what the journal recorded without comparing 50,000 entries.
 
-A listing's fingerprint is a 128-bit hash of its (file name, etag text) entries,
-sorted by file name.  The journal keeps the fingerprint of its rows; the vdir computes
-that of its files.  Equal fingerprints mean equal listings (the chance that two
-different listings collide is 2**-128), and sorting makes it independent of the order
-in which the directory lists its entries, which changes whenever a file is added.
+A listing's fingerprint is a 128-bit hash of its (file name, etag) entries, sorted by
+file name.  The journal keeps the fingerprint of its rows; the vdir computes that of its
+files.  Equal fingerprints mean equal listings (the chance that two different listings
+collide is 2**-128), and sorting makes it independent of the order in which the
+directory lists its entries, which changes whenever a file is added.
 
 Why a fingerprint and not the directory's mtime: an editor that writes in place
 (nano, a script with ``open(path, "w")``) moves the file's mtime but not the
 directory's, so every file must still be stat'ed.  What the fingerprint saves is
 everything around the stat: reading the journal's listing, building two 50,000-entry
 dicts and comparing them.  And because it is one number, it can be computed in another
-process while this one starts up (syncd.vdir.prefetch).  One hash of the sorted lines
-rather than a sum of a hash per entry: at 50,000 files that is 0.06 s less, which is
-what decides whether the other process is done before this one needs its answer.
+process while this one starts up (syncd.vdir.prefetch).
+
+What is hashed is laid out for the side that computes it every pass, the directory's:
+the count, then the mtimes, sizes and inodes as three arrays of machine integers, then
+the names joined by newlines.  Formatting an "mtime:size:inode" text per file and sorting
+those lines cost 70 ms of the child's 250 at 50,000 files; the arrays cost 15.  The
+layout is unambiguous: the count fixes where the arrays end, and a name holds neither
+NUL nor (see ``encode``) a newline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from array import array
+from collections.abc import Callable, Iterable, Sequence
 from hashlib import blake2b
 
-
-def line(filename: str, etag_text: str) -> str:
-    """One entry as it goes into the hash.  Etag text is the journal's (``mtime:size:inode``);
-    a file name holds no NUL on any filesystem, and names with a newline are never given
-    to ``line`` (syncd.vdir.storage sends such a directory down the full comparison)."""
-    return f"{filename}\0{etag_text}\n"
+_COUNT_BYTES = 8
 
 
-def encode(lines: list[str]) -> bytes:
-    """Entries made into ``line``s, in any order, as the bytes the fingerprint hashes."""
-    lines.sort()
-    return "".join(lines).encode("utf-8", "surrogateescape")
+def encode(
+    names: Sequence[str], mtimes: Sequence[int], sizes: Sequence[int], inodes: Sequence[int]
+) -> bytes | None:
+    """The bytes a fingerprint hashes, for entries given in file name order; None when
+    they cannot be laid out (a name with a newline, a number outside 64 bits): such a
+    directory is compared file by file instead."""
+    blob = "\n".join(names).encode("utf-8", "surrogateescape")
+    if names and blob.count(b"\n") != len(names) - 1:
+        return None
+    try:
+        numbers = (
+            array("q", mtimes).tobytes(),
+            array("q", sizes).tobytes(),
+            array("Q", inodes).tobytes(),
+        )
+    except OverflowError:
+        return None
+    return b"".join((len(names).to_bytes(_COUNT_BYTES, "little"), *numbers, blob))
 
 
 def of_data(data: bytes) -> int:
@@ -41,19 +56,82 @@ def of_data(data: bytes) -> int:
 
 
 def entries(data: bytes) -> dict[str, str]:
-    """file name -> etag text, back from ``encode``'s bytes."""
-    text = data.decode("utf-8", "surrogateescape")
-    return dict(entry.split("\0", 1) for entry in text.split("\n") if entry)  # type: ignore[misc]
+    """file name -> etag text (the journal's ``mtime:size:inode``), back from ``encode``."""
+    n = int.from_bytes(data[:_COUNT_BYTES], "little")
+    if not n:
+        return {}
+    width = 8 * n
+    mtimes, sizes, inodes = array("q"), array("q"), array("Q")
+    start = _COUNT_BYTES
+    for numbers in (mtimes, sizes, inodes):
+        numbers.frombytes(data[start : start + width])
+        start += width
+    names = data[start:].decode("utf-8", "surrogateescape").split("\n")
+    return {
+        name: f"{m}:{s}:{i}" for name, m, s, i in zip(names, mtimes, sizes, inodes, strict=True)
+    }
 
 
-def fingerprint(pairs: Iterable[tuple[str, str]]) -> int:
-    """The fingerprint of (file name, etag text) pairs."""
-    return of_data(encode([line(filename, etag_text) for filename, etag_text in pairs]))
+def fingerprint(pairs: Iterable[tuple[str, str]]) -> int | None:
+    """The fingerprint of (file name, etag text) pairs, in any order; None for a listing
+    that ``encode`` cannot lay out (or an etag text not of the journal's form)."""
+    ordered = sorted(pairs)
+    try:
+        etags = [tuple(map(int, text.split(":"))) for _, text in ordered]
+        mtimes, sizes, inodes = zip(*etags, strict=True) if etags else ((), (), ())
+    except (ValueError, TypeError, AttributeError):
+        return None
+    data = encode([name for name, _ in ordered], mtimes, sizes, inodes)
+    return None if data is None else of_data(data)
+
+
+class Look:
+    """A directory's items as one stat of each found them (syncd.vdir.look).
+
+    ``data`` (what the fingerprint hashes) may come later than the fingerprint: the
+    child that looks for ``syncd sync`` sends every fingerprint first and the listings
+    after, and a pass whose fingerprints match never reads the listings (3.6 MB at
+    50,000 files).  ``fetch`` gives them, or None if they cannot be had any more."""
+
+    __slots__ = ("fingerprint", "_data", "_fetch")
+
+    def __init__(
+        self,
+        fingerprint: int,
+        data: bytes | None = None,
+        fetch: Callable[[], bytes | None] | None = None,
+    ) -> None:
+        self.fingerprint = fingerprint
+        self._data = data
+        self._fetch = fetch
+
+    @property
+    def data(self) -> bytes | None:
+        if self._data is None and self._fetch is not None:
+            self._data, self._fetch = self._fetch(), None
+        return self._data
+
+    def listing(self) -> dict[str, str] | None:
+        """file name -> etag text (the journal's form), as ``list()`` would give them;
+        None if the listing cannot be had (the pass then lists the directory itself)."""
+        data = self.data
+        return None if data is None else entries(data)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Look):
+            return NotImplemented
+        return self.fingerprint == other.fingerprint and self.data == other.data
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Look({self.fingerprint:032x})"
 
 
 # Stored with each fingerprint: a journal written by a syncd that computed them another
 # way holds values no directory can match, so they read as "none kept" and are made anew.
-FORMAT = "s1"
+# s1 (session 6) hashed sorted "name NUL mtime:size:inode" lines.
+FORMAT = "s2"
 
 
 def to_text(value: int) -> str:

@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import pickle
+import signal
 import sys
 import threading
 from collections.abc import Iterable
@@ -32,9 +33,11 @@ from typing import TYPE_CHECKING
 
 from syncd.paths import default_cache_dir, default_config_path
 from syncd.records import read_record, write_record
+from syncd.vdir.fingerprint import Look
+from syncd.vdir.look import look, plain_collections
 
-if TYPE_CHECKING:  # imported by the child, or by the pass: not before the fork
-    from syncd.vdir.storage import Look, VdirCollection
+if TYPE_CHECKING:  # imported by the pass, after the fork
+    from syncd.vdir.storage import VdirCollection
 
 log = logging.getLogger(__name__)
 
@@ -42,32 +45,75 @@ _child: _Child | None = None
 
 
 class _Child:
+    """The parent's end of the pipe.  The child writes two messages: every directory's
+    fingerprint, then every directory's listing.  A pass reads the second only if a
+    fingerprint differs from the journal's; otherwise ``stop`` ends the child unread."""
+
     def __init__(self, pid: int, fd: int, writes_at_fork: dict[str, int]) -> None:
         self.pid = pid
-        self.fd = fd
+        self.fd: int | None = fd
         self.writes_at_fork = writes_at_fork
-        self.looks: dict[str, Look | None] | None = None
+        self.found: dict[str, int | None] | None = None  # directory -> fingerprint
+        self.listings: dict[str, bytes] | None = None  # directory -> Look.data
 
-    def collect(self) -> dict[str, Look | None]:
-        """The child's answer, waiting for it; {} if it failed in any way."""
-        if self.looks is None:
-            chunks = []
-            try:
-                while chunk := os.read(self.fd, 1 << 20):
-                    chunks.append(chunk)
-            except OSError:
-                chunks = []
-            finally:
-                os.close(self.fd)
-                _reap(self.pid)
-            self.looks = {}
-            if chunks:
-                # From this process's own fork, over a pipe only the two of them hold.
-                with contextlib.suppress(Exception):
-                    looks = pickle.loads(b"".join(chunks))
-                    if isinstance(looks, dict):
-                        self.looks = looks
-        return self.looks
+    def fingerprints(self) -> dict[str, int | None]:
+        """The child's fingerprints, waiting for them; {} if it failed in any way."""
+        if self.found is None:
+            got = self._message()
+            self.found = got if isinstance(got, dict) else {}
+        return self.found
+
+    def listing_data(self, directory: str) -> bytes | None:
+        if self.listings is None:
+            self.fingerprints()
+            got = self._message()
+            self.listings = got if isinstance(got, dict) else {}
+            self.close()
+        return self.listings.get(directory)
+
+    def _message(self) -> object:
+        """One length-prefixed pickle from the child; None (and the pipe closed) if
+        there is none to be had."""
+        if self.fd is None:
+            return None
+        try:
+            size = int.from_bytes(_read_exactly(self.fd, _LENGTH_BYTES), "little")
+            # From this process's own fork, over a pipe only the two of them hold.
+            return pickle.loads(_read_exactly(self.fd, size))
+        except Exception:  # noqa: BLE001 - a failed child only means looking here
+            self.close()
+            return None
+
+    def close(self) -> None:
+        """Close the pipe and reap the child.  One still looking, or blocked writing
+        listings nobody will read, is killed: it only ever reads the disk."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            _reap(self.pid)
+
+
+_LENGTH_BYTES = 8
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            raise EOFError("the fingerprint child ended early")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _send(fd: int, message: object) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(len(data).to_bytes(_LENGTH_BYTES, "little") + data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _reap(pid: int) -> None:
@@ -76,19 +122,20 @@ def _reap(pid: int) -> None:
 
 
 def _looks(roots: Iterable[Path]) -> dict[str, Look | None]:
-    from syncd.vdir.storage import VdirRoot
-
+    """What the child sends back: the ``Look`` of every plain collection directory.  A
+    root or directory it cannot read, or a symlinked collection, is left out: the pass
+    looks at those itself, and reports what is wrong with them."""
     out: dict[str, Look | None] = {}
-    for root_path in roots:
-        root = VdirRoot(root_path)
+    for root in roots:
         try:
-            names = root.collections()
-        except Exception:  # noqa: BLE001 - the pass reports an unusable root itself
+            names = plain_collections(root)
+        except OSError:
             continue
         for name in names:
+            path = Path(root) / name
             try:
-                out[str(root.path / name)] = root.collection(name).look()
-            except Exception:  # noqa: BLE001 - the pass looks for itself and reports
+                out[str(path)] = look(path)
+            except OSError:
                 continue
     return out
 
@@ -115,10 +162,9 @@ def start(roots: Iterable[Path]) -> bool:
     if pid == 0:  # pragma: no cover - the child; its work is checked through the parent
         try:
             os.close(read_fd)
-            data = pickle.dumps(_looks(roots), protocol=pickle.HIGHEST_PROTOCOL)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(write_fd, view) :]
+            looks = _looks(roots)
+            _send(write_fd, {key: look and look.fingerprint for key, look in looks.items()})
+            _send(write_fd, {key: look.data for key, look in looks.items() if look})
         finally:
             os._exit(0)  # no atexit handlers, no flushing of the parent's buffers
     os.close(write_fd)
@@ -192,18 +238,17 @@ def directory_look(vdir: VdirCollection) -> Look | None:
 
     child = _child
     if child is not None:
-        looks = child.collect()
         key = str(vdir.path)
-        look = looks.pop(key, None)
+        value = child.fingerprints().pop(key, None)
         written = own_writes.writes_in.get(key, 0)
-        if look is not None and written == child.writes_at_fork.get(key, 0):
-            return look
+        if value is not None and written == child.writes_at_fork.get(key, 0):
+            return Look(value, fetch=lambda: child.listing_data(key))
     return vdir.look()
 
 
 def stop() -> None:
-    """Forget the child and its values (tests; a second run in one process)."""
+    """End the child and forget its values (at the end of ``syncd sync``; tests)."""
     global _child
     child, _child = _child, None
     if child is not None:
-        child.collect()
+        child.close()

@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from syncd.errors import SyncdError
-from syncd.vdir.fingerprint import encode, entries, of_data
+from syncd.vdir.fingerprint import Look
+from syncd.vdir.look import TEMP_PREFIX, TEMP_SUFFIX
+from syncd.vdir.look import look as look_directory
 
 Etag = tuple[int, int, int]  # (mtime_ns, size, inode)
 
 DEFAULT_MAX_ITEM_BYTES = 20 * 1024 * 1024
-_FILE_TYPE = 0o170000  # the S_IFMT bits of st_mode
 META_KEYS = ("displayname", "color")
 
 
@@ -229,18 +230,6 @@ def _changed(target: Path, current: Etag | None, expected: Etag | None) -> Chang
     return ChangedOnDisk(f"{target} changed on disk since syncd read it; not overwritten")
 
 
-@dataclass(frozen=True)
-class Look:
-    """A directory's items as one stat of each found them (``VdirCollection.look``)."""
-
-    fingerprint: int
-    data: bytes  # the sorted "name NUL etag-text" lines the fingerprint hashes
-
-    def listing(self) -> dict[str, str]:
-        """file name -> etag text (the journal's form), as ``list()`` would give them."""
-        return entries(self.data)
-
-
 class VdirCollection:
     def __init__(self, root: VdirRoot, name: str, max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES):
         self.root = root
@@ -259,7 +248,7 @@ class VdirCollection:
             for entry in it:  # once per file per pass: kept lean
                 name = entry.name
                 if name[0] == ".":
-                    if name.startswith(".syncd-") and name.endswith(".tmp"):
+                    if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
                         _remove_if_stale(Path(entry.path))
                     continue
                 if not name.endswith(".ics"):
@@ -281,35 +270,9 @@ class VdirCollection:
         return out
 
     def look(self) -> Look | None:
-        """One stat of every item, as a fingerprint (syncd.vdir.fingerprint) and the
-        listing it hashes; None where ``list()`` has more to do than stat (a symlink to
-        follow and check, a file that cannot be stat'ed, a temp file that may be stale, a
-        name with a newline), which sends the pass down the full comparison."""
-        lines: list[str] = []
-        append = lines.append
-        with os.scandir(self.path) as it:
-            for entry in it:  # once per file per pass, in another process: kept lean
-                name = entry.name
-                if name[0] == ".":
-                    if name.startswith(".syncd-") and name.endswith(".tmp"):
-                        return None
-                    continue
-                if not name.endswith(".ics"):
-                    continue
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    return None
-                kind = st.st_mode & _FILE_TYPE
-                if kind == stat.S_IFREG:
-                    # fingerprint.line(name, etag_to_text(etag_of(st))), inlined (tested)
-                    append(f"{name}\0{st.st_mtime_ns}:{st.st_size}:{st.st_ino}\n")
-                elif kind == stat.S_IFLNK:
-                    return None
-        data = encode(lines)
-        if data.count(b"\n") != len(lines):
-            return None
-        return Look(of_data(data), data)
+        """One stat of every item, as a fingerprint and the listing it hashes; None where
+        ``list()`` has more to do than stat (syncd.vdir.look)."""
+        return look_directory(self.path)
 
     def etag(self, filename: str) -> Etag | None:
         _check_name(filename)
@@ -342,7 +305,7 @@ class VdirCollection:
         target = self.path / filename
         if target.is_symlink():
             raise BadName(f"{target}: is a symlink; syncd does not write through links")
-        tmp = self.path / f".syncd-{secrets.token_hex(6)}.tmp"
+        tmp = self.path / f"{TEMP_PREFIX}{secrets.token_hex(6)}{TEMP_SUFFIX}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         batch = self._batch
         try:
@@ -441,7 +404,7 @@ class VdirCollection:
         current = self.read_meta(key)
         if current is not None and current.strip() == value.strip():
             return
-        tmp = self.path / f".syncd-{secrets.token_hex(6)}.tmp"
+        tmp = self.path / f"{TEMP_PREFIX}{secrets.token_hex(6)}{TEMP_SUFFIX}"
         tmp.write_text(value + "\n", encoding="utf-8")
         own_writes.record(self.path / key, etag_of(os.stat(tmp)))
         os.replace(tmp, self.path / key)

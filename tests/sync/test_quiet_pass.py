@@ -88,7 +88,7 @@ def test_an_edit_made_after_the_child_looked_goes_up_the_next_pass(synced, child
     that moment is not in this pass, and must be in the next one."""
     if not prefetch.start([synced.root]):
         pytest.fail("no child")
-    prefetch._child.collect()  # the child has looked
+    prefetch._child.fingerprints()  # the child has looked
     path = synced.root / "personal" / "ev5.ics"
     path.write_text(path.read_text().replace("SUMMARY:Meeting", "SUMMARY:Late edit"))
     first = synced.sync(fingerprints=True)
@@ -98,10 +98,23 @@ def test_an_edit_made_after_the_child_looked_goes_up_the_next_pass(synced, child
     assert synced.server.by_uid("ev5")["title"] == "Late edit"
 
 
+def test_an_edit_the_child_saw_goes_up_even_if_its_listing_never_arrives(synced, child):
+    """The child sends fingerprints first and listings after; if it is gone before the
+    pass asks for the listing, the pass lists the directory itself."""
+    path = synced.root / "personal" / "ev7.ics"
+    path.write_text(path.read_text().replace("SUMMARY:Meeting", "SUMMARY:Seen"))
+    if not prefetch.start([synced.root]):
+        pytest.fail("no child")
+    prefetch._child.fingerprints()
+    prefetch._child.close()  # killed before its listings were read
+    assert synced.sync(fingerprints=True).ok
+    assert synced.server.by_uid("ev7")["title"] == "Seen"
+
+
 def test_a_server_change_to_a_file_edited_after_the_child_looked_loses_neither(synced, child):
     if not prefetch.start([synced.root]):
         pytest.fail("no child")
-    prefetch._child.collect()
+    prefetch._child.fingerprints()
     path = synced.root / "personal" / "ev6.ics"
     path.write_text(path.read_text().replace("SUMMARY:Meeting", "SUMMARY:Mine"))
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000_000))

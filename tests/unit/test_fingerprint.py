@@ -10,7 +10,7 @@ import pytest
 
 from syncd.journal import LISTING_QUERY, ItemRow, Journal, etag_to_text
 from syncd.vdir import prefetch
-from syncd.vdir.fingerprint import fingerprint, from_text, to_text
+from syncd.vdir.fingerprint import Look, encode, entries, fingerprint, from_text, of_data, to_text
 from syncd.vdir.storage import VdirRoot
 
 
@@ -24,13 +24,38 @@ def test_a_fingerprint_is_the_set_not_the_order_and_moves_with_any_entry():
     assert value == fingerprint(reversed(entries))
     assert from_text(to_text(value)) == value
     assert from_text(f"x9:{value:032x}") is None  # another syncd's way of computing them
+    assert from_text(f"s1:{value:032x}") is None  # session 6's: sorted text lines
     moved = [*entries[:7], ("f7.ics", "8:10:7"), *entries[8:]]
     assert fingerprint(moved) != value  # one etag moved
     renamed = [*entries[:7], ("g7.ics", "7:10:7"), *entries[8:]]
     assert fingerprint(renamed) != value  # same etag under another name
     assert fingerprint(entries[1:]) != value  # one file gone
-    # Moving a character across the separator makes another entry.
-    assert fingerprint([("a.ics", "1:2:3")]) != fingerprint([("a.ics1", ":2:3")])
+    # The same numbers under swapped names, or swapped between the etag's fields.
+    swapped = [("f1.ics", "0:10:0"), ("f0.ics", "1:10:1"), *entries[2:]]
+    assert fingerprint(swapped) != value
+    assert fingerprint([("a.ics", "1:2:3")]) != fingerprint([("a.ics", "2:1:3")])
+    assert fingerprint([("a.ics", "1:2:3")]) != fingerprint([("a.ics", "3:2:1")])
+    assert fingerprint([]) != fingerprint([("a.ics", "0:0:0")])
+
+
+def test_what_a_fingerprint_cannot_express_gets_none_and_the_listing_comes_back_whole():
+    assert fingerprint([("two\nlines.ics", "1:2:3")]) is None  # compared file by file
+    assert fingerprint([("a.ics", "1:2")]) is None  # not the journal's etag form
+    assert fingerprint([("a.ics", "1:2:-3")]) is None  # an inode is never negative
+    assert fingerprint([("a.ics", f"{2**64}:2:3")]) is None
+    odd = [
+        ("caf\u00e9 \u2603.ics", f"{-(2**63)}:0:{2**64 - 1}"),  # before 1970, the last inode
+        ("bad-\udcff-byte.ics", "1:2:3"),  # a name that is not UTF-8 on disk
+        ("z.ics", "1700000000123456789:1138:42"),
+    ]
+    value = fingerprint(odd)
+    assert value is not None
+    names, etags = zip(*sorted(odd), strict=True)
+    mtimes, sizes, inodes = zip(*(map(int, e.split(":")) for e in etags), strict=True)
+    data = encode(list(names), mtimes, sizes, inodes)
+    assert data is not None and of_data(data) == value
+    assert Look(value, data).listing() == dict(odd)
+    assert entries(encode([], [], [], [])) == {}
 
 
 def test_the_journal_keeps_its_rows_fingerprint_until_a_row_changes(tmp_path):
@@ -119,6 +144,21 @@ def test_a_directory_with_more_to_do_than_stat_has_no_look(tmp_path, oddity):
     assert coll.look() is None
 
 
+def test_a_file_gone_between_listing_and_stat_sends_the_pass_down_the_full_comparison(
+    tmp_path, monkeypatch
+):
+    coll = _vdir(tmp_path)
+    real_lstat = os.lstat
+
+    def vanishing(name, *, dir_fd=None):
+        if name == "e3.ics":
+            raise FileNotFoundError(2, "No such file or directory", name)
+        return real_lstat(name, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "lstat", vanishing)
+    assert coll.look() is None
+
+
 def test_an_edit_in_place_moves_the_fingerprint_even_at_the_same_size(tmp_path):
     coll = _vdir(tmp_path)
     before = coll.look()
@@ -158,6 +198,50 @@ def test_the_child_computes_what_this_process_would(tmp_path, fresh_prefetch, mo
     assert again == coll.look() and again != here
 
 
+def test_listings_are_read_only_when_asked_for_and_an_unread_child_is_ended(
+    tmp_path, fresh_prefetch
+):
+    coll = _vdir(tmp_path, 30)
+    if not prefetch.start([coll.root.path]):
+        pytest.fail("no child")
+    child = prefetch._child
+    look = prefetch.directory_look(coll)
+    assert look is not None and look.fingerprint == coll.look().fingerprint
+    assert child.listings is None and child.fd is not None  # fingerprints only, so far
+    assert look.listing() == coll.look().listing()
+    assert child.fd is None  # both messages read, child reaped
+    with pytest.raises(ProcessLookupError):
+        os.kill(child.pid, 0)
+
+    prefetch.stop()
+    assert prefetch.start([coll.root.path])
+    unread = prefetch._child
+    assert prefetch.directory_look(coll) is not None
+    prefetch.stop()  # listings never asked for: the child, blocked writing them, is ended
+    with pytest.raises(ProcessLookupError):
+        os.kill(unread.pid, 0)
+
+
+def test_a_child_still_looking_is_ended_by_stop(tmp_path, fresh_prefetch, monkeypatch):
+    coll = _vdir(tmp_path)
+    hold_read, hold_write = os.pipe()
+
+    def never_done(roots):
+        os.read(hold_read, 1)  # nobody writes: only a kill ends this child
+        return {}
+
+    monkeypatch.setattr(prefetch, "_looks", never_done)
+    try:
+        assert prefetch.start([coll.root.path])
+        pid = prefetch._child.pid
+        prefetch.stop()
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # killed and reaped, not left behind
+    finally:
+        os.close(hold_read)
+        os.close(hold_write)
+
+
 def test_a_write_by_this_process_since_the_fork_retires_that_directorys_value(
     tmp_path, fresh_prefetch, monkeypatch
 ):
@@ -183,6 +267,24 @@ def test_a_child_that_fails_leaves_the_work_to_this_process(tmp_path, fresh_pref
     if not prefetch.start([coll.root.path]):
         pytest.fail("no child")
     assert prefetch.directory_look(coll) == coll.look()
+
+
+def test_the_child_leaves_symlinked_and_unreadable_collections_to_this_process(
+    tmp_path, fresh_prefetch, monkeypatch
+):
+    coll = _vdir(tmp_path)
+    linked_target = tmp_path / "vdir" / ".real"
+    linked_target.mkdir()
+    (linked_target / "x.ics").write_text("x")
+    (tmp_path / "vdir" / "linked").symlink_to(linked_target)
+    answered = prefetch._looks([coll.root.path, tmp_path / "missing-root"])
+    assert set(answered) == {str(coll.path)}
+    assert answered[str(coll.path)] == coll.look()
+    if not prefetch.start([coll.root.path]):
+        pytest.fail("no child")
+    linked = coll.root.collection("linked")
+    assert "linked" in coll.root.collections()  # a collection all the same: looked at here
+    assert prefetch.directory_look(linked) == linked.look() is not None
 
 
 def test_no_child_where_another_thread_runs(tmp_path, fresh_prefetch, monkeypatch):

@@ -1,0 +1,70 @@
+"""One stat of every item in a collection directory, as a fingerprint (syncd.vdir.look).
+
+This is the whole of what a quiet ``syncd sync`` does per file, and it runs in a child
+forked while the command starts up (syncd.vdir.prefetch), so it is kept to what the
+child must import (no syncd.vdir.storage: 25 ms of imports the child would pay before
+its first stat) and to as little Python per file as the stat allows.  At 50,000 files
+the ``lstat`` calls are about 150 ms of the child's 200; listing, sorting and hashing
+the rest.
+
+``look`` answers None wherever ``VdirCollection.list`` has more to do than stat (a
+symlink to follow and check, a temp file that may be stale, a file that vanished
+between listing and stat, a name the fingerprint cannot hold), and the pass then takes
+that slower path, which also reports what it skips.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from syncd.vdir.fingerprint import Look, encode, of_data
+
+_FILE_TYPE = 0o170000  # the S_IFMT bits of st_mode
+TEMP_PREFIX, TEMP_SUFFIX = ".syncd-", ".tmp"  # syncd.vdir.storage's temp files
+
+
+def look(directory: Path | str) -> Look | None:
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        names = os.listdir(fd)
+        items = [name for name in names if name[-4:] == ".ics" and name[0] != "."]
+        if len(items) < len(names) and any(
+            name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX) for name in names
+        ):
+            return None
+        items.sort()
+        lstat = os.lstat
+        try:
+            stats = [lstat(name, dir_fd=fd) for name in items]
+        except OSError:
+            return None
+    finally:
+        os.close(fd)
+    kinds = {st.st_mode & _FILE_TYPE for st in stats}
+    if stat.S_IFLNK in kinds:
+        return None
+    if kinds - {stat.S_IFREG}:  # a directory or fifo named *.ics: not an item, as in list()
+        kept = [i for i, st in enumerate(stats) if st.st_mode & _FILE_TYPE == stat.S_IFREG]
+        items = [items[i] for i in kept]
+        stats = [stats[i] for i in kept]
+    data = encode(
+        items,
+        [st.st_mtime_ns for st in stats],
+        [st.st_size for st in stats],
+        [st.st_ino for st in stats],
+    )
+    return None if data is None else Look(of_data(data), data)
+
+
+def plain_collections(root: Path | str) -> list[str]:
+    """The root's collection directories that need no checks: not dot-prefixed, not a
+    symlink (one leading inside the root is still a collection; ``VdirRoot`` checks it,
+    and the pass looks at it itself)."""
+    with os.scandir(root) as it:
+        return sorted(
+            entry.name
+            for entry in it
+            if entry.name[0] != "." and entry.is_dir(follow_symlinks=False)
+        )
