@@ -203,7 +203,13 @@ async def _sync(config, args) -> int:  # type: ignore[no-untyped-def]
                 progress = Progress(name)  # drawn only on a terminal, for a long pass
                 try:
                     result = await run_pair(
-                        config, pair, client, options, echo=_echo, progress=progress
+                        config,
+                        pair,
+                        client,
+                        options,
+                        echo=_echo,
+                        progress=progress,
+                        on_wait=lambda message: print(f"syncd: {message}", file=sys.stderr),
                     )
                 finally:
                     progress.finish()

@@ -30,6 +30,7 @@ from syncd.jmap.client import JmapClient
 from syncd.jmap.errors import JmapError
 from syncd.jmap.session import Session
 from syncd.journal import Journal
+from syncd.passlock import lock_path, pair_lock
 from syncd.sync.engine import PairSync, PassOptions
 from syncd.sync.remote import CALENDARS, TASKS, DataType
 from syncd.sync.result import PassResult
@@ -148,12 +149,32 @@ async def run_pair(
     *,
     echo: Callable[[str], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> PassResult:
-    """Sync every type the pair carries; one combined result, recorded in each journal."""
+    """Sync every type the pair carries; one combined result, recorded in each journal.
+
+    A pass that writes holds the pair's lock (syncd.passlock) throughout, waiting for
+    another process's pass of the same pair to end first (``on_wait`` is told)."""
     options = options or PassOptions()
+    main_path = journal_path(config, pair)
+    if options.dry_run:
+        return await _locked_pass(config, pair, client, options, echo, progress, main_path)
+    async with pair_lock(lock_path(main_path), pair.name, on_wait):
+        return await _locked_pass(config, pair, client, options, echo, progress, main_path)
+
+
+async def _locked_pass(
+    config: Config,
+    pair: Pair,
+    client: JmapClient,
+    options: PassOptions,
+    echo: Callable[[str], None] | None,
+    progress: Callable[[int, int], None] | None,
+    main_path: Path,
+) -> PassResult:
     which = carried(pair, client.session)
     result = PassResult(pair=pair.name)
-    main = Journal(journal_path(config, pair))
+    main = Journal(main_path)
     try:
         pass_id = None if options.dry_run else main.start_pass()
         try:
