@@ -41,14 +41,16 @@ def encode(
     if names and blob.count(b"\n") != len(names) - 1:
         return None
     try:
-        numbers = (
-            array("q", mtimes).tobytes(),
-            array("q", sizes).tobytes(),
-            array("Q", inodes).tobytes(),
-        )
+        numbers = (_machine(mtimes, "q"), _machine(sizes, "q"), _machine(inodes, "Q"))
     except OverflowError:
         return None
     return b"".join((len(names).to_bytes(_COUNT_BYTES, "little"), *numbers, blob))
+
+
+def _machine(numbers: Sequence[int], typecode: str) -> bytes:
+    if isinstance(numbers, array) and numbers.typecode == typecode:
+        return numbers.tobytes()  # as syncd.vdir.look gathers them: no copy per number
+    return array(typecode, numbers).tobytes()
 
 
 def of_data(data: bytes) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from syncd.journal import LISTING_QUERY, ItemRow, Journal, etag_to_text
+from syncd.vdir import look as look_module
 from syncd.vdir import prefetch
 from syncd.vdir.fingerprint import Look, encode, entries, fingerprint, from_text, of_data, to_text
 from syncd.vdir.storage import VdirRoot
@@ -114,7 +115,9 @@ def _vdir(tmp_path: Path, n: int = 5):
     return coll
 
 
-def test_a_directory_fingerprint_is_that_of_what_list_returns(tmp_path):
+@pytest.mark.parametrize("chunk", [4096, 2], ids=["one stat chunk", "stat in chunks of 2"])
+def test_a_directory_fingerprint_is_that_of_what_list_returns(tmp_path, monkeypatch, chunk):
+    monkeypatch.setattr(look_module, "STAT_CHUNK", chunk)
     coll = _vdir(tmp_path)
     (coll.path / ".hidden.ics").write_text("x")
     (coll.path / "notes.txt").write_text("x")
