@@ -90,9 +90,14 @@ class _Child:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-            _reap(self.pid)
+            try:
+                done, _ = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped already (a SIGCHLD handler): its pid
+                return  # may be another process's by now, so it is not signalled
+            if not done:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+                _reap(self.pid)
 
 
 _LENGTH_BYTES = 8
