@@ -158,12 +158,12 @@ async def run_pair(
     options = options or PassOptions()
     main_path = journal_path(config, pair)
     if options.dry_run:
-        return await _locked_pass(config, pair, client, options, echo, progress, main_path)
+        return await _pair_pass(config, pair, client, options, echo, progress, main_path)
     async with pair_lock(lock_path(main_path), pair.name, on_wait):
-        return await _locked_pass(config, pair, client, options, echo, progress, main_path)
+        return await _pair_pass(config, pair, client, options, echo, progress, main_path)
 
 
-async def _locked_pass(
+async def _pair_pass(
     config: Config,
     pair: Pair,
     client: JmapClient,
