@@ -19,25 +19,19 @@ from syncd import passlock
 from syncd.config import journal_file, load_config
 from syncd.passlock import lock_path, pair_lock
 from tests.support.fakejmap import FakeJmapServer
-from tests.support.httpfake import FaultyJmapHttpServer
-from tests.tasks.conftest import VEVENT, TaskHarness
+from tests.support.httppair import VEVENT, TaskHarness, served_pair
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def served(tmp_path: Path):
-    server = FakeJmapServer()
-    http = FaultyJmapHttpServer(server)
-    h = TaskHarness(tmp_path, server, http)
-    h.root.mkdir()
-    h.write_config()
-    server.put_event(
-        {"@type": "Event", "uid": "first", "title": "First", "start": "2026-03-01T10:00:00"}
-    )
-    assert h.sync().ok
-    yield h
-    http.close()
+    with served_pair(tmp_path, FakeJmapServer()) as h:
+        h.server.put_event(
+            {"@type": "Event", "uid": "first", "title": "First", "start": "2026-03-01T10:00:00"}
+        )
+        assert h.sync().ok
+        yield h
 
 
 def _lock_file(h: TaskHarness) -> Path:

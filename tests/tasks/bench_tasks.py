@@ -15,7 +15,8 @@ from pathlib import Path
 
 from tests.support.fakejmap import FakeJmapServer
 from tests.support.httpfake import FaultyJmapHttpServer
-from tests.tasks.conftest import TaskHarness, task, vtodo
+from tests.support.httppair import TaskHarness
+from tests.tasks.conftest import task, vtodo
 
 
 def harness(tasks: bool) -> TaskHarness:

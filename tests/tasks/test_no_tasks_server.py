@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.tasks.conftest import VEVENT, task, vtodo
+from tests.support.httppair import VEVENT
+from tests.tasks.conftest import task, vtodo
 
 
 def _todoman_dir(h, name: str = "chores", n: int = 8) -> dict[str, bytes]:

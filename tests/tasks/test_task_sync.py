@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from tests.tasks.conftest import VEVENT, task, vtodo
+from tests.support.httppair import VEVENT
+from tests.tasks.conftest import task, vtodo
 
 
 def test_server_tasks_come_down_as_a_task_list_directory(tasks_pair):
