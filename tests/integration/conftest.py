@@ -23,7 +23,7 @@ from syncd.jmap.transport import NiquestsTransport, TrafficCounter
 from syncd.journal import Journal
 from syncd.sync.engine import PairSync, PassOptions
 from syncd.sync.result import PassResult
-from tests.support.pairconfig import write_pair_config
+from tests.support.pairconfig import PairPaths, write_pair_config
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "contrib" / "cyrus"))
@@ -62,21 +62,13 @@ def cyrus_user(cyrus):
 
 
 @dataclass
-class CyrusPair:
+class CyrusPair(PairPaths):
     """A config, a vdir and a journal pointed at one Cyrus user."""
 
     tmp: Path
     user: harness.CyrusUser
     conflict: str = "remote-wins"
     counter: TrafficCounter = field(default_factory=TrafficCounter)
-
-    @property
-    def root(self) -> Path:
-        return self.tmp / "vdir"
-
-    @property
-    def config_path(self) -> Path:
-        return self.tmp / "config.yaml"
 
     def write_config(self) -> None:
         write_pair_config(

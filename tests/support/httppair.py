@@ -19,7 +19,7 @@ from syncd.sync.pair import run_pair
 from syncd.sync.result import PassResult
 from tests.support.fakejmap import FakeJmapServer
 from tests.support.httpfake import FaultyJmapHttpServer
-from tests.support.pairconfig import write_pair_config
+from tests.support.pairconfig import PairPaths, write_pair_config
 
 VTODO = (
     "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VTODO\r\nUID:{uid}\r\n"
@@ -33,18 +33,10 @@ VEVENT = (
 
 
 @dataclass
-class TaskHarness:
+class TaskHarness(PairPaths):
     tmp: Path
     server: FakeJmapServer
     http: FaultyJmapHttpServer
-
-    @property
-    def root(self) -> Path:
-        return self.tmp / "vdir"
-
-    @property
-    def config_path(self) -> Path:
-        return self.tmp / "config.yaml"
 
     def write_config(self, types: str | None = None, extra: str = "") -> None:
         write_pair_config(

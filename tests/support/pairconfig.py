@@ -26,3 +26,18 @@ def write_pair_config(
         f"state_dir: {tmp / 'state'}\n"
     )
     path.chmod(0o600)
+
+
+class PairPaths:
+    """Where a harness with a ``tmp`` directory keeps its pair: the vdir root and the
+    configuration file that ``write_pair_config`` writes there."""
+
+    tmp: Path
+
+    @property
+    def root(self) -> Path:
+        return self.tmp / "vdir"
+
+    @property
+    def config_path(self) -> Path:
+        return self.tmp / "config.yaml"

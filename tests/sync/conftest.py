@@ -14,23 +14,15 @@ from syncd.journal import Journal
 from syncd.sync.engine import PairSync, PassOptions
 from syncd.sync.result import PassResult
 from tests.support.fakejmap import FakeJmapServer, FakeTransport
-from tests.support.pairconfig import write_pair_config
+from tests.support.pairconfig import PairPaths, write_pair_config
 
 
 @dataclass
-class PairHarness:
+class PairHarness(PairPaths):
     tmp: Path
     server: FakeJmapServer
     transport: FakeTransport
     conflict: str = "remote-wins"
-
-    @property
-    def root(self) -> Path:
-        return self.tmp / "vdir"
-
-    @property
-    def config_path(self) -> Path:
-        return self.tmp / "config.yaml"
 
     def write_config(self, extra: str = "") -> None:
         write_pair_config(
