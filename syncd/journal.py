@@ -244,6 +244,11 @@ class ItemRows(MutableMapping[str, ItemRow]):
             self._raw = raw
         return self._raw
 
+    def read_listing(self) -> None:
+        """Read the listing now: a pass about to look up thousands of uids (a first
+        download's) then finds the ones with no row without a query each."""
+        self._listing()
+
     def _read(self, uid: str) -> ItemRow | None:
         assert self._db is not None
         r = self._db.execute(
@@ -529,6 +534,13 @@ class Journal:
         )
         return value
 
+    def remote_ids_not_trusted(self) -> set[str]:
+        """Remote ids of rows without a trusted ``updated`` (syncd.sync.engine)."""
+        rows = self.db.execute(
+            "SELECT remote_id FROM items WHERE remote_updated IS NULL AND remote_id IS NOT NULL"
+        ).fetchall()
+        return {r[0] for r in rows}
+
     def item_by_remote_id(self, remote_id: str) -> ItemRow | None:
         r = self.db.execute(
             "SELECT collection, uid, filename, remote_id, local_etag, local_hash, remote_hash, "
@@ -553,31 +565,48 @@ class Journal:
         ).fetchone()
         return (r[0], r[1]) if r else None
 
+    _PUT_ITEM = (
+        "INSERT INTO items (collection, uid, filename, remote_id, local_etag, local_hash, "
+        "remote_hash, remote_updated, base, synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(collection, uid) DO UPDATE SET filename = excluded.filename, "
+        "remote_id = excluded.remote_id, local_etag = excluded.local_etag, "
+        "local_hash = excluded.local_hash, remote_hash = excluded.remote_hash, "
+        "remote_updated = excluded.remote_updated, base = excluded.base, "
+        "synced_at = excluded.synced_at"
+    )
+
     def put_item(self, row: ItemRow) -> None:
-        self.db.execute(
-            "INSERT INTO items (collection, uid, filename, remote_id, local_etag, local_hash, "
-            "remote_hash, remote_updated, base, synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT(collection, uid) DO UPDATE SET filename = excluded.filename, "
-            "remote_id = excluded.remote_id, local_etag = excluded.local_etag, "
-            "local_hash = excluded.local_hash, remote_hash = excluded.remote_hash, "
-            "remote_updated = excluded.remote_updated, base = excluded.base, "
-            "synced_at = excluded.synced_at",
+        self.put_items([row])
+
+    def put_items(self, rows: Iterable[ItemRow]) -> None:
+        """Many rows in one statement run (a first download puts 10,000)."""
+        now = time.time()
+        self.db.executemany(
+            self._PUT_ITEM,
             (
-                row.collection,
-                row.uid,
-                row.filename,
-                row.remote_id,
-                etag_to_text(row.local_etag),
-                row.local_hash,
-                row.remote_hash,
-                row.remote_updated,
-                _BASE.text(row),
-                time.time(),
+                (
+                    row.collection,
+                    row.uid,
+                    row.filename,
+                    row.remote_id,
+                    etag_to_text(row.local_etag),
+                    row.local_hash,
+                    row.remote_hash,
+                    row.remote_updated,
+                    _BASE.text(row),
+                    now,
+                )
+                for row in rows
             ),
         )
 
     def delete_item(self, collection: str, uid: str) -> None:
-        self.db.execute("DELETE FROM items WHERE collection = ? AND uid = ?", (collection, uid))
+        self.delete_items(collection, [uid])
+
+    def delete_items(self, collection: str, uids: Iterable[str]) -> None:
+        self.db.executemany(
+            "DELETE FROM items WHERE collection = ? AND uid = ?", ((collection, u) for u in uids)
+        )
 
     def count_items(self, collection: str | None = None) -> int:
         if collection is None:
@@ -652,6 +681,21 @@ class Journal:
         self.db.execute(
             "DELETE FROM item_errors WHERE collection = ? AND key = ? AND side = ?",
             (collection, key, side),
+        )
+
+    def clear_errors(self, collection: str, keys: Iterable[str]) -> None:
+        """Both sides' errors of these items (they synced); nothing to do, and no statement
+        per item, in the usual case of a collection without any."""
+        if (
+            self.db.execute(
+                "SELECT 1 FROM item_errors WHERE collection = ? LIMIT 1", (collection,)
+            ).fetchone()
+            is None
+        ):
+            return
+        self.db.executemany(
+            "DELETE FROM item_errors WHERE collection = ? AND key = ?",
+            ((collection, key) for key in keys),
         )
 
     def errors(self) -> list[tuple[str, str, str, str, int]]:

@@ -239,7 +239,7 @@ class SyncdSide:
         return d
 
     def download_pair(self, n: int, run: int) -> Path:
-        return self._pair(self.users[n], f"dl{n}")
+        return self._pair(self.users[n], f"dl{n}-{run}")
 
     def sync(self, pair: Path, profile_as: str | None = None) -> Measure:
         cmd = [sys.executable, "-m", "syncd", "-c", str(pair / "config.yaml"), "sync"]
@@ -302,7 +302,7 @@ class SyncdSide:
     def upload_pair(self, n: int, run: int, events: list[seed.Event]) -> tuple[Path, object]:
         self.serial += 1
         user = self.server.add_user(f"up{n}x{self.serial}")
-        pair = self._pair(user, f"up{n}")
+        pair = self._pair(user, f"up{n}-{run}")
         seed.write_vdir(pair / "vdir" / "Default", events)
         return pair, user
 
@@ -450,7 +450,7 @@ class VdirsyncerSide:
         )
 
     def download_pair(self, n: int, run: int) -> Path:
-        pair = self._pair(f"dl{n}", f"dl{n}")
+        pair = self._pair(f"dl{n}", f"dl{n}-{run}")
         self.discover(pair)
         return pair
 
@@ -489,7 +489,7 @@ class VdirsyncerSide:
         self.serial += 1
         name = f"up{n}x{self.serial}"
         self._make_collection(name)
-        pair = self._pair(name, f"up{n}")
+        pair = self._pair(name, f"up{n}-{run}")
         seed.write_vdir(pair / "vdir", events)
         self.discover(pair)
         return pair, self.root / name
@@ -510,6 +510,10 @@ def run_scenarios(
     rows: dict[str, list[Measure]] = {}
     say = lambda msg: print(f"[bench] {side.label} N={n}: {msg}", file=sys.stderr, flush=True)  # noqa: E731
 
+    # Each run downloads into a directory of its own, and nothing is deleted until the
+    # benchmark ends: on ext4, creating files within minutes of deleting thousands on the
+    # same filesystem costs up to ten times the kernel time (0.2 s -> 2 s for 10,000
+    # files here), which made the second and third runs measure the deletion before them.
     ms = []
     for r in range(runs):
         pair = side.download_pair(n, r)

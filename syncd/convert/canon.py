@@ -177,8 +177,9 @@ def _renamed(value: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """A map keyed by content ids, and old id -> new id."""
     ids: dict[str, str] = {}
     out: dict[str, Any] = {}
-    for key in sorted(value, key=lambda k: (_content_id(value[k]), k)):
-        new = base = _content_id(value[key])
+    content = {key: _content_id(item) for key, item in value.items()}  # a hash each, once
+    for key in sorted(value, key=lambda k: (content[k], k)):
+        new = base = content[key]
         n = 1
         while new in out:
             n += 1

@@ -90,9 +90,14 @@ def jscal_to_ics(
     """The file for ``objs``; ``previous``: the file it replaces, whose extras come back.
 
     ``lean=False`` builds every property with icalendar's own types: the reference the
-    lean path (``_Line``, used when there is no previous file) is tested against.
+    lean path (``_Line``, used when there is no previous file) is tested against.  The
+    lean path writes a common event directly (syncd.convert.ical_direct).
     """
     lean = lean and previous is None
+    if lean and len(objs) == 1:
+        direct = _direct_event_file(objs[0])
+        if direct is not None:
+            return direct
     cal = Calendar()
     cal.add("PRODID", PRODID)
     cal.add("VERSION", "2.0")
@@ -123,6 +128,12 @@ def jscal_to_ics(
     }
     _add_timezones(cal, prev_cal, first, last, defined)
     return serialize(cal)
+
+
+def _direct_event_file(obj: dict[str, Any]) -> bytes | None:
+    from syncd.convert.ical_direct import event_file  # it builds on this module
+
+    return event_file(obj)
 
 
 def serialize(cal: Component) -> bytes:
@@ -160,11 +171,12 @@ def _content_line(name: str, value: Any) -> str:
         if isinstance(text, bytes):
             text = text.decode("utf-8")
         params = getattr(value, "params", None)
-    line = f"{name}:{text}"
-    if params:
-        ptext = _params_text(params)
-        if ptext:
-            line = f"{name};{ptext}:{text}"
+    return content_line(name, text, _params_text(params) if params else "")
+
+
+def content_line(name: str, text: str, ptext: str = "") -> str:
+    """One property's line, folded: its name, its parameters' text, its value's text."""
+    line = f"{name};{ptext}:{text}" if ptext else f"{name}:{text}"
     if len(line) > 74 or (not line.isascii() and len(line.encode("utf-8")) > 74):
         return fold(line)
     return line
@@ -935,16 +947,19 @@ class Text(vText):
     backslash-N into a line break, so a title "C:\\New" would come back changed."""
 
     def to_ical(self) -> bytes:
-        return (
-            str(self)
-            .replace("\\", "\\\\")
-            .replace(";", r"\;")
-            .replace(",", r"\,")
-            .replace("\r\n", r"\n")
-            .replace("\n", r"\n")
-            .replace("\r", r"\n")
-            .encode(self.encoding)
-        )
+        return escape_text(str(self)).encode(self.encoding)
+
+
+def escape_text(text: str) -> str:
+    """TEXT as RFC 5545 3.3.11 escapes it (``Text``)."""
+    return (
+        text.replace("\\", "\\\\")
+        .replace(";", r"\;")
+        .replace(",", r"\,")
+        .replace("\r\n", r"\n")
+        .replace("\n", r"\n")
+        .replace("\r", r"\n")
+    )
 
 
 def _geo_text(uri: Any) -> str | None:
@@ -1021,6 +1036,13 @@ def _address(p: dict[str, Any]) -> str | None:
 
 
 def _participants_out(comp: Component, obj: dict[str, Any]) -> None:
+    for name, address, params in participant_props(obj):
+        comp.add(name, address, parameters=params or None)
+
+
+def participant_props(obj: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """ORGANIZER and ATTENDEE properties: (name, address, parameters), in file order."""
+    out: list[tuple[str, str, dict[str, Any]]] = []
     parts = obj.get("participants") or {}
     addresses = {pid: _address(p) for pid, p in parts.items()}
     organizer_done = False
@@ -1033,7 +1055,7 @@ def _participants_out(comp: Component, obj: dict[str, Any]) -> None:
             params = {"X-JMAP-ID": pid}
             if p.get("name"):
                 params["CN"] = p["name"]
-            comp.add("ORGANIZER", addr, parameters=params)
+            out.append(("ORGANIZER", addr, params))
             organizer_done = True
             if roles <= {"owner"}:
                 continue
@@ -1073,10 +1095,11 @@ def _participants_out(comp: Component, obj: dict[str, Any]) -> None:
             ids = [k for k, on in sorted((p.get(key) or {}).items()) if on]
             if ids:
                 params[param] = [addresses.get(i) or i for i in ids]
-        comp.add("ATTENDEE", addr, parameters=params)
+        out.append(("ATTENDEE", addr, params))
     reply = (obj.get("replyTo") or {}).get("imip")
     if reply and not organizer_done:
-        comp.add("ORGANIZER", reply)
+        out.append(("ORGANIZER", reply, {}))
+    return out
 
 
 def _alarm(

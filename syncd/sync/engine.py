@@ -366,7 +366,10 @@ class PairSync:
     def _settle_fingerprints(self, delta: RemoteDelta) -> None:
         """Unchanged objects seen again get a trusted ``updated``, so the next full
         listing can skip them."""
+        untrusted = self.journal.remote_ids_not_trusted() if delta.objects else set()
         for obj in delta.objects.values():
+            if obj.get("id") not in untrusted:
+                continue  # the usual case: one query, not one per object
             row = self.journal.item_by_remote_id(obj.get("id", ""))
             if row is None or row.remote_updated is not None:
                 continue
@@ -543,6 +546,9 @@ class PairSync:
         """Give each collection its remote changes, by membership, UID and journal row."""
         by_id = {a.remote.id: a for a in actives}
         index = _RemoteIndex(self.journal, len(delta.objects) + len(delta.destroyed))
+        if len(delta.objects) > _RemoteIndex.MANY:
+            for act in actives:  # rows looked up by uid below: one listing, not a query each
+                act.journal.read_listing()
         for oid, obj in delta.objects.items():
             uid = obj.get("uid")
             cid = collection_of(obj, self.dtype)
@@ -861,14 +867,18 @@ class PairSync:
                 if row.uid in by_uid:
                     self._retry_later(by_uid[row.uid])
         rows = [row for row in rows if row.filename not in failed]
+        forgotten = [row.uid for row in rows if row.remote_id is None and row.filename == ""]
         with self.journal.transaction():
-            for row in rows:
-                if row.remote_id is None and row.filename == "":
-                    self.journal.delete_item(act.remote.id, row.uid)
-                else:
-                    self.journal.put_item(row)
-                self.journal.clear_error(act.remote.id, row.uid, "local")
-                self.journal.clear_error(act.remote.id, row.uid, "remote")
+            # In the plan's order: a uid both forgotten and put (a row replaced) ends put.
+            if forgotten:
+                for row in rows:
+                    if row.remote_id is None and row.filename == "":
+                        self.journal.delete_item(act.remote.id, row.uid)
+                    else:
+                        self.journal.put_item(row)
+            else:
+                self.journal.put_items(rows)
+            self.journal.clear_errors(act.remote.id, (row.uid for row in rows))
 
     async def _apply_actions(
         self, act: Active, outcome: Any, keys: dict[tuple[int, str], str], rows: list[ItemRow]

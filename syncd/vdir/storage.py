@@ -64,11 +64,11 @@ class WriteLog:
         # directory -> writes recorded in it so far: whether it changed since a point
         self.writes_in: dict[str, int] = {}
 
-    def record(self, path: Path, etag: Etag | None) -> None:
+    def record(self, path: Path | str, etag: Etag | None) -> None:
         now = time.monotonic()
-        key = str(path)
+        key = os.fspath(path)
         with self._lock:
-            directory = str(path.parent)
+            directory = os.path.dirname(key)
             self.writes_in[directory] = self.writes_in.get(directory, 0) + 1
             # Re-inserted at the end, so the dict stays ordered by time and expired
             # entries are always at the front: pruning is amortised O(1) per record
@@ -176,7 +176,7 @@ def _remove_if_stale(path: Path) -> None:
 
 @dataclass(frozen=True)
 class _Staged:
-    tmp: Path
+    tmp: str
     filename: str
     expected: Etag | None
     etag: Etag  # the temp file's; the rename keeps it
@@ -188,7 +188,7 @@ class _Staged:
 SYNCFS_MIN_FILES = 32
 
 
-def _flush_to_disk(directory: Path, files: list[Path]) -> None:
+def _flush_to_disk(directory: Path, files: list[str]) -> None:
     """Make the data of ``files`` durable.  On Linux one syncfs(2) of the directory's
     filesystem does it for a big batch in a single journal commit; otherwise, one fsync
     per file."""
@@ -222,7 +222,21 @@ def _syncfs() -> Callable[[int], int] | None:
     return fn  # type: ignore[no-any-return]
 
 
-def _changed(target: Path, current: Etag | None, expected: Etag | None) -> ChangedOnDisk:
+def _etag_at(path: str) -> Etag | None:
+    """The etag of what is at ``path`` itself (a symlink's own), None if nothing is."""
+    try:
+        return etag_of(os.lstat(path))
+    except FileNotFoundError:
+        return None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _changed(target: Path | str, current: Etag | None, expected: Etag | None) -> ChangedOnDisk:
     if expected is None:
         return ChangedOnDisk(f"{target} already exists; not overwritten")
     if current is None:
@@ -235,6 +249,7 @@ class VdirCollection:
         self.root = root
         self.name = name
         self.path = root.path / name
+        self._dir = str(self.path)  # file paths are joined as text: 10,000 writes, no Path each
         self.max_item_bytes = max_item_bytes
         self.skipped: list[str] = []  # files not listed, with the reason, for reports
         self._batch: list[_Staged] | None = None
@@ -299,30 +314,41 @@ class VdirCollection:
         """Atomically put ``data`` at ``filename`` if the file is still as ``expected``.
 
         ``expected=None`` means the file must not exist yet.  The temp file is
-        fsynced; the directory is fsynced once per batch by ``fsync_dir``.
+        fsynced; the directory is fsynced once per batch by ``fsync_dir``.  In a batch the
+        file is checked here (an early refusal) and again by ``commit_batch`` just before
+        the rename, which is the check that counts; alone, just before its rename.
         """
         _check_name(filename)
-        target = self.path / filename
-        if target.is_symlink():
-            raise BadName(f"{target}: is a symlink; syncd does not write through links")
-        tmp = self.path / f"{TEMP_PREFIX}{secrets.token_hex(6)}{TEMP_SUFFIX}"
+        target = os.path.join(self._dir, filename)
+        try:
+            st = os.lstat(target)
+        except FileNotFoundError:
+            current = None
+        else:
+            if stat.S_ISLNK(st.st_mode):
+                raise BadName(f"{target}: is a symlink; syncd does not write through links")
+            current = etag_of(st)
+        if current != expected:
+            raise _changed(target, current, expected)
+        tmp = os.path.join(self._dir, f"{TEMP_PREFIX}{secrets.token_hex(6)}{TEMP_SUFFIX}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         batch = self._batch
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
+            try:
+                _write_all(fd, data)
                 if batch is None:
-                    os.fsync(f.fileno())
-            current = self.etag(filename)
-            if current != expected:
-                raise _changed(target, current, expected)
-            # A rename keeps inode, size and mtime: record before the watcher can see it.
-            etag = etag_of(os.stat(tmp))
+                    os.fsync(fd)
+                # A rename keeps inode, size and mtime: this is the file's etag once in place.
+                etag = etag_of(os.fstat(fd))
+            finally:
+                os.close(fd)
             if batch is not None:
                 batch.append(_Staged(tmp, filename, expected, etag))
                 return etag
-            own_writes.record(target, etag)
+            current = _etag_at(target)
+            if current != expected:
+                raise _changed(target, current, expected)
+            own_writes.record(target, etag)  # before the watcher can see it
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -358,8 +384,8 @@ class VdirCollection:
         if staged:
             _flush_to_disk(self.path, [s.tmp for s in staged])
         for item in staged:
-            target = self.path / item.filename
-            current = self.etag(item.filename)
+            target = os.path.join(self._dir, item.filename)
+            current = _etag_at(target)
             if current != item.expected:
                 failed[item.filename] = f"{target} changed on disk during the pass; not overwritten"
                 with contextlib.suppress(FileNotFoundError):

@@ -205,3 +205,27 @@ def _mount_tmpfs(where, size: str) -> None:
     )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+
+
+def test_an_items_error_is_forgotten_once_it_syncs(pair):
+    from syncd.journal import Journal
+
+    seeded(pair)
+    pair.server.put_event({"@type": "Event", "uid": "odd", "title": "Odd", "start": 20260301})
+    result = pair.sync()
+    assert any("odd" in p for p in problems(result)), problems(result)
+
+    def errors():
+        journal = Journal(pair.config_path.parent / "state" / "cal.sqlite3")
+        try:
+            return [(e[1], e[2]) for e in journal.errors()]
+        finally:
+            journal.close()
+
+    assert errors() == [("odd", "remote")]
+    pair.server.put_event(
+        {"@type": "Event", "uid": "odd", "title": "Odd", "start": "2026-03-01T10:00:00"}
+    )
+    assert pair.sync().ok
+    assert errors() == []
+    assert "SUMMARY:Odd" in (pair.root / "personal" / "odd.ics").read_text()

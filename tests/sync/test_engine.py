@@ -426,6 +426,27 @@ def test_an_edit_in_the_same_second_as_our_read_is_not_missed(pair):
     assert b"same second" in pair.files()["ev1.ics"]
 
 
+def test_an_updated_not_trusted_at_first_is_trusted_once_seen_again_unchanged(pair):
+    from syncd.journal import Journal
+
+    def remote_updated() -> dict[str, str | None]:
+        journal = Journal(pair.config_path.parent / "state" / "cal.sqlite3")
+        try:
+            return dict(journal.db.execute("SELECT uid, remote_updated FROM items").fetchall())
+        finally:
+            journal.close()
+
+    pair.server.frozen_clock = True  # `updated` in the second of our read: not trusted yet
+    for i in range(3):
+        pair.server.put_event(event(f"ev{i}"))
+    pair.sync()
+    assert remote_updated() == {"ev0": None, "ev1": None, "ev2": None}
+    pair.server.frozen_clock = False
+    pair.server.calendar_destroyed_at = pair.server.state + 1  # the next pass lists all
+    assert pair.sync().ok
+    assert remote_updated() == {f"ev{i}": pair.server.by_uid(f"ev{i}")["updated"] for i in range(3)}
+
+
 @pytest.mark.parametrize("new_item", [True, False], ids=["count-differs", "count-same"])
 def test_a_server_restored_from_backup_is_noticed_and_converges(pair, new_item):
     """The server goes back in time (restored from a backup): Cyrus then answers our

@@ -111,3 +111,32 @@ def test_one_remote_id_is_found_without_reading_the_whole_index(tmp_path):
     with pytest.raises(AssertionError, match="every row"):
         many.get("r3")  # a pass bringing many objects reads the index once instead
     j.close()
+
+
+def test_many_rows_are_put_at_once_and_a_synced_items_errors_cleared(tmp_path):
+    from syncd.journal import ItemRow
+
+    j = Journal(tmp_path / "p.sqlite3")
+    rows = [
+        ItemRow("cal", f"u{i}", f"u{i}.ics", f"r{i}", (1, 2, i), "h", "rh", None) for i in range(3)
+    ]
+    with j.transaction():
+        j.put_items(rows)
+        j.put_items([ItemRow("cal", "u1", "renamed.ics", "r1", (1, 2, 9), "h", "rh", None)])
+        j.record_error("cal", "u0", "local", "disk full")
+        j.record_error("cal", "u0", "remote", "cannot be converted")
+        j.record_error("cal", "u2", "remote", "cannot be converted")
+        j.record_error("other", "u0", "local", "another collection's")
+    got = j.items("cal")
+    assert sorted(got) == ["u0", "u1", "u2"]
+    assert got["u1"].filename == "renamed.ics" and got["u1"].local_etag == (1, 2, 9)
+    with j.transaction():
+        j.clear_errors("cal", ["u0", "u1"])  # u1 has none: nothing to clear
+    assert [(e[0], e[1], e[2]) for e in j.errors()] == [
+        ("cal", "u2", "remote"),
+        ("other", "u0", "local"),
+    ]
+    with j.transaction():
+        j.delete_items("cal", ["u0", "u2"])
+    assert sorted(j.items("cal")) == ["u1"]
+    j.close()

@@ -103,7 +103,7 @@ def test_batched_writes_appear_only_after_the_flush(tmp_path, monkeypatch):
     def flush(directory, files):
         # Durability before visibility: nothing is renamed into place before the flush.
         flushed_when.append(sorted(p.name for p in directory.glob("*.ics")))
-        assert all(f.exists() for f in files)
+        assert files and all(os.path.exists(f) for f in files)
 
     monkeypatch.setattr(storage, "_flush_to_disk", flush)
     coll.begin_batch()
