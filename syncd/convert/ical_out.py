@@ -182,7 +182,7 @@ def content_line(name: str, text: str, ptext: str = "") -> str:
     return line
 
 
-def _params_text(params: Parameters) -> str:
+def _params_text(params: Parameters | _Params) -> str:
     """``params.to_ical()``, byte for byte, by icalendar's own rules (sorted names, TZID=UTC
     left out, RFC 6868 escapes, quotes where needed) without its per-call overhead."""
     out = []
@@ -1037,7 +1037,7 @@ def _address(p: dict[str, Any]) -> str | None:
 
 def _participants_out(comp: Component, obj: dict[str, Any]) -> None:
     for name, address, params in participant_props(obj):
-        comp.add(name, address, parameters=params or None)
+        comp.add(name, address, parameters=params or None)  # type: ignore[arg-type]  # lists too
 
 
 def participant_props(obj: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:

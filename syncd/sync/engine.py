@@ -547,8 +547,8 @@ class PairSync:
         by_id = {a.remote.id: a for a in actives}
         index = _RemoteIndex(self.journal, len(delta.objects) + len(delta.destroyed))
         if len(delta.objects) > _RemoteIndex.MANY:
-            for act in actives:  # rows looked up by uid below: one listing, not a query each
-                act.journal.read_listing()
+            for active in actives:  # rows looked up by uid below: one listing, not a query each
+                active.journal.read_listing()
         for oid, obj in delta.objects.items():
             uid = obj.get("uid")
             cid = collection_of(obj, self.dtype)
