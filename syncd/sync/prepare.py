@@ -130,6 +130,7 @@ class Preparer:
         self.pool: ProcessPoolExecutor | None = None  # files: workers - 1 processes
         self.canon_pool: ProcessPoolExecutor | None = None  # canonical forms: 1 process
         self.slots: dict[str, _Slot] = {}
+        self.results: dict[Future[Any], list[Any]] = {}  # a done chunk's results, read once
         self.waiting: list[dict[str, Any]] = []  # fed before there were enough to start
         self.broken = workers < 2
 
@@ -201,7 +202,7 @@ class Preparer:
         slot = self._slot(obj)
         if slot is None:
             return None
-        return _take(slot.canon, slot.canon_index)
+        return self._take(slot.canon, slot.canon_index)
 
     def order(self, obj: dict[str, Any]) -> int:
         """Where this object's file comes back: writing in this order waits least."""
@@ -213,23 +214,27 @@ class Preparer:
         slot = self._slot(obj)
         if slot is None or slot.render is None:
             return None
-        while not slot.render.done():
+        while slot.render not in self.results and not slot.render.done():
             await anyio.sleep(poll)
-        return _take(slot.render, slot.render_index)
+        return self._take(slot.render, slot.render_index)
 
     def _slot(self, obj: dict[str, Any]) -> _Slot | None:
         slot = self.slots.get(str(obj.get("id")))
         return slot if slot is not None and slot.obj is obj else None
+
+    def _take(self, future: Future[Any], index: int) -> Any:
+        """One object's result from its chunk's future (a future's every call takes a
+        lock: each chunk's results are read from it once, not once per object)."""
+        got = self.results.get(future)
+        if got is None:
+            if not future.done():
+                return None
+            failed = future.cancelled() or future.exception() is not None
+            got = self.results[future] = [] if failed else future.result()
+        return got[index] if index < len(got) else None
 
     def close(self) -> None:
         for pool in (self.pool, self.canon_pool):
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
         self.pool = self.canon_pool = None
-
-
-def _take(future: Future[Any], index: int) -> Any:
-    if not future.done() or future.cancelled() or future.exception() is not None:
-        return None
-    got = future.result()
-    return got[index] if index < len(got) else None
