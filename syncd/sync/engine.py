@@ -366,10 +366,13 @@ class PairSync:
     def _settle_fingerprints(self, delta: RemoteDelta) -> None:
         """Unchanged objects seen again get a trusted ``updated``, so the next full
         listing can skip them."""
-        untrusted = self.journal.remote_ids_not_trusted() if delta.objects else set()
+        # Many objects (a first download's): one query for the rows that could need it,
+        # not a look-up per object; a few: a look-up each (the query reads every row).
+        many = len(delta.objects) > _RemoteIndex.MANY
+        untrusted = self.journal.remote_ids_not_trusted() if many else set()
         for obj in delta.objects.values():
-            if obj.get("id") not in untrusted:
-                continue  # the usual case: one query, not one per object
+            if many and obj.get("id") not in untrusted:
+                continue
             row = self.journal.item_by_remote_id(obj.get("id", ""))
             if row is None or row.remote_updated is not None:
                 continue

@@ -426,8 +426,15 @@ def test_an_edit_in_the_same_second_as_our_read_is_not_missed(pair):
     assert b"same second" in pair.files()["ev1.ics"]
 
 
-def test_an_updated_not_trusted_at_first_is_trusted_once_seen_again_unchanged(pair):
+@pytest.mark.parametrize("many", [False, True], ids=["few-objects", "many-objects"])
+def test_an_updated_not_trusted_at_first_is_trusted_once_seen_again_unchanged(
+    pair, monkeypatch, many
+):
     from syncd.journal import Journal
+    from syncd.sync import engine
+
+    if many:  # a pass with more objects than this reads the untrusted rows in one query
+        monkeypatch.setattr(engine._RemoteIndex, "MANY", 1)
 
     def remote_updated() -> dict[str, str | None]:
         journal = Journal(pair.config_path.parent / "state" / "cal.sqlite3")
