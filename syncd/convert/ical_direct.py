@@ -9,7 +9,7 @@ the benchmark's events (tests/convert/test_direct.py also checks that this path 
 one they take).
 
 The parts it meets less often and whose rules are intricate (RRULE, EXDATE,
-participants, alarms) are made by the general path's own functions, on a scratch
+participants, alarms, links) are made by the general path's own functions, on a scratch
 component.  Anything else -- a property this module does not know, a value of an
 unusual form, a vendor key, a custom or unknown zone, a task, an override that is not
 an exclusion -- gives None, and ``jscal_to_ics`` takes the general path.
@@ -44,6 +44,7 @@ from syncd.convert.ical_out import (
     _tzid,
     content_line,
     escape_text,
+    link_props,
     participant_props,
 )
 from syncd.convert.values import get_zone, parse_duration, parse_local, parse_utc
@@ -87,13 +88,13 @@ _WRITTEN = {
     "recurrenceOverrides",
     "participants",
     "replyTo",
+    "links",
+    "locale",
 }
 # Read by the general path; here only when empty (else: the general path).
 _EMPTY_ONLY = {
     "relatedTo",
-    "links",
     "virtualLocations",
-    "locale",
     "color",
     "excludedRecurrenceRules",
     "timeZones",
@@ -151,7 +152,9 @@ def _event_file(obj: dict[str, Any]) -> bytes | None:
         props["DTEND"] = [_date_line("DTEND", begin + length, tzid, all_day)]
     title = obj.get("title")
     if title is not None:
-        props["SUMMARY"] = [content_line("SUMMARY", escape_text(_str(title)))]
+        locale = obj.get("locale")
+        language = _params_text(_Params(LANGUAGE=_str(locale))) if locale else ""
+        props["SUMMARY"] = [content_line("SUMMARY", escape_text(_str(title)), language)]
     if obj.get("description"):
         props["DESCRIPTION"] = [content_line("DESCRIPTION", escape_text(_str(obj["description"])))]
     if obj.get("created"):
@@ -217,11 +220,14 @@ def _scratch_lines(
     rules = obj.get("recurrenceRules") or []
     overrides = obj.get("recurrenceOverrides") or {}
     alerts = obj.get("alerts") or {}
-    if not (rules or overrides or alerts or obj.get("participants") or obj.get("replyTo")):
+    links = link_props(obj)
+    if not (rules or overrides or alerts or links or obj.get("participants") or obj.get("replyTo")):
         return {}, []
-    comp = _LeanEvent()  # RRULE, EXDATE: made as the general path makes them
+    comp = _LeanEvent()  # RRULE, EXDATE, URL, ATTACH: made as the general path makes them
     for rule in rules:
         comp.add("RRULE", _rrule(rule, zone_name, all_day))
+    for name, href, params in links:
+        comp.add(name, href, parameters=params)
     for key in sorted(overrides):
         if overrides[key] != {"excluded": True}:
             return None  # an instance that differs, an RDATE: the general path

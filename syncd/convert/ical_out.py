@@ -677,16 +677,8 @@ def _component(
         if feats:
             params["FEATURE"] = ",".join(feats)
         comp.add("CONFERENCE", vl["uri"], parameters=params)
-    for kid, link in sorted((obj.get("links") or {}).items()):
-        if not link.get("href"):
-            continue
-        if link.get("rel") == "describedby":
-            comp.add("URL", link["href"], parameters={"X-JMAP-ID": kid})
-        else:
-            params = {"X-JMAP-ID": kid}
-            if link.get("contentType"):
-                params["FMTTYPE"] = link["contentType"]
-            comp.add("ATTACH", link["href"], parameters=params)
+    for name, href, params in link_props(obj):
+        comp.add(name, href, parameters=params)
     for ruid, rel in sorted((obj.get("relatedTo") or {}).items()):
         kinds = [k for k, on in sorted(((rel or {}).get("relation") or {}).items()) if on] or [
             "parent"
@@ -702,6 +694,22 @@ def _component(
     add_ical_component(comp, obj.get(ICAL_COMPONENT))
     restore_params(comp, obj.get(VENDOR_PARAMS) or [])
     return comp
+
+
+def link_props(obj: dict[str, Any]) -> list[tuple[str, Any, dict[str, Any]]]:
+    """URL (the link described by) and ATTACH properties: (name, href, parameters)."""
+    out: list[tuple[str, Any, dict[str, Any]]] = []
+    for kid, link in sorted((obj.get("links") or {}).items()):
+        if not link.get("href"):
+            continue
+        if link.get("rel") == "describedby":
+            out.append(("URL", link["href"], {"X-JMAP-ID": kid}))
+        else:
+            params = {"X-JMAP-ID": kid}
+            if link.get("contentType"):
+                params["FMTTYPE"] = link["contentType"]
+            out.append(("ATTACH", link["href"], params))
+    return out
 
 
 def add_ical_component(comp: Component, ical: Any) -> None:
