@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import json
 import logging
 import re
@@ -870,17 +871,13 @@ class PairSync:
                 if row.uid in by_uid:
                     self._retry_later(by_uid[row.uid])
         rows = [row for row in rows if row.filename not in failed]
-        forgotten = [row.uid for row in rows if row.remote_id is None and row.filename == ""]
         with self.journal.transaction():
-            # In the plan's order: a uid both forgotten and put (a row replaced) ends put.
-            if forgotten:
-                for row in rows:
-                    if row.remote_id is None and row.filename == "":
-                        self.journal.delete_item(act.remote.id, row.uid)
-                    else:
-                        self.journal.put_item(row)
-            else:
-                self.journal.put_items(rows)
+            # In the plan's order (a uid forgotten, then put, ends put), a run at a time.
+            for forget, run in itertools.groupby(rows, key=_is_forgotten):
+                if forget:
+                    self.journal.delete_items(act.remote.id, (row.uid for row in run))
+                else:
+                    self.journal.put_items(run)
             self.journal.clear_errors(act.remote.id, (row.uid for row in rows))
 
     async def _apply_actions(
@@ -1118,6 +1115,11 @@ def _replace(row: ItemRow, **changes: Any) -> ItemRow:
     from dataclasses import replace
 
     return replace(row, **changes)
+
+
+def _is_forgotten(row: ItemRow) -> bool:
+    """A row ``_forget`` made: the item leaves the journal."""
+    return row.remote_id is None and row.filename == ""
 
 
 def _forget(collection: str, uid: str) -> ItemRow:
