@@ -1,5 +1,5 @@
 """Allow ``python -m syncd``."""
 
-from syncd.cli import main
+from syncd.cli import run
 
-raise SystemExit(main())
+run()

@@ -8,11 +8,14 @@ commands so that ``syncd --help`` and a no-change ``syncd sync`` start fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from syncd import __version__
 
@@ -141,6 +144,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
+def run() -> NoReturn:
+    """The ``syncd`` command and ``python -m syncd``: ``main``, then an exit that skips
+    the interpreter's teardown.
+
+    Freeing every module and object at exit was 30 ms of a 0.27 s quiet ``syncd sync``
+    (strace: from the fingerprint child's reaping to ``exit_group``), paid by every
+    pass, every timer tick.  Skipping it loses nothing: when ``main`` returns, every
+    file has been renamed into place, every journal committed and closed, every worker
+    pool shut down.  Logging and the standard streams are flushed here; an exception or
+    ``SystemExit`` (``--help``, a bad option) leaves the ordinary way.  A reader of
+    stdout that went away ends the command quietly with status 1, not a traceback."""
+    try:
+        status = main()
+    except BrokenPipeError:  # stdout's reader went away (`syncd status | head -1`)
+        _discard_stdout()
+        status = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a reader gone, or a stream closed
+            stream.flush()
+    os._exit(status)
+
+
 def _setup_logging(verbosity: int) -> None:
     try:
         from syncd.logsetup import setup_logging
@@ -157,7 +183,20 @@ def _run_async(func, *args):  # type: ignore[no-untyped-def]
 
 
 def _echo(line: str) -> None:
-    print(line, flush=True)
+    """One line of a pass's output.  A reader that went away (``syncd sync | head -1``)
+    does not stop the passes half done: the rest of their output goes nowhere."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        _discard_stdout()
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that what is still buffered, or still to be said, is
+    dropped instead of failing again (the Python documentation's advice for SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 async def _sync(config, args) -> int:  # type: ignore[no-untyped-def]
@@ -215,7 +254,7 @@ async def _sync(config, args) -> int:  # type: ignore[no-untyped-def]
                     progress.finish()
                 if before is not None:
                     for line in compare(pair.local, before, journals, result).lines(pair.local):
-                        print(line)
+                        _echo(line)
             except (SyncdError, JmapError) as exc:
                 print(f"syncd: {name}: {exc}", file=sys.stderr)
                 status = 1
@@ -236,7 +275,7 @@ async def _sync(config, args) -> int:  # type: ignore[no-untyped-def]
             if not options.dry_run:
                 log.info(result.summary())
                 if args.verbose or result.changes:
-                    print(result.summary())
+                    _echo(result.summary())
             if not result.ok:
                 status = 1
     finally:

@@ -33,6 +33,7 @@ from icalendar.prop import (
     vText,
     vUnknown,
 )
+from icalendar.timezone import TZP
 from icalendar.timezone.tzid import tzid_from_tzinfo
 
 from syncd.convert.ical_in import (
@@ -386,12 +387,18 @@ def _add_timezones(
     cal.subcomponents[0:0] = zones
 
 
+# icalendar's own provider is process-wide, and another library can switch it (khal's
+# import calls ``icalendar.use_pytz()``, which moved the STANDARD onsets of a generated
+# Europe/London an hour): the zones syncd writes come from zoneinfo, whoever else loaded.
+_ZONEINFO = TZP("zoneinfo")
+
+
 @functools.lru_cache(maxsize=256)
 def _generated_zone(tzid: str, first: date, last: date) -> Component:
     """Generating a VTIMEZONE from zoneinfo costs ~5 ms; a pass writing 10,000 files uses
     a handful of (zone, span) pairs.  The component is shared read-only between calendars
     (``to_ical`` does not change it)."""
-    zone = icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=last)
+    zone = icalendar.Timezone.from_tzid(tzid, tzp=_ZONEINFO, first_date=first, last_date=last)
     lines: list[str] = []
     _serialize_into(zone, lines)
     zone._syncd_lines = tuple(lines)  # type: ignore[attr-defined]
