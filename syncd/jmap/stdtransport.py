@@ -15,6 +15,7 @@ import gzip
 import http.client
 import logging
 import ssl
+import threading
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,11 +33,17 @@ Origin = tuple[str, str, int]
 
 @dataclass
 class StdlibTransport:
+    """Requests run in worker threads, each on a connection of its own: an idle one kept
+    alive for its origin, else a new one, given back when its answer is read.  So two
+    requests at once (a listing's pages, syncd.sync.remote) travel on two connections and
+    the server can work on both."""
+
     verify: bool | str = True
     timeout: float = 60.0
     counter: TrafficCounter = field(default_factory=TrafficCounter)
-    _connections: dict[Origin, http.client.HTTPConnection] = field(default_factory=dict)
+    _idle: dict[Origin, list[http.client.HTTPConnection]] = field(default_factory=dict)
     _tls: ssl.SSLContext | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def request(
         self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None = None
@@ -44,19 +51,23 @@ class StdlibTransport:
         return await anyio.to_thread.run_sync(self._request, method, url, dict(headers), body)
 
     async def aclose(self) -> None:
-        for conn in self._connections.values():
+        with self._lock:
+            idle = [conn for conns in self._idle.values() for conn in conns]
+            self._idle.clear()
+        for conn in idle:
             conn.close()
-        self._connections.clear()
 
     def _request(
         self, method: str, url: str, headers: dict[str, str], body: bytes | None
     ) -> HttpResponse:
         origin = _origin(url)
         for _ in range(MAX_REDIRECTS + 1):
-            self.counter.requests += 1
-            self.counter.bytes_sent += len(body or b"")
+            with self._lock:
+                self.counter.requests += 1
+                self.counter.bytes_sent += len(body or b"")
             status, resp_headers, content = self._exchange(method, url, headers, body)
-            self.counter.bytes_received += len(content)
+            with self._lock:
+                self.counter.bytes_received += len(content)
             location = resp_headers.get("location")
             if status not in (301, 302, 303, 307, 308) or not location:
                 return HttpResponse(status, resp_headers, content, url)
@@ -80,35 +91,36 @@ class StdlibTransport:
         # once on a fresh one.  A fresh connection that fails is not retried (a POST could
         # have been processed); the engine's intents make even that case safe.
         for attempt in (1, 2):
-            reused = _origin(url) in self._connections
-            conn = self._connection(url)
+            conn, reused = self._take(url)
             try:
                 conn.request(method, target, body=body, headers=send)
                 resp = conn.getresponse()
                 raw = resp.read()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                self._drop(url)
+                conn.close()
                 if attempt == 1 and (reused or method == "GET"):
                     continue
                 raise TransportError(
                     f"could not connect to {_safe(url)} (connection lost)"
                 ) from None
             except ssl.SSLError:
-                self._drop(url)
+                conn.close()
                 raise TransportError(
                     f"TLS verification failed for {_safe(url)} (set ca_bundle for a self-signed server)"
                 ) from None
             except TimeoutError:
-                self._drop(url)
+                conn.close()
                 raise TransportError(f"timed out talking to {_safe(url)}") from None
             except (OSError, http.client.HTTPException) as exc:
-                self._drop(url)
+                conn.close()
                 raise TransportError(
                     f"could not connect to {_safe(url)} ({type(exc).__name__})"
                 ) from None
             resp_headers = {k.lower(): v for k, v in resp.getheaders()}
             if resp.will_close:
-                self._drop(url)
+                conn.close()
+            else:
+                self._give_back(url, conn)
             try:
                 content = _decode(raw, resp_headers.get("content-encoding", ""))
             except (OSError, zlib.error, EOFError):
@@ -120,32 +132,35 @@ class StdlibTransport:
             return resp.status, resp_headers, content
         raise AssertionError("unreachable")
 
-    def _connection(self, url: str) -> http.client.HTTPConnection:
+    def _take(self, url: str) -> tuple[http.client.HTTPConnection, bool]:
+        """A connection to ``url``'s origin for one exchange, and whether it was kept
+        alive from an earlier one (a closed kept-alive connection is worth a retry)."""
         scheme, host, port = origin = _origin(url)
-        conn = self._connections.get(origin)
-        if conn is None:
-            if scheme == "https":
-                conn = _HTTPSConnection(
-                    host, port, timeout=self.timeout, context=self._tls_context()
-                )
-            elif scheme == "http":
-                conn = _HTTPConnection(host, port, timeout=self.timeout)
-            else:
-                raise TransportError(f"unsupported URL scheme in {_safe(url)}")
-            self._connections[origin] = conn
-        return conn
+        with self._lock:
+            idle = self._idle.get(origin)
+            if idle:
+                return idle.pop(), True
+        if scheme == "https":
+            conn: http.client.HTTPConnection = _HTTPSConnection(
+                host, port, timeout=self.timeout, context=self._tls_context()
+            )
+        elif scheme == "http":
+            conn = _HTTPConnection(host, port, timeout=self.timeout)
+        else:
+            raise TransportError(f"unsupported URL scheme in {_safe(url)}")
+        return conn, False
 
-    def _drop(self, url: str) -> None:
-        conn = self._connections.pop(_origin(url), None)
-        if conn is not None:
-            conn.close()
+    def _give_back(self, url: str, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            self._idle.setdefault(_origin(url), []).append(conn)
 
     def _tls_context(self) -> ssl.SSLContext:
-        if self._tls is None:
-            cafile = self.verify if isinstance(self.verify, str) else None
-            self._tls = ssl.create_default_context(cafile=cafile)
-            self._tls.set_alpn_protocols(["http/1.1"])
-        return self._tls
+        with self._lock:
+            if self._tls is None:
+                cafile = self.verify if isinstance(self.verify, str) else None
+                self._tls = ssl.create_default_context(cafile=cafile)
+                self._tls.set_alpn_protocols(["http/1.1"])
+            return self._tls
 
 
 class _SkipInterimResponse(http.client.HTTPResponse):
