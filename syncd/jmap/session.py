@@ -32,7 +32,6 @@ class Limits:
     max_objects_in_set: int = 500
     max_calls_in_request: int = 16
     max_size_request: int = 10_000_000
-    max_concurrent_requests: int = 1  # unknown: one at a time, which every server takes
 
     @classmethod
     def from_capability(cls, cap: Mapping[str, Any]) -> Limits:
@@ -45,7 +44,6 @@ class Limits:
             max_objects_in_set=num("maxObjectsInSet", cls.max_objects_in_set),
             max_calls_in_request=num("maxCallsInRequest", cls.max_calls_in_request),
             max_size_request=num("maxSizeRequest", cls.max_size_request),
-            max_concurrent_requests=num("maxConcurrentRequests", cls.max_concurrent_requests),
         )
 
 

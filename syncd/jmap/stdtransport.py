@@ -15,7 +15,6 @@ import gzip
 import http.client
 import logging
 import ssl
-import threading
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,17 +32,11 @@ Origin = tuple[str, str, int]
 
 @dataclass
 class StdlibTransport:
-    """Requests run in worker threads, each on a connection of its own: an idle one kept
-    alive for its origin, else a new one, given back when its answer is read.  So two
-    requests at once (a listing's pages, syncd.sync.remote) travel on two connections and
-    the server can work on both."""
-
     verify: bool | str = True
     timeout: float = 60.0
     counter: TrafficCounter = field(default_factory=TrafficCounter)
-    _idle: dict[Origin, list[http.client.HTTPConnection]] = field(default_factory=dict)
+    _connections: dict[Origin, http.client.HTTPConnection] = field(default_factory=dict)
     _tls: ssl.SSLContext | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def request(
         self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None = None
@@ -51,23 +44,19 @@ class StdlibTransport:
         return await anyio.to_thread.run_sync(self._request, method, url, dict(headers), body)
 
     async def aclose(self) -> None:
-        with self._lock:
-            idle = [conn for conns in self._idle.values() for conn in conns]
-            self._idle.clear()
-        for conn in idle:
+        for conn in self._connections.values():
             conn.close()
+        self._connections.clear()
 
     def _request(
         self, method: str, url: str, headers: dict[str, str], body: bytes | None
     ) -> HttpResponse:
         origin = _origin(url)
         for _ in range(MAX_REDIRECTS + 1):
-            with self._lock:
-                self.counter.requests += 1
-                self.counter.bytes_sent += len(body or b"")
+            self.counter.requests += 1
+            self.counter.bytes_sent += len(body or b"")
             status, resp_headers, content = self._exchange(method, url, headers, body)
-            with self._lock:
-                self.counter.bytes_received += len(content)
+            self.counter.bytes_received += len(content)
             location = resp_headers.get("location")
             if status not in (301, 302, 303, 307, 308) or not location:
                 return HttpResponse(status, resp_headers, content, url)
@@ -91,36 +80,35 @@ class StdlibTransport:
         # once on a fresh one.  A fresh connection that fails is not retried (a POST could
         # have been processed); the engine's intents make even that case safe.
         for attempt in (1, 2):
-            conn, reused = self._take(url)
+            reused = _origin(url) in self._connections
+            conn = self._connection(url)
             try:
                 conn.request(method, target, body=body, headers=send)
                 resp = conn.getresponse()
                 raw = resp.read()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                conn.close()
+                self._drop(url)
                 if attempt == 1 and (reused or method == "GET"):
                     continue
                 raise TransportError(
                     f"could not connect to {_safe(url)} (connection lost)"
                 ) from None
             except ssl.SSLError:
-                conn.close()
+                self._drop(url)
                 raise TransportError(
                     f"TLS verification failed for {_safe(url)} (set ca_bundle for a self-signed server)"
                 ) from None
             except TimeoutError:
-                conn.close()
+                self._drop(url)
                 raise TransportError(f"timed out talking to {_safe(url)}") from None
             except (OSError, http.client.HTTPException) as exc:
-                conn.close()
+                self._drop(url)
                 raise TransportError(
                     f"could not connect to {_safe(url)} ({type(exc).__name__})"
                 ) from None
             resp_headers = {k.lower(): v for k, v in resp.getheaders()}
             if resp.will_close:
-                conn.close()
-            else:
-                self._give_back(url, conn)
+                self._drop(url)
             try:
                 content = _decode(raw, resp_headers.get("content-encoding", ""))
             except (OSError, zlib.error, EOFError):
@@ -132,35 +120,32 @@ class StdlibTransport:
             return resp.status, resp_headers, content
         raise AssertionError("unreachable")
 
-    def _take(self, url: str) -> tuple[http.client.HTTPConnection, bool]:
-        """A connection to ``url``'s origin for one exchange, and whether it was kept
-        alive from an earlier one (a closed kept-alive connection is worth a retry)."""
+    def _connection(self, url: str) -> http.client.HTTPConnection:
         scheme, host, port = origin = _origin(url)
-        with self._lock:
-            idle = self._idle.get(origin)
-            if idle:
-                return idle.pop(), True
-        if scheme == "https":
-            conn: http.client.HTTPConnection = _HTTPSConnection(
-                host, port, timeout=self.timeout, context=self._tls_context()
-            )
-        elif scheme == "http":
-            conn = _HTTPConnection(host, port, timeout=self.timeout)
-        else:
-            raise TransportError(f"unsupported URL scheme in {_safe(url)}")
-        return conn, False
+        conn = self._connections.get(origin)
+        if conn is None:
+            if scheme == "https":
+                conn = _HTTPSConnection(
+                    host, port, timeout=self.timeout, context=self._tls_context()
+                )
+            elif scheme == "http":
+                conn = _HTTPConnection(host, port, timeout=self.timeout)
+            else:
+                raise TransportError(f"unsupported URL scheme in {_safe(url)}")
+            self._connections[origin] = conn
+        return conn
 
-    def _give_back(self, url: str, conn: http.client.HTTPConnection) -> None:
-        with self._lock:
-            self._idle.setdefault(_origin(url), []).append(conn)
+    def _drop(self, url: str) -> None:
+        conn = self._connections.pop(_origin(url), None)
+        if conn is not None:
+            conn.close()
 
     def _tls_context(self) -> ssl.SSLContext:
-        with self._lock:
-            if self._tls is None:
-                cafile = self.verify if isinstance(self.verify, str) else None
-                self._tls = ssl.create_default_context(cafile=cafile)
-                self._tls.set_alpn_protocols(["http/1.1"])
-            return self._tls
+        if self._tls is None:
+            cafile = self.verify if isinstance(self.verify, str) else None
+            self._tls = ssl.create_default_context(cafile=cafile)
+            self._tls.set_alpn_protocols(["http/1.1"])
+        return self._tls
 
 
 class _SkipInterimResponse(http.client.HTTPResponse):

@@ -142,22 +142,6 @@ class Preparer:
             return
         self._submit()
 
-    def expect(self, count: int) -> None:
-        """The fetch will bring ``count`` objects.  With enough of them the workers start
-        now, while the server prepares its first answer, instead of when that answer
-        arrives: a forkserver and two workers loading the converter take about 0.2 s,
-        which the first pages asked for at once (syncd.sync.remote) no longer hide."""
-        if count < MIN_OBJECTS or self.broken:
-            return
-        pool = self._start()
-        try:
-            for started in (pool, self.canon_pool):
-                if started is not None:
-                    started.submit(_load_converter)  # a pool spawns its worker on a task
-        except (OSError, RuntimeError) as exc:
-            log.info("conversion workers failed (%s); converting in the main process", exc)
-            self.broken = True
-
     def _start(self) -> ProcessPoolExecutor | None:
         if self.pool is None and not self.broken:
             try:

@@ -8,13 +8,9 @@ pack writes into as few requests as the server's limits allow.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-import anyio
-from anyio.abc import TaskGroup
 
 from syncd.convert.dialect import (
     AUTO,
@@ -33,33 +29,6 @@ log = logging.getLogger("syncd.remote")
 
 # Times a paged listing is read again when the result moves under it (see _list_all).
 LISTING_ATTEMPTS = 3
-# Pages of a listing asked for at once (see _read_pages): two cores here; more would only
-# queue in the server.
-PAGES_AT_ONCE = 2
-
-
-class _Page:
-    """One page of a listing on its way: its answer, or what went wrong getting it."""
-
-    def __init__(self) -> None:
-        self._done = anyio.Event()
-        self._answer: tuple[dict[str, Any], list[dict[str, Any]]] | None = None
-        self._error: Exception | None = None
-
-    def arrived(self, query: dict[str, Any], objs: list[dict[str, Any]]) -> None:
-        self._answer = (query, objs)
-        self._done.set()
-
-    def failed(self, error: Exception) -> None:
-        self._error = error
-        self._done.set()
-
-    async def result(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        await self._done.wait()
-        if self._error is not None:
-            raise self._error
-        assert self._answer is not None
-        return self._answer
 
 
 @dataclass(frozen=True)
@@ -181,8 +150,6 @@ class RemoteStore:
         # Called with every batch of (normalised) objects as it arrives: a pass starts
         # converting them while the server is still sending (syncd.sync.prepare).
         self.sink: Callable[[list[dict[str, Any]]], None] | None = None
-        # Told, before a first download's listing starts, how many objects it will bring.
-        self.expect: Callable[[int], None] | None = None
 
     @property
     def account(self) -> str:
@@ -310,21 +277,9 @@ class RemoteStore:
         req = Request()
         cal_id = req.add(f"{self.dtype.collection}/get", {"accountId": self.account})
         state_id = req.add(f"{self.dtype.item}/get", {"accountId": self.account, "ids": []})
-        # The count, so that the listing can ask for its first pages at once (_read_pages).
-        count_id = req.add(
-            f"{self.dtype.item}/query",
-            {"accountId": self.account, "limit": 0, "calculateTotal": True},
-        )
         probe = self._probe_into(req)
         res = await self.client.send(req)
         self._probe_result(res, probe)
-        total = (
-            None
-            if res.error(count_id)
-            else res.get(count_id, f"{self.dtype.item}/query").get("total")
-        )
-        if not isinstance(total, int):
-            total = None
         cals = res.get(cal_id, f"{self.dtype.collection}/get")
         delta = RemoteDelta(
             collections=[self._collection(c) for c in cals.get("list") or []],
@@ -339,9 +294,6 @@ class RemoteStore:
             # Nothing known (a first download): every object is wanted whole, so each
             # page of ids comes with its objects, and no light listing is fetched first
             # (at 10,000 events, three requests and 0.5 s before the first object).
-            expect = self.expect
-            asked = None if total is None or expect is None else lambda: expect(total)
-
             def take(page: list[dict[str, Any]]) -> None:
                 normal = [self._normal(obj) for obj in page]
                 for obj in normal:
@@ -349,13 +301,13 @@ class RemoteStore:
                 if self.sink is not None:
                     self.sink(normal)  # converted while the server prepares the next page
 
-            await self._list_all(delta, None, take, total, asked)
+            await self._list_all(delta, None, take)
             for oid in set(delta.objects) - delta.all_ids:  # read before a listing restarted
                 del delta.objects[oid]
             return delta
         light: dict[str, dict[str, Any]] = {}
         await self._list_all(
-            delta, self._light, lambda page: light.update((o["id"], o) for o in page), total
+            delta, self._light, lambda page: light.update((o["id"], o) for o in page)
         )
         light = {oid: obj for oid, obj in light.items() if oid in delta.all_ids}
         wanted = [
@@ -386,15 +338,10 @@ class RemoteStore:
         delta: RemoteDelta,
         properties: list[str] | None,
         on_page: Callable[[list[dict[str, Any]]], None],
-        total: int | None = None,
-        asked: Callable[[], None] | None = None,
     ) -> None:
         """Every object, a /query page of ids at a time with their /get (``properties``,
         or whole), each page handed to ``on_page`` as it arrives; ``delta.all_ids`` ends
-        up as every id the listing found.  ``total``, the count if known beforehand,
-        lets the first pages be asked for at once (see ``_read_pages``); ``asked`` is
-        called once they are on their way (the conversion workers start then: starting
-        them blocks this process for a moment, which the server spends on those pages).
+        up as every id the listing found.
 
         Pages are positions in a result that can move while it is read: an object
         destroyed on the server between two pages shifts the rest up by one, and the
@@ -403,13 +350,46 @@ class RemoteStore:
         the query's state moves between pages, the listing starts again (pages already
         handed on are handed on again); if it keeps moving, the delta is marked
         incomplete, so that no deletion is inferred from it."""
+        limit = self.client.limits.max_objects_in_get
         seen: set[str] = set()
         for attempt in range(LISTING_ATTEMPTS):
             seen = set()
-            if await self._read_pages(properties, on_page, seen, total, asked):
-                delta.all_ids = seen
-                return
-            asked = None  # once
+            first_state: object = None
+            position = 0
+            while True:
+                req = Request()
+                q = req.add(
+                    f"{self.dtype.item}/query",
+                    {
+                        "accountId": self.account,
+                        "position": position,
+                        "limit": limit,
+                        "calculateTotal": True,
+                    },
+                )
+                get_args: dict[str, Any] = {
+                    "accountId": self.account,
+                    "#ids": ref(q, f"{self.dtype.item}/query", "/ids"),
+                }
+                if properties is not None:
+                    get_args["properties"] = properties
+                g = req.add(f"{self.dtype.item}/get", get_args)
+                res = await self.client.send(req)
+                query = res.get(q, f"{self.dtype.item}/query")
+                state = query.get("queryState")
+                if position == 0:
+                    first_state = state
+                elif state != first_state:
+                    break  # moved: read it again
+                page = res.get(g, f"{self.dtype.item}/get").get("list") or []
+                seen.update(obj["id"] for obj in page)
+                on_page(page)
+                ids = query.get("ids") or []
+                position += len(ids)
+                total = query.get("total")
+                if not ids or (total is not None and position >= total):
+                    delta.all_ids = seen
+                    return
             log.info(
                 "%s/query: the result moved while it was read (attempt %d); reading it again",
                 self.dtype.item,
@@ -417,114 +397,6 @@ class RemoteStore:
             )
         delta.complete = False  # what was read stands; nothing is inferred from the rest
         delta.all_ids = seen
-
-    async def _read_pages(
-        self,
-        properties: list[str] | None,
-        on_page: Callable[[list[dict[str, Any]]], None],
-        seen: set[str],
-        total: int | None,
-        asked: Callable[[], None] | None = None,
-    ) -> bool:
-        """Hand on every page, in order; False as soon as the query's state moves.
-
-        Where the total is known, ``PAGES_AT_ONCE`` pages are asked for at once (as far
-        as the server's maxConcurrentRequests allows): Cyrus converts each /get on one
-        core, and a first download otherwise waits for the first page with the other
-        core idle.  A page is handed on only if it starts exactly where the one before
-        it ended.  A server may answer a /query with fewer ids than asked for (a limit
-        of its own); the pages asked for ahead then start at the wrong place, so they
-        are dropped and asked for again from where the last one ended: nothing skipped,
-        nothing twice."""
-        limits = self.client.limits
-        limit = limits.max_objects_in_get
-        at_once = max(1, min(PAGES_AT_ONCE, limits.max_concurrent_requests))
-        first_state: object = None
-        position = 0  # where the next page to hand on starts
-        ahead: deque[tuple[int, _Page]] = deque()  # asked for, in order of position
-
-        async def hand_on(tg: TaskGroup) -> bool:
-            nonlocal first_state, position, total, limit, asked
-            while True:
-                if not ahead:
-                    self._ask(tg, ahead, position, limit, properties)
-                while total is not None and len(ahead) < at_once:
-                    following = ahead[-1][0] + limit
-                    if following >= total:
-                        break
-                    self._ask(tg, ahead, following, limit, properties)
-                if asked is not None:
-                    await anyio.sleep(0)  # the tasks send their requests first
-                    asked()
-                    asked = None
-                start, page = ahead.popleft()
-                query, objs = await page.result()
-                state = query.get("queryState")
-                if start == 0:
-                    first_state = state
-                elif state != first_state:
-                    return False  # moved: read it again
-                seen.update(obj["id"] for obj in objs)
-                on_page(objs)
-                ids = query.get("ids") or []
-                position += len(ids)
-                counted = query.get("total")
-                total = counted if isinstance(counted, int) else None
-                if not ids or (total is not None and position >= total):
-                    return True
-                if ahead and ahead[0][0] != position:  # a short page: ahead is misplaced
-                    ahead.clear()
-                    limit = len(ids)  # the server's own limit, it seems
-
-        # Errors leave the task group as themselves, not in an ExceptionGroup.
-        error: Exception | None = None
-        whole = False
-        async with anyio.create_task_group() as tg:
-            try:
-                whole = await hand_on(tg)
-            except Exception as exc:  # noqa: BLE001 - raised again below
-                error = exc
-            finally:
-                tg.cancel_scope.cancel()  # pages still on their way are not wanted
-        if error is not None:
-            raise error
-        return whole
-
-    def _ask(
-        self,
-        tg: TaskGroup,
-        ahead: deque[tuple[int, _Page]],
-        start: int,
-        limit: int,
-        properties: list[str] | None,
-    ) -> None:
-        page = _Page()
-        tg.start_soon(self._one_page, start, limit, properties, page)
-        ahead.append((start, page))
-
-    async def _one_page(
-        self, start: int, limit: int, properties: list[str] | None, page: _Page
-    ) -> None:
-        req = Request()
-        q = req.add(
-            f"{self.dtype.item}/query",
-            {"accountId": self.account, "position": start, "limit": limit, "calculateTotal": True},
-        )
-        get_args: dict[str, Any] = {
-            "accountId": self.account,
-            "#ids": ref(q, f"{self.dtype.item}/query", "/ids"),
-        }
-        if properties is not None:
-            get_args["properties"] = properties
-        g = req.add(f"{self.dtype.item}/get", get_args)
-        try:
-            res = await self.client.send(req)
-            query = res.get(q, f"{self.dtype.item}/query")
-            objs = res.get(g, f"{self.dtype.item}/get").get("list") or []
-        except Exception as exc:  # noqa: BLE001 - raised where the page is read, in order
-            page.failed(exc)
-        else:
-            page.arrived(query, objs)
 
     def _normal(self, obj: dict[str, Any]) -> dict[str, Any]:
         obj = from_server(obj, self._read_dialect(obj))

@@ -55,8 +55,6 @@ class FakeJmapServer:
     max_objects_in_get: int = 4096
     max_objects_in_set: int = 4096
     max_calls_in_request: int = 50
-    max_concurrent_requests: int = 4
-    query_limit: int | None = None  # a /query answers at most this many ids, whatever asked
     state: int = 1
     calendars: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -218,7 +216,7 @@ class FakeJmapServer:
                     "maxSizeUpload": 0,
                     "maxConcurrentUpload": 1,
                     "maxSizeRequest": 10_000_000,
-                    "maxConcurrentRequests": self.max_concurrent_requests,
+                    "maxConcurrentRequests": 4,
                     "maxCallsInRequest": self.max_calls_in_request,
                     "maxObjectsInGet": self.max_objects_in_get,
                     "maxObjectsInSet": self.max_objects_in_set,
@@ -345,9 +343,7 @@ class FakeJmapServer:
                 ids = [i for i in ids if store[i].get("taskListId") in wanted]
             pos = int(args.get("position") or 0)
             limit = args.get("limit")
-            if self.query_limit is not None:
-                limit = self.query_limit if limit is None else min(limit, self.query_limit)
-            page = ids[pos : pos + limit] if limit is not None else ids[pos:]
+            page = ids[pos : pos + limit] if limit else ids[pos:]
             return {
                 "accountId": self.account_id,
                 "queryState": str(self.state),
