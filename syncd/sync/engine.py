@@ -233,7 +233,7 @@ class PairSync:
         try:
             return await self._pass(options)
         finally:
-            self.store.sink = None
+            self.store.sink = self.store.expect = None
             if self._preparer is not None:
                 self._preparer.close()
                 self._preparer = None
@@ -254,6 +254,7 @@ class PairSync:
 
         preparer = Preparer(new_to_journal, workers)
         self.store.sink = preparer.feed
+        self.store.expect = preparer.expect
         return preparer
 
     async def _pass(self, options: PassOptions) -> PassResult:

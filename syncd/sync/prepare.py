@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -133,8 +134,36 @@ class Preparer:
         self.results: dict[Future[Any], list[Any]] = {}  # a done chunk's results, read once
         self.waiting: list[dict[str, Any]] = []  # fed before there were enough to start
         self.broken = workers < 2
+        self._starting: threading.Thread | None = None  # started by expect()
+
+    def expect(self, count: int) -> None:
+        """The fetch will bring ``count`` objects.  With enough of them the workers start
+        now, in a thread, while the server prepares its first answer, instead of when
+        that answer arrives: a forkserver and two workers loading the converter block
+        for about 0.2 s, and the event loop goes on asking for the page meanwhile."""
+        if count < MIN_OBJECTS or self.broken or self.pool is not None or self._starting:
+            return
+        self._starting = threading.Thread(target=self._warm, name="syncd-workers", daemon=True)
+        self._starting.start()
+
+    def _warm(self) -> None:
+        pool = self._start()
+        try:
+            for started in (pool, self.canon_pool):
+                if started is not None:
+                    started.submit(_load_converter)  # a pool spawns its worker on a task
+        except (OSError, RuntimeError) as exc:
+            log.info("conversion workers failed (%s); converting in the main process", exc)
+            self.broken = True
+
+    def _started(self) -> None:
+        """Wait for a start ``expect`` began (before anything touches the pools)."""
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
 
     def feed(self, objs: Sequence[dict[str, Any]]) -> None:
+        self._started()
         if self.broken:
             return
         self.waiting.extend(objs)
@@ -189,6 +218,7 @@ class Preparer:
 
     def seal(self) -> None:
         """The fetch is complete: submit what is still waiting."""
+        self._started()
         if not self.broken and self.pool is not None and self.waiting:
             self._submit()
 
@@ -234,6 +264,7 @@ class Preparer:
         return got[index] if index < len(got) else None
 
     def close(self) -> None:
+        self._started()
         for pool in (self.pool, self.canon_pool):
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)

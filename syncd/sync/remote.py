@@ -150,6 +150,8 @@ class RemoteStore:
         # Called with every batch of (normalised) objects as it arrives: a pass starts
         # converting them while the server is still sending (syncd.sync.prepare).
         self.sink: Callable[[list[dict[str, Any]]], None] | None = None
+        # Told, before a first download's pages are asked for, how many objects they hold.
+        self.expect: Callable[[int], None] | None = None
 
     @property
     def account(self) -> str:
@@ -277,9 +279,19 @@ class RemoteStore:
         req = Request()
         cal_id = req.add(f"{self.dtype.collection}/get", {"accountId": self.account})
         state_id = req.add(f"{self.dtype.item}/get", {"accountId": self.account, "ids": []})
+        count_id = None
+        if not known_updated and self.expect is not None:  # a first download: how big?
+            count_id = req.add(
+                f"{self.dtype.item}/query",
+                {"accountId": self.account, "limit": 0, "calculateTotal": True},
+            )
         probe = self._probe_into(req)
         res = await self.client.send(req)
         self._probe_result(res, probe)
+        if count_id is not None and self.expect is not None and not res.error(count_id):
+            total = res.get(count_id, f"{self.dtype.item}/query").get("total")
+            if isinstance(total, int):
+                self.expect(total)  # the conversion workers start while the pages come
         cals = res.get(cal_id, f"{self.dtype.collection}/get")
         delta = RemoteDelta(
             collections=[self._collection(c) for c in cals.get("list") or []],

@@ -55,6 +55,7 @@ class FakeJmapServer:
     max_objects_in_get: int = 4096
     max_objects_in_set: int = 4096
     max_calls_in_request: int = 50
+    query_limit: int | None = None  # a /query answers at most this many ids, whatever asked
     state: int = 1
     calendars: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -343,7 +344,9 @@ class FakeJmapServer:
                 ids = [i for i in ids if store[i].get("taskListId") in wanted]
             pos = int(args.get("position") or 0)
             limit = args.get("limit")
-            page = ids[pos : pos + limit] if limit else ids[pos:]
+            if self.query_limit is not None:
+                limit = self.query_limit if limit is None else min(limit, self.query_limit)
+            page = ids[pos : pos + limit] if limit is not None else ids[pos:]
             return {
                 "accountId": self.account_id,
                 "queryState": str(self.state),

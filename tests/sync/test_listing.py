@@ -87,3 +87,53 @@ def test_a_listing_that_keeps_moving_deletes_nothing_locally(pair):
     assert pair.sync().ok
     on_server = {ev["uid"] for ev in pair.server.events.values()}
     assert {name.removesuffix(".ics") for name in pair.files()} == on_server
+
+
+def test_a_server_that_answers_fewer_ids_than_asked_for_loses_and_repeats_nothing(pair):
+    # Pages are asked for ahead at positions of maxObjectsInGet (7); a server capping
+    # /query at 5 ids makes every page start 2 ids later than the one asked for ahead.
+    pair.server.max_objects_in_get = 7
+    pair.server.query_limit = 5
+    for i in range(23):
+        pair.server.put_event(event(f"ev{i:02d}"))
+    assert pair.sync().ok
+    on_server = {ev["uid"] for ev in pair.server.events.values()}
+    assert {name.removesuffix(".ics") for name in pair.files()} == on_server
+    assert len(on_server) == 23
+    # A full listing (light, then the changed objects) in short pages deletes nothing.
+    pair.server.calendar_destroyed_at = pair.server.state + 1  # cannotCalculateChanges
+    again = pair.sync()
+    assert again.ok and again.changes == 0, again
+    assert len(pair.files()) == 23
+
+
+def test_a_listing_asks_for_each_page_once_and_none_past_the_count(pair):
+    pair.server.max_objects_in_get = 7
+    for i in range(20):
+        pair.server.put_event(event(f"ev{i:02d}"))
+    assert pair.sync().ok
+    pages = [args["position"] for args in _event_calls(pair, "query") if args.get("limit")]
+    assert sorted(pages) == [0, 7, 14]  # each page once, none past the count
+
+
+def test_a_first_download_announces_its_count_before_its_first_page(pair, monkeypatch):
+    # The conversion workers start on the announcement, while the server prepares the
+    # first page; later passes, which list nothing whole, announce nothing.
+    from syncd.sync.prepare import Preparer
+
+    monkeypatch.setattr("syncd.sync.engine.worker_count", lambda: 2)
+    pair.server.max_objects_in_get = 7
+    for i in range(20):
+        pair.server.put_event(event(f"ev{i:02d}"))
+    announced: list[tuple[int, int]] = []
+
+    def expect(self, count: int) -> None:
+        pages = [args for args in _event_calls(pair, "query") if args.get("limit")]
+        announced.append((count, len(pages)))
+
+    monkeypatch.setattr(Preparer, "expect", expect)
+    assert pair.sync().ok
+    assert announced == [(20, 0)]
+    pair.server.put_event(event("ev20"))
+    assert pair.sync().ok
+    assert len(announced) == 1

@@ -76,6 +76,29 @@ def test_few_objects_start_no_pool() -> None:
         preparer.close()
 
 
+def test_workers_start_when_a_big_fetch_is_announced_and_give_the_same_results() -> None:
+    # A first download announces its count before the first page arrives: the workers
+    # start then (in a thread), and what they give is still what the main process makes.
+    small = Preparer(lambda o: True, workers=2)
+    small.expect(MIN_OBJECTS - 1)
+    small._started()
+    assert small.pool is None  # not worth a pool
+    small.close()
+    objs = server_objects(MIN_OBJECTS)
+    preparer = Preparer(lambda o: True, workers=2)
+    try:
+        preparer.expect(len(objs))
+        preparer._started()
+        assert preparer.pool is not None and preparer.canon_pool is not None
+        run(preparer, [objs[:400], objs[400:]])
+        for obj in objs[:: len(objs) // 25]:
+            ready = preparer.canon(obj)
+            assert ready is not None and ready.text == canon_given(remote_version(obj))
+            assert anyio.run(preparer.file, obj) == jscal_to_ics([obj])
+    finally:
+        preparer.close()
+
+
 def test_an_object_the_converter_refuses_is_left_to_the_main_process() -> None:
     objs = server_objects(MIN_OBJECTS)
     objs[7]["start"] = "not a date"  # jscal_to_ics raises on it; canonical does not
