@@ -23,7 +23,7 @@ from syncd.convert.dialect import (
     to_server,
 )
 from syncd.jmap.client import JmapClient, Request, Responses, chunks, ref
-from syncd.jmap.errors import MethodError
+from syncd.jmap.errors import JmapError, MethodError
 
 log = logging.getLogger("syncd.remote")
 
@@ -288,9 +288,9 @@ class RemoteStore:
         probe = self._probe_into(req)
         res = await self.client.send(req)
         self._probe_result(res, probe)
-        if count_id is not None and self.expect is not None and not res.error(count_id):
-            total = res.get(count_id, f"{self.dtype.item}/query").get("total")
-            if isinstance(total, int):
+        if count_id is not None and self.expect is not None:
+            total = _optional_total(res, count_id, f"{self.dtype.item}/query")
+            if total is not None:
                 self.expect(total)  # the conversion workers start while the pages come
         cals = res.get(cal_id, f"{self.dtype.collection}/get")
         delta = RemoteDelta(
@@ -601,6 +601,15 @@ class RemoteStore:
             f"{self.dtype.item}/query", {"accountId": self.account, "filter": {"uid": uid}}
         )
         return list(got.get("ids") or [])
+
+
+def _optional_total(res: Responses, call_id: str, name: str) -> int | None:
+    """A count asked for only to start work early: an error, or no number, is no count."""
+    try:
+        total = res.get(call_id, name).get("total")
+    except JmapError:
+        return None
+    return total if isinstance(total, int) else None
 
 
 def _set_error(err: Any) -> str:

@@ -11,6 +11,7 @@ import icalendar
 import pytest
 
 from syncd.convert import ical_out, ics_to_jscal, jscal_to_ics
+from tests.convert.test_command import EVENT as FILE
 
 EVENT = {
     "@type": "Event",
@@ -21,19 +22,6 @@ EVENT = {
     "duration": "PT1H",
     "recurrenceRules": [{"@type": "RecurrenceRule", "frequency": "monthly", "count": 12}],
 }
-
-FILE = b"""BEGIN:VCALENDAR\r
-VERSION:2.0\r
-PRODID:-//test//EN\r
-BEGIN:VEVENT\r
-UID:read@example.com\r
-DTSTAMP:20260101T000000Z\r
-DTSTART;TZID=America/New_York:20261101T013000\r
-DTEND;TZID=America/New_York:20261101T023000\r
-SUMMARY:In the repeated hour\r
-END:VEVENT\r
-END:VCALENDAR\r
-"""
 
 
 @pytest.fixture
@@ -49,7 +37,7 @@ def pytz_provider() -> Iterator[None]:
 
 
 def _both_ways() -> tuple[bytes, list[dict]]:
-    return jscal_to_ics([EVENT]), ics_to_jscal(FILE)
+    return jscal_to_ics([EVENT]), ics_to_jscal(FILE)  # a file with a TZID and a rule
 
 
 def test_the_same_files_and_objects_whichever_provider_icalendar_was_switched_to(

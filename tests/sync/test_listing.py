@@ -137,3 +137,17 @@ def test_a_first_download_announces_its_count_before_its_first_page(pair, monkey
     pair.server.put_event(event("ev20"))
     assert pair.sync().ok
     assert len(announced) == 1
+
+
+def test_a_server_that_will_not_count_still_gets_its_first_download(pair, monkeypatch):
+    from syncd.sync.prepare import Preparer
+
+    monkeypatch.setattr("syncd.sync.engine.worker_count", lambda: 2)
+    announced: list[int] = []
+    monkeypatch.setattr(Preparer, "expect", lambda self, count: announced.append(count))
+    pair.server.refuse_counts = True
+    for i in range(12):
+        pair.server.put_event(event(f"ev{i:02d}"))
+    result = pair.sync()
+    assert result.ok, result
+    assert len(pair.files()) == 12 and announced == []
