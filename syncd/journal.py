@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,11 @@ from typing import Any
 from syncd.errors import SyncdError
 from syncd.vdir import fingerprint
 
-SCHEMA_VERSION = 1
+log = logging.getLogger("syncd.journal")
+
+# 2: a row's base may be kept as served (``served_base``); a syncd that knows only 1 would
+# read such a base as a canonical object, so it refuses the journal instead.
+SCHEMA_VERSION = 2
 # What every pass reads of every row: answered from the items_scan index alone.
 LISTING_QUERY = "SELECT uid, filename, local_etag FROM items WHERE collection = ?"
 
@@ -141,8 +146,12 @@ class JsonOnDemand:
     A pass loads every row of a collection to compare etags, but needs the base object
     of only the few items that changed: decoding all of them made a no-change pass cost
     O(items) in ``json.loads`` (0.35 s at 10,000).  Assigning a ``str`` stores the column
-    text; anything else is stored as the value itself.
+    text; anything else is stored as the value itself.  ``decode`` turns the text into
+    the value (``json.loads`` unless told otherwise).
     """
+
+    def __init__(self, decode: Callable[[str], Any] = json.loads) -> None:
+        self.decode = decode
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.raw, self.decoded = f"_{name}_raw", f"_{name}_decoded"
@@ -155,7 +164,7 @@ class JsonOnDemand:
             raw = d.get(self.raw)
             if isinstance(raw, _BaseLoader):
                 raw = raw()
-            d[self.decoded] = json.loads(raw) if isinstance(raw, str) else raw
+            d[self.decoded] = self.decode(raw) if isinstance(raw, str) else raw
         return d[self.decoded]
 
     def __set__(self, obj: Any, value: Any) -> None:
@@ -175,6 +184,38 @@ class JsonOnDemand:
             return str(d[self.raw])
         value = self.__get__(obj)
         return None if value is None else json.dumps(value, sort_keys=True)
+
+
+# The base of a row written from a server object whose canonical form was not needed
+# (syncd.sync.plan.RemoteVersion): the object as served, after this prefix.  A first
+# download needs no object's canonical form (there is nothing to compare it with), and
+# making 10,000 of them was a third of its work; a later pass makes one when it compares
+# or merges that item.  JSON text never starts with "s", so the two forms cannot mix.
+SERVED = "served:"
+
+
+def served_base(obj: dict[str, Any]) -> str:
+    """The base column for ``obj`` kept as served; its canonical form is made when read."""
+    return SERVED + json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_base(text: str) -> dict[str, Any] | None:
+    """A base column's object: its canonical form, made now for one kept as served.
+
+    A served object the canonical form cannot be made of (the server sent something
+    syncd cannot read) reads as no base: that item is then compared and merged as one
+    never synced, which asks the conflict rules instead of failing the pass."""
+    if not text.startswith(SERVED):
+        return json.loads(text)  # type: ignore[no-any-return]
+    from syncd.convert.canon import canonical  # the journal alone never needs it
+
+    try:
+        return canonical(json.loads(text[len(SERVED) :]))
+    except Exception as exc:  # noqa: BLE001 - any failure means the same: no usable base
+        log.warning(
+            "a journal base cannot be read (%s: %s); treated as none", type(exc).__name__, exc
+        )
+        return None
 
 
 class _BaseLoader:
@@ -204,7 +245,9 @@ class ItemRow:
     local_hash: str | None
     remote_hash: str | None
     remote_updated: str | None
-    base: dict[str, Any] | None = JsonOnDemand()  # type: ignore[assignment]
+    # For a row written from a server object nobody compared (``served_base``),
+    # ``remote_hash`` is None and both are made from the base when first needed.
+    base: dict[str, Any] | None = JsonOnDemand(decode_base)  # type: ignore[assignment]
 
 
 _BASE: JsonOnDemand = ItemRow.__dict__["base"]
@@ -379,12 +422,14 @@ class Journal:
                 f"the journal {path} cannot be opened ({exc}); move it away to start a fresh sync"
             ) from None
         version = self.get_meta("schema_version")
-        if version is None:
-            self.set_meta("schema_version", str(SCHEMA_VERSION))
-        elif int(version) > SCHEMA_VERSION:
+        if version is not None and int(version) > SCHEMA_VERSION:
             raise JournalError(
                 f"the journal {path} was written by a newer syncd (schema {version}); upgrade syncd"
             )
+        if version is None or int(version) < SCHEMA_VERSION:
+            # Every older journal reads as it is; marked newer so that an older syncd
+            # does not read the rows this one may write.
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
 
     def close(self) -> None:
         self.db.close()

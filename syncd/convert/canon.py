@@ -149,6 +149,16 @@ def for_upload(obj: dict[str, Any]) -> dict[str, Any]:
     return _without_vendor(out)
 
 
+def canon_text(canon: dict[str, Any]) -> str:
+    """The one JSON form of a canonical object: hashed for comparisons, kept as the base."""
+    return json.dumps(canon, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def comparable_of(text: str) -> str:
+    """The hash two sides compare: equal for objects that mean the same."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def canonical(obj: dict[str, Any]) -> dict[str, Any]:
     """The comparable form: no vendor, server-set or default values, and sub-object ids
     derived from content, since a server and a file name the same alert differently."""
@@ -252,6 +262,8 @@ def _strip(value: Any, type_: str | None, is_map: bool = False) -> Any:
         defaults = DEFAULTS.get(t or "", {})
         out = {}
         for k, v in value.items():
+            if k in _DURATIONS and isinstance(v, str):
+                v = _normal_duration(v)
             if k in defaults and defaults[k] == v:
                 continue
             if k == "email" and t == "Participant" and _derived_email(value):
@@ -271,6 +283,23 @@ def _strip(value: Any, type_: str | None, is_map: bool = False) -> Any:
     if isinstance(value, list):
         return [_strip(v, type_) for v in value]
     return value
+
+
+# Durations have many spellings of one value (PT60M, PT1H, PT3600S, and PT24H for P1D
+# once read back from iCalendar, whose reader holds them as time spans): a server may
+# store another than the file's, and that is no change.
+_DURATIONS = frozenset({"duration", "offset", "estimatedDuration"})
+
+
+def _normal_duration(text: str) -> str:
+    if "." in text:
+        return text  # fractions of a second: compared as they are
+    from syncd.convert.values import duration_str, parse_duration
+
+    try:
+        return duration_str(parse_duration(text))
+    except ValueError:
+        return text  # not a duration: compared as it is
 
 
 _MAPS = {

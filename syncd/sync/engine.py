@@ -15,16 +15,19 @@ import hashlib
 import itertools
 import json
 import logging
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import anyio.lowlevel
 
 from syncd import convert
 from syncd.config import Config, Pair
+from syncd.convert.canon import canon_text, comparable_of
 from syncd.errors import SyncdError
 from syncd.jmap.client import JmapClient
 from syncd.journal import (
@@ -36,7 +39,7 @@ from syncd.journal import (
     etag_to_text,
 )
 from syncd.sync import plan as P
-from syncd.sync.prepare import Canon, Preparer, canon_text, comparable_of, worker_count
+from syncd.sync.prepare import Canon, Preparer, worker_count
 from syncd.sync.remote import (
     CALENDARS,
     DataType,
@@ -46,11 +49,16 @@ from syncd.sync.remote import (
     collection_of,
 )
 from syncd.sync.result import CollectionResult, PassResult
+from syncd.vdir.look import plain_collections
 from syncd.vdir.names import collection_dirname, item_filename
 from syncd.vdir.prefetch import directory_look
 from syncd.vdir.storage import ChangedOnDisk, Etag, VdirCollection, VdirRoot
 
 log = logging.getLogger("syncd.sync")
+
+# Files (and their journal rows) written in one batch at most: one flush of the disk and
+# one journal commit per this many items of a big pass.
+COMMIT_EVERY = 2000
 
 
 @dataclass(frozen=True)
@@ -74,17 +82,13 @@ def bytes_hash(data: bytes) -> str:
 
 
 def remote_version(obj: dict[str, Any], ready: Canon | None = None) -> P.RemoteVersion:
-    """``ready``: the same figures, computed by a conversion worker."""
-    if ready is None:
-        text = canon_text(convert.canonical(obj))
-        comparable = comparable_of(text)
-    else:
-        text, comparable = ready.text, ready.comparable
+    """``ready``: its comparable form, computed by a conversion worker; without it the
+    form is made only if the pass compares or merges this object."""
     return P.RemoteVersion(
         id=str(obj["id"]),
         obj=obj,
-        canon=text,  # type: ignore[arg-type]  # decoded if a merge needs it
-        comparable=comparable,
+        canon=ready.text if ready is not None else None,  # decoded if a merge needs it
+        comparable=ready.comparable if ready is not None else None,
         updated=obj.get("updated"),
     )
 
@@ -246,13 +250,26 @@ class PairSync:
             return None
         index: dict[str, tuple[str, str]] | None = None
 
+        adopting: bool | None = None
+
         def new_to_journal(obj: dict[str, Any]) -> bool:
             nonlocal index
             if index is None:
                 index = self.journal.remote_index()
             return str(obj.get("id")) not in index
 
-        preparer = Preparer(new_to_journal, workers)
+        def compared(obj: dict[str, Any]) -> bool:
+            """Will the pass compare this object?  Those the journal knows, yes; new ones
+            only with a local file of the same UID, which a vdir the journal knows
+            nothing of yet may hold (syncing into a vdir filled by another tool)."""
+            nonlocal adopting
+            if not new_to_journal(obj):
+                return True
+            if adopting is None:
+                adopting = not index and _holds_items(self.pair.local)
+            return adopting
+
+        preparer = Preparer(new_to_journal, workers, compared)
         self.store.sink = preparer.feed
         self.store.expect = preparer.expect
         return preparer
@@ -292,6 +309,7 @@ class PairSync:
         self._route_remote(delta, actives)
         for act in actives:
             await self._scan_local(act)
+            self._compare_ready(act)
             act.plan = P.plan_collection(
                 act.journal,
                 act.local,
@@ -381,7 +399,7 @@ class PairSync:
             trusted = trusted_updated(obj.get("updated"), self.updated_floor)
             if (
                 trusted is not None
-                and row.remote_hash == remote_version(obj, self._canon_for(obj)).comparable
+                and _remote_hash(row) == remote_version(obj, self._canon_for(obj)).comparable
             ):
                 self.journal.put_item(_replace(row, remote_updated=trusted))
 
@@ -566,16 +584,15 @@ class PairSync:
                 if act is not None:
                     act.result.errors.append(f"server item {oid} has no UID; skipped")
                 continue
-            try:
-                rv = remote_version(obj, self._canon_for(obj))
-            except Exception as exc:  # invalid JSCalendar from the server: report, never delete
-                act.remote_view.unreadable.add(uid)
-                act.result.errors.append(f"server item {oid} ({uid}) cannot be read: {exc}")
-                self._retry_ids.add(oid)
-                continue
+            rv = remote_version(obj, self._canon_for(obj))
             known = act.journal.get(uid)
-            if known is not None and known.remote_hash == rv.comparable and known.remote_id == oid:
-                continue  # our own write coming back, or a no-op change
+            if known is not None and known.remote_id == oid:
+                try:
+                    if _remote_hash(known) == rv.comparable:
+                        continue  # our own write coming back, or a no-op change
+                except Exception as exc:  # noqa: BLE001 - invalid JSCalendar from the server
+                    self._unreadable_remote(act, oid, uid, exc)
+                    continue
             act.remote_view.changed[uid] = rv
         gone = set(delta.destroyed)
         if delta.complete:
@@ -584,6 +601,24 @@ class PairSync:
             where = index.get(rid)
             if where and where[0] in by_id and where[1] not in by_id[where[0]].remote_view.changed:
                 by_id[where[0]].remote_view.deleted.add(where[1])
+
+    def _unreadable_remote(self, act: Active, oid: str, uid: str, exc: Exception) -> None:
+        """Report it and leave both sides as they are (never a deletion); asked again later."""
+        act.remote_view.unreadable.add(uid)
+        act.remote_view.changed.pop(uid, None)
+        act.result.errors.append(f"server item {oid} ({uid}) cannot be read: {exc}")
+        self._retry_ids.add(oid)
+
+    def _compare_ready(self, act: Active) -> None:
+        """Make the comparable form of each server object the plan will compare with a
+        local edit (``plan._both_changed``), here, where one that cannot be made is
+        reported instead of failing the pass.  The others' are made only if needed."""
+        for uid in act.local.changed.keys() & act.remote_view.changed.keys():
+            rv = act.remote_view.changed[uid]
+            try:
+                rv.comparable  # noqa: B018 - made now, kept in rv
+            except Exception as exc:  # noqa: BLE001 - invalid JSCalendar from the server
+                self._unreadable_remote(act, rv.id, uid, exc)
 
     async def _scan_local(self, act: Active) -> None:
         """Stat every file; read only those whose etag moved (DESIGN: local delta)."""
@@ -862,24 +897,35 @@ class PairSync:
         except BaseException:
             act.vdir.abort_batch()
             raise
+        self._commit_local(act, rows)
+
+    def _commit_local(self, act: Active, rows: list[ItemRow]) -> None:
+        """Put the batch's files in place, durably, then record them in the journal (in
+        that order: a crash between leaves files the next pass finds equal to the
+        server's, never a row whose file is not there).  ``rows`` is emptied."""
+        assert act.plan is not None
         failed = act.vdir.commit_batch()
-        by_uid = {a.uid: a for a in act.plan.actions}
-        for row in rows:
-            if row.filename in failed:
-                # Edited under us: fetch the server's side again, so the next pass sees
-                # both edits and the conflict rules decide (the user's edit is not lost).
-                act.result.errors.append(f"{failed[row.filename]}; it syncs next pass")
-                if row.uid in by_uid:
-                    self._retry_later(by_uid[row.uid])
-        rows = [row for row in rows if row.filename not in failed]
+        kept = rows
+        if failed:
+            by_uid = {a.uid: a for a in act.plan.actions}
+            for row in rows:
+                if row.filename in failed:
+                    # Edited under us: fetch the server's side again, so the next pass
+                    # sees both edits and the conflict rules decide (the user's edit is
+                    # not lost).
+                    act.result.errors.append(f"{failed[row.filename]}; it syncs next pass")
+                    if row.uid in by_uid:
+                        self._retry_later(by_uid[row.uid])
+            kept = [row for row in rows if row.filename not in failed]
         with self.journal.transaction():
             # In the plan's order (a uid forgotten, then put, ends put), a run at a time.
-            for forget, run in itertools.groupby(rows, key=_is_forgotten):
+            for forget, run in itertools.groupby(kept, key=_is_forgotten):
                 if forget:
                     self.journal.delete_items(act.remote.id, (row.uid for row in run))
                 else:
                     self.journal.put_items(run)
-            self.journal.clear_errors(act.remote.id, (row.uid for row in rows))
+            self.journal.clear_errors(act.remote.id, (row.uid for row in kept))
+        rows.clear()
 
     async def _apply_actions(
         self, act: Active, outcome: Any, keys: dict[tuple[int, str], str], rows: list[ItemRow]
@@ -896,7 +942,9 @@ class PairSync:
             self._step()
             ready = None
             if preparer is not None and action.kind is P.Kind.DOWNLOAD and action.remote:
-                ready = await preparer.file(action.remote.obj)
+                made = await preparer.file(action.remote.obj)
+                if made is not None:
+                    ready, action.remote.served = made.data, made.served
             try:
                 row = self._apply_one(act, action, outcome, keys, ready)
             except ChangedOnDisk:
@@ -919,6 +967,12 @@ class PairSync:
                 continue
             if row is not None:
                 rows.append(row)
+                if len(rows) >= COMMIT_EVERY:
+                    # A big pass commits as it goes: the flush, renames and journal rows
+                    # of each part are done while the workers still convert the rest,
+                    # not all at the end with one core idle (and a crash keeps them).
+                    self._commit_local(act, rows)
+                    act.vdir.begin_batch()
 
     def _apply_one(self, act, action, outcome, keys, ready=None):  # type: ignore[no-untyped-def]
         """``ready``: the file of a download, made in advance by a conversion worker."""
@@ -1045,6 +1099,7 @@ class PairSync:
     def _row(
         self, act: Active, uid: str, filename: str, rv: P.RemoteVersion, etag, digest: str
     ) -> ItemRow:  # type: ignore[no-untyped-def]
+        base, remote_hash = rv.journal_base()
         return ItemRow(
             collection=act.remote.id,
             uid=uid,
@@ -1052,9 +1107,9 @@ class PairSync:
             remote_id=rv.id,
             local_etag=etag,
             local_hash=digest,
-            remote_hash=rv.comparable,
+            remote_hash=remote_hash,
             remote_updated=trusted_updated(rv.updated, self.updated_floor),
-            base=P.canon_given(rv),
+            base=base,
         )
 
     def _record_conflict(self, act: Active, action: P.Action, result: str) -> None:
@@ -1169,8 +1224,26 @@ def trusted_updated(updated: str | None, floor: float | None) -> str | None:
     return updated if when.timestamp() < int(floor) else None
 
 
+def _holds_items(root: Path) -> bool:
+    """Whether any collection directory under ``root`` holds an item file."""
+    try:
+        for name in plain_collections(root):
+            with os.scandir(root / name) as entries:
+                if any(e.name.endswith(".ics") and e.name[0] != "." for e in entries):
+                    return True
+    except OSError:
+        return True  # cannot tell: compare, as before
+    return False
+
+
 def _row_comparable(row: ItemRow) -> str | None:
     return content_hash(row.base) if row.base is not None else None
+
+
+def _remote_hash(row: ItemRow) -> str | None:
+    """The server's version as last synced, as ``RemoteVersion.comparable`` hashes it; a
+    row whose base was kept as served has it made from the base now."""
+    return row.remote_hash if row.remote_hash is not None else _row_comparable(row)
 
 
 def _strip(value: str | None) -> str | None:

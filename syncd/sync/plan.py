@@ -10,12 +10,14 @@ guard that stops a collection instead of emptying it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from syncd.journal import ItemRow, JsonOnDemand
+from syncd.convert.canon import canon_text, canonical, comparable_of
+from syncd.journal import ItemRow, served_base
 from syncd.sync.merge import Overlap, merge3
 
 
@@ -31,25 +33,58 @@ class LocalVersion:
     comparable: str  # hash of the canonical JSON, for "same content" checks
 
 
-@dataclass(frozen=True)
 class RemoteVersion:
-    """A server object that is new or whose content hash moved since the journal."""
+    """A server object that is new or whose content hash moved since the journal.
 
-    id: str
-    obj: dict[str, Any]
-    # Its comparable form; given as JSON text by a bulk conversion (syncd.sync.prepare)
-    # and decoded only if a merge needs it.
-    canon: dict[str, Any] = JsonOnDemand()  # type: ignore[assignment]
-    comparable: str = ""  # hash of the canonical JSON; also what the journal stores
-    updated: str | None = None
+    Its comparable form (``canon``, and ``comparable``, the hash of its JSON) is made
+    when first asked for: only a comparison or a merge needs it, and most objects of a
+    big pass meet neither (a first download's have nothing to be compared with).  A
+    bulk conversion (syncd.sync.prepare) may give both in advance, the form as JSON
+    text, decoded only if a merge needs it.  ``journal_base`` says what the journal
+    keeps: the comparable form if it was made, else the object as served.
+    """
 
+    __slots__ = ("id", "obj", "updated", "_canon", "_comparable", "served")
 
-def canon_given(rv: RemoteVersion) -> Any:
-    """``rv.canon`` as given (JSON text or the dict), for the journal's base column."""
-    return _CANON.given(rv)
+    def __init__(
+        self,
+        id: str,
+        obj: dict[str, Any],
+        canon: dict[str, Any] | str | None = None,
+        comparable: str | None = None,
+        updated: str | None = None,
+    ) -> None:
+        self.id, self.obj, self.updated = id, obj, updated
+        self._canon, self._comparable = canon, comparable
+        self.served: str | None = None  # ``served_base(obj)``, when a worker made it
 
+    @property
+    def canon(self) -> dict[str, Any]:
+        if isinstance(self._canon, str):
+            self._canon = json.loads(self._canon)
+        elif self._canon is None:
+            self._canon = canonical(self.obj)
+        return self._canon  # type: ignore[return-value]
 
-_CANON: JsonOnDemand = RemoteVersion.__dict__["canon"]
+    @property
+    def comparable(self) -> str:
+        if self._comparable is None:
+            given = self._canon
+            self._comparable = comparable_of(
+                given if isinstance(given, str) else canon_text(self.canon)
+            )
+        return self._comparable
+
+    def journal_base(self) -> tuple[Any, str | None]:
+        """(base column, remote_hash) for the journal: the comparable form and its hash
+        when they were made (JSON text as given, or the object), else the object as
+        served and None (syncd.journal.served_base)."""
+        if self._comparable is None:
+            return (self.served if self.served is not None else served_base(self.obj)), None
+        return (self._canon if self._canon is not None else self.canon), self._comparable
+
+    def __repr__(self) -> str:
+        return f"RemoteVersion({self.id!r}, uid={self.obj.get('uid')!r})"
 
 
 @dataclass

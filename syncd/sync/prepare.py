@@ -1,12 +1,15 @@
 """Converting many server objects at once, on every core, while they arrive.
 
 A first download (or any pass that brings thousands of server objects) spends nearly
-all of its time in two pure functions per object: ``canonical`` (the comparable form the
-journal keeps) and ``jscal_to_ics`` (the file).  Both depend on the object alone, so
-each batch goes to worker processes as soon as the server's answer arrives, while the
-server sends the next: its canonical forms to one worker (routing and planning need them
-all, so they never wait behind files), the files of its objects that are new to the
-journal (nothing to merge back) to the others.
+all of its time in two pure functions per object: ``jscal_to_ics`` (the file) and
+``canonical`` (the comparable form).  Both depend on the object alone, so each batch
+goes to worker processes as soon as the server's answer arrives, while the server sends
+the next: the files of its objects that are new to the journal (nothing to merge back)
+to the file workers, one per core; the canonical forms of those the pass will compare
+(objects the journal knows, or all of them when the vdir holds files the journal does
+not know) to a worker of their own, so that routing, which waits for them, never waits
+behind files.  A first download into an empty vdir compares nothing, so it makes no
+canonical forms at all (syncd.sync.plan.RemoteVersion).
 
 The main process meanwhile waits on the event loop (the daemon keeps pinging systemd
 and reading its push stream) and writes files.  The workers come from a
@@ -20,8 +23,6 @@ second source of results.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import threading
@@ -34,7 +35,8 @@ if TYPE_CHECKING:  # the pool's modules load only for a pass that uses one (~7 m
 
 import anyio
 
-from syncd.convert.canon import canonical
+from syncd.convert.canon import canon_text, canonical, comparable_of
+from syncd.journal import served_base
 
 log = logging.getLogger("syncd.prepare")
 
@@ -42,15 +44,6 @@ log = logging.getLogger("syncd.prepare")
 MIN_OBJECTS = 1000
 CHUNK = 250  # objects per task: small enough to balance, big enough to amortise pickling
 ENV_WORKERS = "SYNCD_WORKERS"  # how many worker processes; "0": none
-
-
-def canon_text(canon: dict[str, Any]) -> str:
-    """The one JSON form of a canonical object: hashed for comparisons, kept as the base."""
-    return json.dumps(canon, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def comparable_of(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -70,12 +63,22 @@ def canon_of(obj: dict[str, Any]) -> Canon | None:
     return Canon(text, comparable_of(text))
 
 
-def render_of(obj: dict[str, Any]) -> bytes | None:
+@dataclass(frozen=True)
+class Made:
+    """What a worker makes of an object new to the journal: its file, and its journal
+    base as served (``syncd.journal.served_base``: encoding it was a tenth of the main
+    process's work in a first download)."""
+
+    data: bytes
+    served: str
+
+
+def render_of(obj: dict[str, Any]) -> Made | None:
     """PURE: the file of an object that has none yet; None on any error, as above."""
     try:
         from syncd.convert.ical_out import jscal_to_ics
 
-        return jscal_to_ics([obj])
+        return Made(jscal_to_ics([obj]), served_base(obj))
     except Exception:  # noqa: BLE001 - as above
         return None
 
@@ -84,7 +87,7 @@ def _canon_chunk(objs: list[dict[str, Any]]) -> list[Canon | None]:
     return [canon_of(obj) for obj in objs]
 
 
-def _render_chunk(objs: list[dict[str, Any]]) -> list[bytes | None]:
+def _render_chunk(objs: list[dict[str, Any]]) -> list[Made | None]:
     return [render_of(obj) for obj in objs]
 
 
@@ -108,10 +111,11 @@ class _Slot:
 
     __slots__ = ("obj", "canon", "canon_index", "render", "render_index", "seq")
 
-    def __init__(self, obj: dict[str, Any], canon: Future[Any], index: int, seq: int) -> None:
-        self.obj, self.canon, self.canon_index, self.seq = obj, canon, index, seq
+    def __init__(self, obj: dict[str, Any], seq: int) -> None:
+        self.obj, self.seq = obj, seq
+        self.canon: Future[Any] | None = None
         self.render: Future[Any] | None = None
-        self.render_index = 0
+        self.canon_index = self.render_index = 0
 
 
 class Preparer:
@@ -119,17 +123,25 @@ class Preparer:
     fetch is complete, then read results; ``close`` always.
 
     ``wants_file(obj)`` says whether an object's file should be made in advance (it is new
-    to the journal, so there is no previous file to merge back).
+    to the journal, so there is no previous file to merge back); ``wants_canon(obj)``
+    whether its canonical form should (the pass will compare it).
     """
 
-    def __init__(self, wants_file: Callable[[dict[str, Any]], bool], workers: int) -> None:
+    def __init__(
+        self,
+        wants_file: Callable[[dict[str, Any]], bool],
+        workers: int,
+        wants_canon: Callable[[dict[str, Any]], bool] = lambda obj: True,
+    ) -> None:
         self.wants_file = wants_file
+        self.wants_canon = wants_canon
         self.workers = workers
         # Files and canonical forms in pools of their own: routing waits for every
         # canonical form, and in one queue they would wait behind the files of the
         # batches before them.
-        self.pool: ProcessPoolExecutor | None = None  # files: workers - 1 processes
-        self.canon_pool: ProcessPoolExecutor | None = None  # canonical forms: 1 process
+        self.pool: ProcessPoolExecutor | None = None  # files: one process per worker
+        self.canon_pool: ProcessPoolExecutor | None = None  # canonical forms: 1, if needed
+        self._context: Any = None  # the forkserver's, for a canonical-form pool started later
         self.slots: dict[str, _Slot] = {}
         self.results: dict[Future[Any], list[Any]] = {}  # a done chunk's results, read once
         self.waiting: list[dict[str, Any]] = []  # fed before there were enough to start
@@ -149,9 +161,9 @@ class Preparer:
     def _warm(self) -> None:
         pool = self._start()
         try:
-            for started in (pool, self.canon_pool):
-                if started is not None:
-                    started.submit(_load_converter)  # a pool spawns its worker on a task
+            if pool is not None:
+                for _ in range(self.workers):  # a pool spawns a worker per task waiting
+                    pool.submit(_load_converter)
         except (OSError, RuntimeError) as exc:
             log.info("conversion workers failed (%s); converting in the main process", exc)
             self.broken = True
@@ -179,34 +191,45 @@ class Preparer:
 
                 ctx = multiprocessing.get_context("forkserver")
                 ctx.set_forkserver_preload(["syncd.convert.ical_out"])
-                self.canon_pool = ProcessPoolExecutor(
-                    1, mp_context=ctx, initializer=_load_converter
-                )
                 self.pool = ProcessPoolExecutor(
-                    self.workers - 1, mp_context=ctx, initializer=_load_converter
+                    self.workers, mp_context=ctx, initializer=_load_converter
                 )
+                self._context = ctx
             except (OSError, RuntimeError, ImportError, ValueError) as exc:
                 log.info("no conversion workers (%s); converting in the main process", exc)
                 self.broken = True
         return self.pool
 
+    def _canon_pool(self) -> ProcessPoolExecutor:
+        if self.canon_pool is None:
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.canon_pool = ProcessPoolExecutor(
+                1, mp_context=self._context, initializer=_load_converter
+            )
+        return self.canon_pool
+
     def _submit(self) -> None:
-        """Each chunk's canonical forms and the files of its objects new to the journal:
-        the workers convert while the server is still sending; the canonical forms (which
-        routing waits for) have a worker of their own, never queued behind files."""
+        """Each chunk's canonical forms the pass will compare and the files of its objects
+        new to the journal: the workers convert while the server is still sending; the
+        canonical forms (which routing waits for) have a worker of their own, never
+        queued behind files."""
         pool = self._start()
         objs, self.waiting = self.waiting, []
-        if pool is None or self.canon_pool is None:
+        if pool is None:
             return
         try:
             for start in range(0, len(objs), CHUNK):
-                chunk = objs[start : start + CHUNK]
-                future = self.canon_pool.submit(_canon_chunk, chunk)
                 slots = []
-                for i, obj in enumerate(chunk):
-                    slot = _Slot(obj, future, i, len(self.slots))
+                for obj in objs[start : start + CHUNK]:
+                    slot = _Slot(obj, len(self.slots))
                     self.slots[str(obj.get("id"))] = slot
                     slots.append(slot)
+                compared = [slot for slot in slots if self.wants_canon(slot.obj)]
+                if compared:
+                    forms = self._canon_pool().submit(_canon_chunk, [s.obj for s in compared])
+                    for i, slot in enumerate(compared):
+                        slot.canon, slot.canon_index = forms, i
                 wanted = [slot for slot in slots if self.wants_file(slot.obj)]
                 if wanted:
                     files = pool.submit(_render_chunk, [slot.obj for slot in wanted])
@@ -224,13 +247,14 @@ class Preparer:
 
     async def canons_ready(self, poll: float = 0.01) -> None:
         """Wait (without blocking the event loop) until every canonical form is back."""
-        for future in {id(s.canon): s.canon for s in self.slots.values()}.values():
+        forms = {id(s.canon): s.canon for s in self.slots.values() if s.canon is not None}
+        for future in forms.values():
             while not future.done():
                 await anyio.sleep(poll)
 
     def canon(self, obj: dict[str, Any]) -> Canon | None:
         slot = self._slot(obj)
-        if slot is None:
+        if slot is None or slot.canon is None:
             return None
         return self._take(slot.canon, slot.canon_index)
 
@@ -239,14 +263,15 @@ class Preparer:
         slot = self._slot(obj)
         return slot.seq if slot is not None and slot.render is not None else -1
 
-    async def file(self, obj: dict[str, Any], poll: float = 0.005) -> bytes | None:
+    async def file(self, obj: dict[str, Any], poll: float = 0.005) -> Made | None:
         """The object's file made in advance, waiting for it; None: make it here."""
         slot = self._slot(obj)
         if slot is None or slot.render is None:
             return None
         while slot.render not in self.results and not slot.render.done():
             await anyio.sleep(poll)
-        return self._take(slot.render, slot.render_index)
+        made: Made | None = self._take(slot.render, slot.render_index)
+        return made
 
     def _slot(self, obj: dict[str, Any]) -> _Slot | None:
         slot = self.slots.get(str(obj.get("id")))

@@ -115,3 +115,29 @@ def test_vendor_and_server_set_data_are_neither_compared_nor_uploaded() -> None:
     assert up["recurrenceOverrides"]["2024-03-08T09:00:00"] == {
         "participants/pd4e5f6/participationStatus": "declined"
     }
+
+
+def test_a_duration_compares_by_value_not_by_spelling() -> None:
+    # A server may keep "-PT60M" where the file says "-PT1H" (and a file read back gives
+    # "-P1D" for "-PT24H"): the same event, not a change to sync.
+    def with_spelling(offset: str, duration: str) -> dict:
+        return {
+            "@type": "Event",
+            "uid": "u1",
+            "start": "2026-03-01T10:00:00",
+            "duration": duration,
+            "alerts": {
+                "a": {"@type": "Alert", "trigger": {"@type": "OffsetTrigger", "offset": offset}}
+            },
+        }
+
+    assert canonical(with_spelling("-PT60M", "PT90M")) == canonical(
+        with_spelling("-PT1H", "PT1H30M")
+    )
+    assert canonical(with_spelling("-PT24H", "PT0S")) == canonical(with_spelling("-P1D", "P0D"))
+    assert canonical(with_spelling("-PT1H", "PT1H")) != canonical(with_spelling("-PT2H", "PT1H"))
+    # What is not a whole-second duration is compared as written, never dropped.
+    assert (
+        canonical(with_spelling("-PT1.5S", "PT1H"))["alerts"]
+        != canonical(with_spelling("-PT1S", "PT1H"))["alerts"]
+    )

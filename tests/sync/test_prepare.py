@@ -14,11 +14,12 @@ from pathlib import Path
 import anyio
 import pytest
 
+from syncd.convert.canon import canon_text, canonical
 from syncd.convert.ical_out import jscal_to_ics
+from syncd.journal import served_base
 from syncd.sync import prepare
 from syncd.sync.engine import remote_version
-from syncd.sync.plan import canon_given
-from syncd.sync.prepare import MIN_OBJECTS, Preparer
+from syncd.sync.prepare import MIN_OBJECTS, Made, Preparer
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "contrib" / "bench"))
 import seed  # noqa: E402
@@ -31,6 +32,10 @@ def server_objects(n: int, prefix: str = "prep") -> list[dict]:
         obj["id"] = f"E{i}"
         objs.append(obj)
     return objs
+
+
+def made_here(obj: dict) -> Made:
+    return Made(jscal_to_ics([obj]), served_base(obj))
 
 
 def run(preparer: Preparer, batches: list[list[dict]]) -> None:
@@ -54,12 +59,12 @@ def test_worker_results_equal_the_main_process() -> None:
             ready = preparer.canon(obj)
             assert ready is not None
             inline = remote_version(obj)
-            assert (ready.text, ready.comparable) == (canon_given(inline), inline.comparable)
+            assert (ready.text, ready.comparable) == (canon_text(canonical(obj)), inline.comparable)
             made = anyio.run(preparer.file, obj)
             if obj["id"] in known:
                 assert made is None
             else:
-                assert made == jscal_to_ics([obj])
+                assert made == made_here(obj)
     finally:
         preparer.close()
     assert preparer.pool is None and preparer.canon_pool is None
@@ -89,12 +94,12 @@ def test_workers_start_when_a_big_fetch_is_announced_and_give_the_same_results()
     try:
         preparer.expect(len(objs))
         preparer._started()
-        assert preparer.pool is not None and preparer.canon_pool is not None
+        assert preparer.pool is not None
         run(preparer, [objs[:400], objs[400:]])
         for obj in objs[:: len(objs) // 25]:
             ready = preparer.canon(obj)
-            assert ready is not None and ready.text == canon_given(remote_version(obj))
-            assert anyio.run(preparer.file, obj) == jscal_to_ics([obj])
+            assert ready is not None and ready.text == canon_text(canonical(obj))
+            assert anyio.run(preparer.file, obj) == made_here(obj)
     finally:
         preparer.close()
 
@@ -109,10 +114,36 @@ def test_an_object_the_converter_refuses_is_left_to_the_main_process() -> None:
         assert anyio.run(preparer.file, objs[7]) is None
         assert preparer.canon(objs[9]) is None
         with pytest.raises(TypeError):
-            remote_version(objs[9])  # the main process meets the error itself and reports it
-        assert anyio.run(preparer.file, objs[8]) == jscal_to_ics([objs[8]])
+            remote_version(objs[9]).comparable  # noqa: B018 - the main process meets the error itself
+        assert anyio.run(preparer.file, objs[8]) == made_here(objs[8])
     finally:
         preparer.close()
+
+
+def test_objects_the_pass_will_not_compare_get_files_and_no_canonical_form() -> None:
+    # A first download into an empty vdir compares nothing: its objects' files are made
+    # in advance, their canonical forms not at all (no worker is started for them).
+    objs = server_objects(MIN_OBJECTS + 10)
+    compared = {o["id"] for o in objs[:20]}
+    preparer = Preparer(lambda o: True, workers=2, wants_canon=lambda o: o["id"] in compared)
+    try:
+        run(preparer, [objs])
+        for obj in objs:
+            ready = preparer.canon(obj)
+            if obj["id"] in compared:
+                assert ready is not None and ready.text == canon_text(canonical(obj))
+            else:
+                assert ready is None
+            assert anyio.run(preparer.file, obj) == made_here(obj)
+    finally:
+        preparer.close()
+    nothing = Preparer(lambda o: True, workers=2, wants_canon=lambda o: False)
+    try:
+        run(nothing, [objs])
+        assert nothing.pool is not None and nothing.canon_pool is None
+        assert anyio.run(nothing.file, objs[0]) == made_here(objs[0])
+    finally:
+        nothing.close()
 
 
 def test_a_killed_worker_means_conversion_in_the_main_process() -> None:
@@ -134,7 +165,7 @@ def test_a_killed_worker_means_conversion_in_the_main_process() -> None:
             if ready is not None:
                 assert ready.comparable == remote_version(obj).comparable
             made = anyio.run(preparer.file, obj)
-            assert made is None or made == jscal_to_ics([obj])
+            assert made is None or made == made_here(obj)
     finally:
         preparer.close()
 

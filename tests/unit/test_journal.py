@@ -59,6 +59,57 @@ def test_item_base_round_trips_and_is_decoded_only_when_read(tmp_path):
     j.close()
 
 
+def test_a_base_kept_as_served_reads_as_its_canonical_form(tmp_path, caplog):
+    from syncd.convert.canon import canonical
+    from syncd.journal import SERVED, ItemRow, served_base
+
+    served = {
+        "@type": "Event",
+        "uid": "u1",
+        "id": "E1",
+        "title": "Café",
+        "updated": "2026-01-01T00:00:00Z",
+        "calendarIds": {"c": True},
+        "alerts": {
+            "x": {"@type": "Alert", "trigger": {"@type": "OffsetTrigger", "offset": "-PT60M"}}
+        },
+    }
+    j = Journal(tmp_path / "p.sqlite3")
+    with j.transaction():
+        j.put_item(
+            ItemRow("cal", "u1", "u1.ics", "E1", (1, 2, 3), "h", None, None, served_base(served))
+        )
+        j.put_item(ItemRow("cal", "u2", "u2.ics", "E2", (1, 2, 3), "h", None, None, SERVED + "{"))
+    stored = j.db.execute("SELECT base FROM items WHERE uid = 'u1'").fetchone()[0]
+    assert stored.startswith(SERVED)  # kept as served: no canonical form made to store it
+    rows = j.items("cal")
+    assert rows["u1"].base == canonical(served)
+    assert rows["u1"].remote_hash is None
+    # One that cannot be read is no base (a merge is then impossible), not a failed pass.
+    assert rows["u2"].base is None
+    assert "cannot be read" in caplog.text
+    j.close()
+
+
+def test_an_older_journal_is_marked_current_and_a_newer_one_refused(tmp_path):
+    from syncd.journal import SCHEMA_VERSION
+
+    path = tmp_path / "p.sqlite3"
+    j = Journal(path)
+    assert j.get_meta("schema_version") == str(SCHEMA_VERSION)
+    j.set_meta("schema_version", "1")  # as a syncd from before served bases left it
+    j.set_state("CalendarEvent", "s1")
+    j.close()
+    j = Journal(path)
+    assert j.get_meta("schema_version") == str(SCHEMA_VERSION)
+    assert j.get_state("CalendarEvent") == "s1"
+    j.set_meta("schema_version", str(SCHEMA_VERSION + 1))
+    j.close()
+    with pytest.raises(JournalError) as info:
+        Journal(path)
+    assert "newer syncd" in str(info.value) and "upgrade syncd" in str(info.value)
+
+
 def test_item_rows_are_built_only_when_asked_for(tmp_path):
     from syncd.journal import ItemRow
 
