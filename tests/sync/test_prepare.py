@@ -65,6 +65,8 @@ def test_worker_results_equal_the_main_process() -> None:
                 assert made is None
             else:
                 assert made == made_here(obj)
+                # Given once, then let go of (the pass holds it while it writes).
+                assert anyio.run(preparer.file, obj) is None
     finally:
         preparer.close()
     assert preparer.pool is None and preparer.canon_pool is None
