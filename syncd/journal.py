@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from syncd.convert.canon import MEMBERSHIP, SERVER_SET, canonical
 from syncd.errors import SyncdError
 from syncd.vdir import fingerprint
 
@@ -195,8 +196,11 @@ SERVED = "served:"
 
 
 def served_base(obj: dict[str, Any]) -> str:
-    """The base column for ``obj`` kept as served; its canonical form is made when read."""
-    return SERVED + json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    """The base column for ``obj`` kept as served, less the server-set and membership
+    properties the canonical form drops first (a fifth of its size); its canonical
+    form is made when read."""
+    kept = {k: v for k, v in obj.items() if k not in SERVER_SET and k not in MEMBERSHIP}
+    return SERVED + json.dumps(kept, separators=(",", ":"), ensure_ascii=False)
 
 
 def decode_base(text: str) -> dict[str, Any] | None:
@@ -207,8 +211,6 @@ def decode_base(text: str) -> dict[str, Any] | None:
     never synced, which asks the conflict rules instead of failing the pass."""
     if not text.startswith(SERVED):
         return json.loads(text)  # type: ignore[no-any-return]
-    from syncd.convert.canon import canonical  # the journal alone never needs it
-
     try:
         return canonical(json.loads(text[len(SERVED) :]))
     except Exception as exc:  # noqa: BLE001 - any failure means the same: no usable base
