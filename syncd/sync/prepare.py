@@ -23,6 +23,7 @@ second source of results.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -44,6 +45,7 @@ log = logging.getLogger("syncd.prepare")
 MIN_OBJECTS = 1000
 CHUNK = 250  # objects per task: small enough to balance, big enough to amortise pickling
 ENV_WORKERS = "SYNCD_WORKERS"  # how many worker processes; "0": none
+WORKER_NICENESS = 10  # added to the workers' nice value (see _start_worker)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,18 @@ def _render_chunk(objs: list[dict[str, Any]]) -> list[Made | None]:
 
 def _load_converter() -> None:
     import syncd.convert.ical_out  # noqa: F401 - the workers' warm start
+
+
+def _start_worker() -> None:
+    """A worker's start: the converter loaded, and a lower priority than the main
+    process.  The main process writes every file the workers make, and its writes after
+    the last page are the one part of a first download that runs on one core: given
+    the CPU first while the workers convert, it keeps up with them instead of finishing
+    alone (20 alternating first downloads of 10,000 events: 4.91 s against 5.38 s).
+    It also leaves the rest of the machine its share while a big pass converts."""
+    _load_converter()
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
 
 
 def worker_count() -> int:
@@ -192,7 +206,7 @@ class Preparer:
                 ctx = multiprocessing.get_context("forkserver")
                 ctx.set_forkserver_preload(["syncd.convert.ical_out"])
                 self.pool = ProcessPoolExecutor(
-                    self.workers, mp_context=ctx, initializer=_load_converter
+                    self.workers, mp_context=ctx, initializer=_start_worker
                 )
                 self._context = ctx
             except (OSError, RuntimeError, ImportError, ValueError) as exc:
@@ -205,7 +219,7 @@ class Preparer:
             from concurrent.futures import ProcessPoolExecutor
 
             self.canon_pool = ProcessPoolExecutor(
-                1, mp_context=self._context, initializer=_load_converter
+                1, mp_context=self._context, initializer=_start_worker
             )
         return self.canon_pool
 

@@ -172,6 +172,22 @@ def test_a_killed_worker_means_conversion_in_the_main_process() -> None:
         preparer.close()
 
 
+def test_workers_run_at_a_lower_priority_than_the_pass() -> None:
+    # The main process writes what the workers make; it gets the CPU first.
+    objs = server_objects(MIN_OBJECTS)
+    preparer = Preparer(lambda o: True, workers=2)
+    try:
+        run(preparer, [objs])
+        assert preparer.pool is not None
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        theirs = {
+            preparer.pool.submit(os.getpriority, os.PRIO_PROCESS, 0).result() for _ in range(4)
+        }
+        assert theirs == {min(mine + prepare.WORKER_NICENESS, 19)}
+    finally:
+        preparer.close()
+
+
 def test_worker_count_follows_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(prepare.ENV_WORKERS, "0")
     assert prepare.worker_count() == 0
