@@ -254,6 +254,7 @@ class VdirCollection:
         self.skipped: list[str] = []  # files not listed, with the reason, for reports
         self._batch: list[_Staged] | None = None
         self._unlinked = False  # a delete since the last commit_batch: the directory changed
+        self._temp_prefix, self._temps = secrets.token_hex(6), 0  # see _temp_name
 
     def list(self) -> dict[str, Etag]:
         """``*.ics`` items and their etags; dot/temp files and outward links are skipped."""
@@ -314,25 +315,27 @@ class VdirCollection:
         """Atomically put ``data`` at ``filename`` if the file is still as ``expected``.
 
         ``expected=None`` means the file must not exist yet.  The temp file is
-        fsynced; the directory is fsynced once per batch by ``fsync_dir``.  In a batch the
-        file is checked here (an early refusal) and again by ``commit_batch`` just before
-        the rename, which is the check that counts; alone, just before its rename.
+        fsynced; the directory is fsynced once per batch by ``fsync_dir``.  Alone, the
+        file is checked here and again just before its rename; in a batch, only by
+        ``commit_batch`` just before the rename, the check that counts (a check here too
+        was 10,000 more ``lstat``s in a first download, on the one core that writes).
         """
         _check_name(filename)
-        target = os.path.join(self._dir, filename)
-        try:
-            st = os.lstat(target)
-        except FileNotFoundError:
-            current = None
-        else:
-            if stat.S_ISLNK(st.st_mode):
-                raise BadName(f"{target}: is a symlink; syncd does not write through links")
-            current = etag_of(st)
-        if current != expected:
-            raise _changed(target, current, expected)
-        tmp = os.path.join(self._dir, f"{TEMP_PREFIX}{secrets.token_hex(6)}{TEMP_SUFFIX}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        target = f"{self._dir}/{filename}"  # os.path.join: 4 us a call, three per file
         batch = self._batch
+        if batch is None:
+            try:
+                st = os.lstat(target)
+            except FileNotFoundError:
+                current = None
+            else:
+                if stat.S_ISLNK(st.st_mode):
+                    raise BadName(f"{target}: is a symlink; syncd does not write through links")
+                current = etag_of(st)
+            if current != expected:
+                raise _changed(target, current, expected)
+        tmp = self._temp_name()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             try:
                 _write_all(fd, data)
@@ -355,6 +358,12 @@ class VdirCollection:
                 os.unlink(tmp)
             raise
         return etag
+
+    def _temp_name(self) -> str:
+        """A new temp file's path: a random part per collection object and a count (a
+        random name per file cost 5 us in ``secrets``; ``O_EXCL`` refuses a clash)."""
+        self._temps += 1
+        return f"{self._dir}/{TEMP_PREFIX}{self._temp_prefix}{self._temps:x}{TEMP_SUFFIX}"
 
     def delete(self, filename: str, expected: Etag) -> None:
         _check_name(filename)
@@ -384,7 +393,7 @@ class VdirCollection:
         if staged:
             _flush_to_disk(self.path, [s.tmp for s in staged])
         for item in staged:
-            target = os.path.join(self._dir, item.filename)
+            target = f"{self._dir}/{item.filename}"
             current = _etag_at(target)
             if current != item.expected:
                 failed[item.filename] = f"{target} changed on disk during the pass; not overwritten"

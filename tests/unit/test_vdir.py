@@ -128,6 +128,23 @@ def test_batch_does_not_overwrite_a_file_changed_meanwhile(tmp_path):
     assert not list(coll.path.glob(".syncd-*"))
 
 
+def test_in_a_batch_the_commit_refuses_what_the_write_no_longer_checks(tmp_path):
+    # A batched write checks its target only at commit_batch: a file already there, or
+    # a link in its place, is left as it is and reported, and no temp file is left.
+    coll = _collection(tmp_path)
+    (coll.path / "there.ics").write_bytes(b"the user's")
+    os.symlink(tmp_path / "elsewhere.ics", coll.path / "link.ics")
+    coll.begin_batch()
+    for name in ("there.ics", "link.ics", "new.ics"):
+        coll.write(name, b"ours", None)
+    failed = coll.commit_batch()
+    assert sorted(failed) == ["link.ics", "there.ics"]
+    assert (coll.path / "there.ics").read_bytes() == b"the user's"
+    assert (coll.path / "link.ics").is_symlink() and not (tmp_path / "elsewhere.ics").exists()
+    assert (coll.path / "new.ics").read_bytes() == b"ours"
+    assert not list(coll.path.glob(".syncd-*"))
+
+
 def test_aborted_batch_leaves_nothing_behind(tmp_path):
     coll = _collection(tmp_path)
     coll.begin_batch()
