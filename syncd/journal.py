@@ -172,11 +172,6 @@ class JsonOnDemand:
         obj.__dict__[self.raw] = value
         obj.__dict__.pop(self.decoded, None)
 
-    def given(self, obj: Any) -> Any:
-        """What was assigned (JSON text or a value), without decoding it."""
-        d = obj.__dict__
-        return d[self.decoded] if self.decoded in d else d.get(self.raw)
-
     def text(self, obj: Any) -> str | None:
         """The JSON text to store: the text given, if the field was given one (a big
         first download then encodes each base once, not twice)."""
