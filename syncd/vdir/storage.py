@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import functools
 import os
 import secrets
@@ -80,6 +81,24 @@ class WriteLog:
                 if now - self._entries[oldest][1] < self.ttl:
                     break
                 del self._entries[oldest]
+
+    def record_many(self, directory: str, writes: list[tuple[str, Etag | None]]) -> None:
+        """``record`` for a batch in one directory (a first download's 10,000 renames):
+        one lock, one clock reading, one count."""
+        if not writes:
+            return
+        now = time.monotonic()
+        with self._lock:
+            self.writes_in[directory] = self.writes_in.get(directory, 0) + len(writes)
+            entries = self._entries
+            for key, etag in writes:
+                entries.pop(key, None)
+                entries[key] = (etag, now)
+            while entries:
+                oldest = next(iter(entries))
+                if now - entries[oldest][1] < self.ttl:
+                    break
+                del entries[oldest]
 
     def is_echo(self, path: Path) -> bool:
         with self._lock:
@@ -222,6 +241,41 @@ def _syncfs() -> Callable[[int], int] | None:
     return fn  # type: ignore[no-any-return]
 
 
+RENAME_NOREPLACE = 1  # renameat2(2) flag, <linux/fs.h>
+_AT_FDCWD = -100
+
+
+@functools.cache
+def _renameat2() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2  # glibc 2.28+, musl 1.2.4+
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn  # type: ignore[no-any-return]
+
+
+def _rename_new(src: str, dst: str) -> bool | None:
+    """Rename ``src`` to ``dst`` only if nothing is at ``dst``, in one atomic step: True
+    if renamed, False if something is there (left as it is), None where the kernel or
+    the filesystem cannot do it (the caller checks, then renames).  A check followed by
+    a rename would overwrite a file made between the two."""
+    fn = _renameat2()
+    if fn is None:
+        return None
+    if fn(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), RENAME_NOREPLACE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err == errno.EEXIST:
+        return False
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return None  # not on this filesystem (e.g. some network filesystems)
+    raise OSError(err, os.strerror(err), src, None, dst)
+
+
 def _etag_at(path: str) -> Etag | None:
     """The etag of what is at ``path`` itself (a symlink's own), None if nothing is."""
     try:
@@ -348,6 +402,13 @@ class VdirCollection:
             if batch is not None:
                 batch.append(_Staged(tmp, filename, expected, etag))
                 return etag
+            if expected is None:
+                own_writes.record(target, etag)  # before the watcher can see it
+                done = _rename_new(tmp, target)
+                if done is not None:
+                    if not done:
+                        raise _changed(target, _etag_at(target), expected)
+                    return etag
             current = _etag_at(target)
             if current != expected:
                 raise _changed(target, current, expected)
@@ -392,16 +453,20 @@ class VdirCollection:
         failed: dict[str, str] = {}
         if staged:
             _flush_to_disk(self.path, [s.tmp for s in staged])
+        # Recorded before any rename, so the watcher never takes one of ours for someone
+        # else's change; an entry for a file that then is not renamed matches nothing.
+        own_writes.record_many(self._dir, [(f"{self._dir}/{s.filename}", s.etag) for s in staged])
         for item in staged:
             target = f"{self._dir}/{item.filename}"
-            current = _etag_at(target)
-            if current != item.expected:
+            done = _rename_new(item.tmp, target) if item.expected is None else None
+            if done is None:  # an overwrite, or no atomic no-clobber rename here
+                done = _etag_at(target) == item.expected
+                if done:
+                    os.replace(item.tmp, target)
+            if not done:
                 failed[item.filename] = f"{target} changed on disk during the pass; not overwritten"
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(item.tmp)
-                continue
-            own_writes.record(target, item.etag)
-            os.replace(item.tmp, target)
         if staged or self._unlinked:
             self.fsync_dir()
         self._unlinked = False

@@ -128,7 +128,19 @@ def test_batch_does_not_overwrite_a_file_changed_meanwhile(tmp_path):
     assert not list(coll.path.glob(".syncd-*"))
 
 
-def test_in_a_batch_the_commit_refuses_what_the_write_no_longer_checks(tmp_path):
+@pytest.fixture(params=["no-clobber rename", "check, then rename"])
+def rename_path(request, monkeypatch):
+    """Both ways a new file is put in place: renameat2(RENAME_NOREPLACE) where the
+    kernel and filesystem have it, else a check and a rename."""
+    if request.param == "no-clobber rename":
+        if storage._renameat2() is None:
+            pytest.skip("no renameat2 here")
+    else:
+        monkeypatch.setattr(storage, "_rename_new", lambda src, dst: None)
+    return request.param
+
+
+def test_in_a_batch_the_commit_refuses_what_the_write_no_longer_checks(tmp_path, rename_path):
     # A batched write checks its target only at commit_batch: a file already there, or
     # a link in its place, is left as it is and reported, and no temp file is left.
     coll = _collection(tmp_path)
@@ -221,7 +233,63 @@ def test_small_batches_fsync_each_file_and_big_ones_sync_the_filesystem(tmp_path
     assert calls == ["syncfs", "fsync"]  # one filesystem flush, then the directory
 
 
-def test_a_new_file_never_replaces_one_that_appeared_and_says_so(tmp_path):
+def test_a_new_file_never_replaces_one_saved_just_before_the_rename(tmp_path, monkeypatch):
+    # The user's editor saves the file after syncd found nothing there, the instant
+    # before the rename.  A check followed by a rename would overwrite it; the
+    # no-clobber rename cannot, whichever way the file is written.
+    real = storage._renameat2()
+    if real is None:
+        pytest.skip("no renameat2 here")
+    coll = _collection(tmp_path)
+
+    def users_save_then(rename):
+        def call(*args):
+            for target in (args[1], args[3]) if len(args) == 5 else (args[1],):
+                name = os.fsdecode(target)
+                if name.endswith("/a.ics") and not os.path.exists(name):
+                    with open(name, "wb") as f:
+                        f.write(b"the user's, saved just now")
+            return rename(*args)
+
+        return call
+
+    monkeypatch.setattr(storage, "_renameat2", lambda: users_save_then(real))
+    monkeypatch.setattr(storage.os, "replace", users_save_then(os.replace))
+    with pytest.raises(ChangedOnDisk, match="already exists"):
+        coll.write("a.ics", b"ours", None)
+    assert (coll.path / "a.ics").read_bytes() == b"the user's, saved just now"
+    os.unlink(coll.path / "a.ics")
+    coll.begin_batch()
+    coll.write("a.ics", b"ours", None)
+    coll.write("b.ics", b"ours", None)
+    assert list(coll.commit_batch()) == ["a.ics"]
+    assert (coll.path / "a.ics").read_bytes() == b"the user's, saved just now"
+    assert (coll.path / "b.ics").read_bytes() == b"ours"
+    assert not list(coll.path.glob(".syncd-*"))
+
+
+def test_a_batch_is_recorded_as_ours_before_it_is_renamed(tmp_path, monkeypatch, rename_path):
+    # The watcher checks an event against the write log on its own thread as soon as
+    # the rename happens: the entry must already be there.
+    coll = _collection(tmp_path)
+    coll.begin_batch()
+    coll.write("a.ics", b"ours", None)
+    seen: list[bool] = []
+    real_replace, real_rename_new = storage.os.replace, storage._rename_new
+
+    def note(src, dst):
+        seen.append(str(dst) in own_writes._entries)
+
+    monkeypatch.setattr(storage.os, "replace", lambda s, d: note(s, d) or real_replace(s, d))
+    monkeypatch.setattr(storage, "_rename_new", lambda s, d: note(s, d) or real_rename_new(s, d))
+    before = own_writes.writes_in.get(str(coll.path), 0)
+    assert coll.commit_batch() == {}
+    assert seen and all(seen)
+    assert own_writes.is_echo(coll.path / "a.ics")
+    assert own_writes.writes_in[str(coll.path)] == before + 1
+
+
+def test_a_new_file_never_replaces_one_that_appeared_and_says_so(tmp_path, rename_path):
     coll = _collection(tmp_path)
     (coll.path / "a.ics").write_bytes(b"the user's")
     with pytest.raises(ChangedOnDisk, match="already exists"):

@@ -1,0 +1,56 @@
+"""`syncd sync` collects reference cycles rarely for the length of its pass; the daemon
+keeps the interpreter's default (syncd.cli._rare_collections)."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import pytest
+
+from syncd import cli
+from syncd.errors import SyncdError
+from tests.support.fakejmap import FakeJmapServer
+from tests.support.httppair import served_pair
+
+
+@pytest.fixture
+def config_path(tmp_path: Path):
+    with served_pair(tmp_path, FakeJmapServer()) as h:
+        yield h.config_path
+
+
+def test_a_sync_pass_runs_with_rare_collections_and_puts_the_default_back(config_path, monkeypatch):
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+
+    async def pass_(config, args):  # type: ignore[no-untyped-def]
+        seen.append(gc.get_threshold())
+        return 0
+
+    monkeypatch.setattr(cli, "_sync", pass_)
+    assert cli.main(["-c", str(config_path), "sync"]) == 0
+    assert seen == [(cli.SYNC_GC_THRESHOLD, *before[1:])]
+    assert gc.get_threshold() == before
+
+
+def test_a_failed_pass_also_puts_the_default_back(config_path, monkeypatch):
+    before = gc.get_threshold()
+
+    async def failing(config, args):  # type: ignore[no-untyped-def]
+        raise SyncdError("the server went away")
+
+    monkeypatch.setattr(cli, "_sync", failing)
+    assert cli.main(["-c", str(config_path), "sync"]) == 1
+    assert gc.get_threshold() == before
+
+
+def test_the_daemon_keeps_the_default(config_path, monkeypatch):
+    import syncd.service
+
+    seen: list[tuple[int, int, int]] = []
+    monkeypatch.setattr(
+        syncd.service, "run_service", lambda config, args: seen.append(gc.get_threshold()) or 0
+    )
+    assert cli.main(["-c", str(config_path), "run"]) == 0
+    assert seen == [gc.get_threshold()] and seen[0][0] != cli.SYNC_GC_THRESHOLD
