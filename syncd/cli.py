@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -96,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run(args)
     if args.command == "sync":
+        from syncd.gctune import rare_collections
         from syncd.vdir import prefetch
 
         # Stat every file on the other core while this one loads and connects.
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 names = args.pairs or list(config.pairs)
                 prefetch.start(roots[n] for n in names if n in roots)
             try:
-                with _rare_collections():
+                with rare_collections():  # syncd.gctune
                     return _run_async(_sync, config, args)
             finally:
                 prefetch.stop()  # a child with listings nobody asked for: ended unread
@@ -144,26 +144,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     parser.error(f"unknown command {args.command}")
     return 2
-
-
-# Objects allocated between two collections of the youngest generation (CPython's
-# default: 700).  A first download parses 10,000 server objects that all live until the
-# pass ends; at the default, the collector walked all of them again and again (three
-# full and 31 middle collections in one download of 10,000 events: 0.2 s of the one
-# core that writes the files).  The pass makes almost no reference cycles, and a
-# `syncd sync` process ends with the pass.  mypy does the same, for the same reason.
-SYNC_GC_THRESHOLD = 100_000
-
-
-@contextlib.contextmanager
-def _rare_collections() -> Iterator[None]:
-    """For the length of a ``syncd sync`` pass (not the daemon, which lives for weeks)."""
-    before = gc.get_threshold()
-    gc.set_threshold(SYNC_GC_THRESHOLD, *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def run() -> NoReturn:

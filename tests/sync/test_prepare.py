@@ -6,6 +6,7 @@ main process computes itself, including when a worker or the whole pool fails.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from syncd import gctune
 from syncd.convert.canon import canon_text, canonical
 from syncd.convert.ical_out import jscal_to_ics
 from syncd.journal import served_base
@@ -184,6 +186,20 @@ def test_workers_run_at_a_lower_priority_than_the_pass() -> None:
             preparer.pool.submit(os.getpriority, os.PRIO_PROCESS, 0).result() for _ in range(4)
         }
         assert theirs == {min(mine + prepare.WORKER_NICENESS, 19)}
+    finally:
+        preparer.close()
+
+
+def test_workers_collect_reference_cycles_rarely() -> None:
+    # They build and drop hundreds of thousands of objects a pass (syncd.gctune).
+    objs = server_objects(MIN_OBJECTS)
+    preparer = Preparer(lambda o: True, workers=2)
+    try:
+        run(preparer, [objs])
+        assert preparer.pool is not None
+        thresholds = {preparer.pool.submit(gc.get_threshold).result() for _ in range(4)}
+        assert {t[0] for t in thresholds} == {gctune.THRESHOLD}
+        assert gc.get_threshold()[0] != gctune.THRESHOLD  # not the pass's own process
     finally:
         preparer.close()
 

@@ -1,5 +1,5 @@
 """`syncd sync` collects reference cycles rarely for the length of its pass; the daemon
-keeps the interpreter's default (syncd.cli._rare_collections)."""
+keeps the interpreter's default (syncd.gctune)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd import cli
+from syncd import cli, gctune
 from syncd.errors import SyncdError
 from tests.support.fakejmap import FakeJmapServer
 from tests.support.httppair import served_pair
@@ -30,7 +30,7 @@ def test_a_sync_pass_runs_with_rare_collections_and_puts_the_default_back(config
 
     monkeypatch.setattr(cli, "_sync", pass_)
     assert cli.main(["-c", str(config_path), "sync"]) == 0
-    assert seen == [(cli.SYNC_GC_THRESHOLD, *before[1:])]
+    assert seen == [(gctune.THRESHOLD, *before[1:])]
     assert gc.get_threshold() == before
 
 
@@ -53,4 +53,4 @@ def test_the_daemon_keeps_the_default(config_path, monkeypatch):
         syncd.service, "run_service", lambda config, args: seen.append(gc.get_threshold()) or 0
     )
     assert cli.main(["-c", str(config_path), "run"]) == 0
-    assert seen == [gc.get_threshold()] and seen[0][0] != cli.SYNC_GC_THRESHOLD
+    assert seen == [gc.get_threshold()] and seen[0][0] != gctune.THRESHOLD
