@@ -71,6 +71,10 @@ class PassOptions:
     # sync`, whose fingerprints a child computes on the other core; the daemon, which
     # would compute them itself for as much as the comparison costs, leaves it off.
     fingerprints: bool = False
+    # The daemon's word that no file changed since the journal was written (its watcher
+    # saw nothing; syncd.daemon.local_scan_needed): no file is stat'ed.  A write this
+    # pass makes still checks its file's etag first.
+    local_unchanged: bool = False
 
 
 def content_hash(canon: dict[str, Any]) -> str:
@@ -622,6 +626,9 @@ class PairSync:
 
     async def _scan_local(self, act: Active) -> None:
         """Stat every file; read only those whose etag moved (DESIGN: local delta)."""
+        if self._options.local_unchanged:
+            log.debug("%s: %s unchanged (the watcher saw nothing)", self.pair.name, act.vdir.path)
+            return
         listing: dict[str, str] | None = None  # file name -> etag text
         if self._options.fingerprints:
             look = directory_look(act.vdir)

@@ -4,12 +4,23 @@ watchdog calls us on its own thread; events cross into the event loop with an an
 token.  What counts is decided by ``is_relevant`` (a pure function, tested alone):
 only items, metadata files and collection directories; dot files (our temp files,
 editors' swap files, .git) never.  Coalescing bursts is the scheduler's job.
+
+``trusted_since`` says from when the watch has seen every change under the root: the
+moment inotify's watches were in place, moved forward whenever events may have been
+lost (the kernel's queue overflowed, the watch ended, the root was replaced).  The
+daemon skips the stat of every file in a pass the server asked for only when nothing
+was reported since a pass that did look, started after that moment (syncd.daemon).
+Other platforms' observers make no such promise here: ``trusted_since`` stays None.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import threading
+import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +29,11 @@ import anyio.from_thread
 import anyio.lowlevel
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+
+try:  # Linux: the one observer whose events are trusted to be complete (see above)
+    from watchdog.observers.inotify import InotifyObserver
+except ImportError:  # pragma: no cover - other platforms
+    InotifyObserver = None  # type: ignore[assignment,misc]
 
 from syncd.vdir.storage import META_KEYS, own_writes
 
@@ -63,10 +79,47 @@ class VdirWatcher:
     def __init__(self, root: Path, on_change: Callable[[str], None]) -> None:
         self.root = root
         self.on_change = on_change
+        self._trusted_since: float | None = None  # time.monotonic()
+        self._root_id: tuple[int, int] | None = None
+        self._token: anyio.lowlevel.EventLoopToken | None = None
+        self._loop_thread: int | None = None
+        _watchers.add(self)
+
+    @property
+    def trusted_since(self) -> float | None:
+        """When the watch began seeing every change under the root (None: it does not).
+        Checks that the root is still the directory that is watched: one replaced
+        (restored from a backup, recreated) is another inode, which inotify does not
+        watch."""
+        if self._trusted_since is None or _identity(self.root) != self._root_id:
+            return None
+        return self._trusted_since
+
+    def events_lost(self) -> None:
+        """Events may have been lost: trust the watch only from now on, and ask for a
+        pass that looks at every file.  In the event loop."""
+        self._trust_from_now()
+        self.on_change(str(self.root))
+
+    def _events_lost_from_thread(self) -> None:
+        """``events_lost``, told on watchdog's thread (or, logged there, on the loop's)."""
+        if threading.get_ident() == self._loop_thread:
+            self.events_lost()
+            return
+        self._trust_from_now()
+        token = self._token
+        if token is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is shutting down
+                anyio.from_thread.run_sync(self.on_change, str(self.root), token=token)
+
+    def _trust_from_now(self) -> None:
+        if self._trusted_since is not None:
+            self._trusted_since = time.monotonic()
 
     async def run(self) -> None:
         """Watch until cancelled.  A root that is missing now is waited for, not an error."""
-        token = anyio.lowlevel.current_token()
+        token = self._token = anyio.lowlevel.current_token()
+        self._loop_thread = threading.get_ident()
 
         def deliver(path: str) -> None:
             if own_writes.is_echo(Path(path)):
@@ -88,12 +141,52 @@ class VdirWatcher:
     async def _observe(self, deliver: Callable[[str], None]) -> None:
         observer = Observer()
         observer.schedule(_Handler(self.root, deliver), str(self.root), recursive=True)
-        observer.start()
+        root_id = _identity(self.root)
+        observer.start()  # the watches are in place when this returns (on_thread_start)
+        if InotifyObserver is not None and isinstance(observer, InotifyObserver):
+            self._root_id, self._trusted_since = root_id, time.monotonic()
         log.info("watch: watching %s", self.root)
         try:
-            while observer.is_alive() and self.root.is_dir():
+            while observer.is_alive() and _identity(self.root) == root_id is not None:
                 await anyio.sleep(2)
             log.warning("watch: lost the watch on %s", self.root)
         finally:
+            self._trusted_since = None
             observer.stop()
             await anyio.to_thread.run_sync(observer.join, 5)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+# -- inotify queue overflow ---------------------------------------------------------------
+# When the kernel's queue of events fills up (fs.inotify.max_queued_events, 16,384 by
+# default: a big copy into the vdir while the watcher thread is slow), events are dropped.
+# watchdog rebuilds its watches and logs a warning, but tells no handler; that warning
+# is how the watchers here learn that they missed something.
+
+_watchers: weakref.WeakSet[VdirWatcher] = weakref.WeakSet()
+OVERFLOW_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")
+
+
+class _OverflowHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" not in str(record.msg).lower():
+            return
+        for watcher in list(_watchers):
+            watcher._events_lost_from_thread()
+
+
+def _hear_overflows() -> None:
+    for name in OVERFLOW_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, _OverflowHandler) for h in logger.handlers):
+            logger.addHandler(_OverflowHandler(logging.WARNING))
+
+
+_hear_overflows()
