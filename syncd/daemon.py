@@ -68,6 +68,43 @@ def local_scan_needed(
     return clean_scan_started < trusted_since
 
 
+MAX_NAMED_FILES = 1000  # more file events than this between passes: look at every file
+
+
+def files_to_look_at(
+    reasons: set[str],
+    trusted_since: float | None,
+    clean_scan_started: float | None,
+    paths: set[str] | None,
+    root: str,
+) -> dict[str, set[str]] | None:
+    """PURE.  For a pass asked for by file events (and perhaps the server): the item files
+    the watcher named, by collection directory, when they are all this pass needs to
+    look at; None when it must look at every file.
+
+    The same trust as ``local_scan_needed`` (a watch that saw everything since a clean
+    pass that looked), and every event named an item file directly in a collection
+    directory: a directory made, moved or removed, a metadata file, the root itself
+    (what the watcher reports when it may have missed events) or too many names mean
+    looking at every file."""
+    if "local" not in reasons or not reasons <= REMOTE_REASONS | {"local"}:
+        return None
+    if trusted_since is None or clean_scan_started is None:
+        return None
+    if clean_scan_started < trusted_since or not paths or len(paths) > MAX_NAMED_FILES:
+        return None
+    named: dict[str, set[str]] = {}
+    prefix = root.rstrip("/") + "/"
+    for path in paths:
+        if not path.startswith(prefix):
+            return None
+        parts = path[len(prefix) :].split("/")
+        if len(parts) != 2 or not parts[1].endswith(".ics") or parts[0][:1] in ("", "."):
+            return None
+        named.setdefault(prefix + parts[0], set()).add(parts[1])
+    return named
+
+
 @dataclass
 class PairRunner:
     """Runs passes for one pair when asked, one at a time."""
@@ -91,6 +128,9 @@ class PairRunner:
     # ended without a problem; None otherwise (see local_scan_needed).
     clean_scan_started: float | None = None
     scans_skipped: int = 0  # passes that took the vdir as the journal left it
+    scans_named: int = 0  # passes that looked only at the files the watcher named
+    # Paths the watcher reported since the last pass began (None: too many to name).
+    changed_paths: set[str] | None = field(default_factory=set)
 
     def trigger(self, reason: str) -> None:
         self.dirty = True
@@ -100,6 +140,10 @@ class PairRunner:
 
     def local_change(self, path: str) -> None:
         log.debug("%s: local change at %s", self.pair.name, path)
+        if self.changed_paths is not None:
+            self.changed_paths.add(path)
+            if len(self.changed_paths) > MAX_NAMED_FILES:
+                self.changed_paths = None  # a burst: the next pass looks at every file
         self.trigger("local")
 
     async def run(self) -> None:
@@ -148,10 +192,18 @@ class PairRunner:
             self.watcher.trusted_since if self.watcher else None,
             self.clean_scan_started,
         )
+        paths, self.changed_paths = self.changed_paths, set()
+        named = files_to_look_at(
+            reasons or set(),
+            self.watcher.trusted_since if self.watcher else None,
+            self.clean_scan_started,
+            paths,
+            str(self.pair.local),
+        )
         previous_clean, self.clean_scan_started = self.clean_scan_started, None
         try:
             client = await self.account.client()
-            options = PassOptions(local_unchanged=not scan)
+            options = PassOptions(local_unchanged=not scan, local_named=named)
             result = await run_pair(self.daemon.config, self.pair, client, options)
             self.account.note_state(result.states)
         except (SyncdError, JmapError, OSError) as exc:
@@ -168,8 +220,12 @@ class PairRunner:
         self.failures = 0
         if not scan:
             self.scans_skipped += 1
+        elif named is not None:
+            self.scans_named += 1
         if result.ok:  # a problem (a file changed under the pass, a refusal) looks again
-            self.clean_scan_started = started if scan else previous_clean
+            # A pass that looked only at named files vouches for nothing more than the
+            # clean pass before it: the watch vouched for the rest.
+            self.clean_scan_started = started if scan and named is None else previous_clean
         level = logging.INFO if result.ok else logging.WARNING
         log.log(level, "%s", result.summary())
         for problem in result.errors + [e for c in result.collections for e in c.errors]:

@@ -1,13 +1,19 @@
-"""What one pass of the daemon costs after one change on the server, by calendar size.
+"""What one pass of the daemon costs after one change, by calendar size.
 
     python3 contrib/bench/daemon_pass.py [--n 1000 50000] [--runs 10]
 
 For each N: seeds N events into a fresh Cyrus account (contrib/cyrus/harness.py), syncs
-them into a fresh vdir with `syncd sync`, then, in one warm process as the daemon is,
-changes one event on the server and runs one pass, alternating the daemon's pass when
-its watcher saw nothing on disk (no file is stat'ed, PassOptions.local_unchanged) with
-a pass that stats every file (what every daemon pass did before).  Prints the median
-wall and CPU time of each, and their ratio.  Needs root (the Cyrus chroot).
+them into a fresh vdir with `syncd sync`, then, in one warm process as the daemon is:
+
+* changes one event on the server and runs one pass, alternating the daemon's pass when
+  its watcher saw nothing on disk (no file is stat'ed, PassOptions.local_unchanged)
+  with a pass that stats every file (what every daemon pass did before);
+* edits one file in place and runs one pass, alternating the daemon's pass that looks
+  at the file its watcher named (PassOptions.local_named) with one that stats every
+  file.
+
+Prints the median wall and CPU time of each, and their ratio.  Needs root (the Cyrus
+chroot).
 """
 
 from __future__ import annotations
@@ -55,24 +61,43 @@ async def passes(config_path: Path, user: harness.CyrusUser, ids: list[str], run
     pair = config.pairs["cal"]
     client = await connect(config.accounts[pair.account], state_dir=config.state_dir)
     await run_pair(config, pair, client, PassOptions())  # settled, connection warm
-    times: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    collection = next(p for p in pair.local.iterdir() if p.is_dir())
+    files = sorted(p.name for p in collection.glob("*.ics"))
+    times: dict[str, list[tuple[float, float]]] = {}
     for r in range(2 * runs):
-        unchanged = (r % 2 == 0) == ((r // 2) % 2 == 0)  # ABBA: neither side always first
-        seed.jmap_call(
-            user,
-            [
-                [
-                    "CalendarEvent/set",
-                    {"accountId": user.name, "update": {ids[r]: {"title": f"changed {r}"}}},
-                    "u",
-                ]
-            ],
-        )
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = await run_pair(config, pair, client, PassOptions(local_unchanged=unchanged))
-        times[unchanged].append((time.perf_counter() - wall, time.process_time() - cpu))
-        if not result.ok or sum(c.downloaded for c in result.collections) != 1:
-            raise RuntimeError(f"unexpected pass: {result.summary()}")
+        watched = (r % 2 == 0) == ((r // 2) % 2 == 0)  # ABBA: neither side always first
+        for change in ("remote", "local"):
+            if change == "remote":
+                seed.jmap_call(
+                    user,
+                    [
+                        [
+                            "CalendarEvent/set",
+                            {"accountId": user.name, "update": {ids[r]: {"title": f"r{r}"}}},
+                            "u",
+                        ]
+                    ],
+                )
+                options = PassOptions(local_unchanged=watched)
+            else:
+                name = files[r]
+                path = collection / name
+                text = path.read_text()
+                with open(path, "w") as f:  # in place, as an editor may
+                    f.write(text.replace("SUMMARY:", f"SUMMARY:edited {r} ", 1))
+                named = {str(collection): {name}} if watched else None
+                options = PassOptions(local_named=named)
+            wall, cpu = time.perf_counter(), time.process_time()
+            result = await run_pair(config, pair, client, options)
+            key = f"{change} {'watched' if watched else 'stat all'}"
+            times.setdefault(key, []).append(
+                (time.perf_counter() - wall, time.process_time() - cpu)
+            )
+            moved = sum(
+                c.downloaded if change == "remote" else c.uploaded for c in result.collections
+            )
+            if not result.ok or moved != 1:
+                raise RuntimeError(f"unexpected {change} pass: {result.summary()}")
     return times
 
 
@@ -98,19 +123,18 @@ def main() -> int:
                 )
                 times = anyio.run(passes, config_path, user, ids, args.runs)
                 med = {
-                    k: [statistics.median(x[i] for x in v) for i in (0, 1)]
+                    k: [statistics.median(x[i] for x in v) * 1000 for i in (0, 1)]
                     for k, v in times.items()
                 }
-                print(
-                    f"N = {n}: one remote change, median of {args.runs} passes each\n"
-                    f"  watcher saw nothing (no stat): wall {med[True][0] * 1000:6.0f} ms, "
-                    f"CPU {med[True][1] * 1000:6.0f} ms\n"
-                    f"  every file stat'ed:             wall {med[False][0] * 1000:6.0f} ms, "
-                    f"CPU {med[False][1] * 1000:6.0f} ms\n"
-                    f"  ratio (no stat / stat): wall {med[True][0] / med[False][0]:.2f}, "
-                    f"CPU {med[True][1] / med[False][1]:.2f}",
-                    flush=True,
-                )
+                print(f"N = {n}: median of {args.runs} passes each", flush=True)
+                for change, what in (("remote", "saw nothing"), ("local", "named the file")):
+                    w, a = med[f"{change} watched"], med[f"{change} stat all"]
+                    print(
+                        f"  one {change} change: watcher {what}: wall {w[0]:5.0f} ms, "
+                        f"CPU {w[1]:5.0f} ms; every file stat'ed: wall {a[0]:5.0f} ms, "
+                        f"CPU {a[1]:5.0f} ms; ratio wall {w[0] / a[0]:.2f}, CPU {w[1] / a[1]:.2f}",
+                        flush=True,
+                    )
     finally:
         server.stop()
         server.remove()

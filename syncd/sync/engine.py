@@ -75,6 +75,11 @@ class PassOptions:
     # saw nothing; syncd.daemon.local_scan_needed): no file is stat'ed.  A write this
     # pass makes still checks its file's etag first.
     local_unchanged: bool = False
+    # The daemon's word that only these files may have changed since the journal was
+    # written (collection directory -> file names its watcher reported): only they are
+    # stat'ed, the rest is taken as the journal has it.  A directory not named is
+    # unchanged.  None: look at every file.
+    local_named: dict[str, set[str]] | None = None
 
 
 def content_hash(canon: dict[str, Any]) -> str:
@@ -230,6 +235,7 @@ class PairSync:
         # calendar pass and the reverse) or whose type is not known yet: not ours.
         self.exclude_dirs = exclude_dirs
         self._options = PassOptions()
+        self._local_named: dict[str, set[str]] | None = None  # see _pass
         self._pending_meta: list[tuple[str, dict[str, Any]]] = []
 
     @property
@@ -310,6 +316,14 @@ class PairSync:
             self._preparer.seal()
             await self._preparer.canons_ready()
         actives = await self._collections(root, delta, result, options)
+        self._local_named = options.local_named
+        if self._local_named is not None and not set(self._local_named) <= {
+            str(act.vdir.path) for act in actives
+        }:
+            # A name the pass cannot place (a directory not synced, a path spelled
+            # otherwise): no change may be taken for none, so every file is looked at.
+            log.debug("%s: a named file outside the synced directories", self.pair.name)
+            self._local_named = None
         self._route_remote(delta, actives)
         for act in actives:
             await self._scan_local(act)
@@ -630,7 +644,11 @@ class PairSync:
             log.debug("%s: %s unchanged (the watcher saw nothing)", self.pair.name, act.vdir.path)
             return
         listing: dict[str, str] | None = None  # file name -> etag text
-        if self._options.fingerprints:
+        if self._local_named is not None:
+            listing = self._named_listing(act, self._local_named.get(str(act.vdir.path)))
+            if listing is None:
+                return  # nothing named in this directory
+        if listing is None and self._options.fingerprints:
             look = directory_look(act.vdir)
             if look is not None:
                 if look.fingerprint == self.journal.listing_fingerprint(act.remote.id):
@@ -729,6 +747,22 @@ class PairSync:
                     act, _replace(row, filename=lv.filename, local_etag=lv.etag, local_hash=lv.hash)
                 )
                 del act.local.changed[uid]
+
+    def _named_listing(self, act: Active, names: set[str] | None) -> dict[str, str] | None:
+        """The listing a full look would give, from the journal's, with only ``names``
+        looked at again (each as ``VdirCollection.list`` would: its skips reported)."""
+        if not names:
+            return None
+        listing = {name: entry[1] for name, entry in act.journal.by_filename().items()}
+        for name in sorted(names):
+            etag, skipped = act.vdir.listed(name)
+            if skipped is not None:
+                act.result.errors.append(f"{act.vdir.path}/{skipped}; left untouched")
+            if etag is None:
+                listing.pop(name, None)
+            else:
+                listing[name] = etag_to_text(etag)  # type: ignore[assignment]
+        return listing
 
     def _write_back_uid(
         self, act: Active, filename: str, data: bytes, uid: str, etag: Etag

@@ -339,6 +339,30 @@ class VdirCollection:
                 out[name] = etag_of(st)
         return out
 
+    def listed(self, name: str) -> tuple[Etag | None, str | None]:
+        """What ``list`` gives for this one name: (its etag, None); (None, None) where
+        ``list`` has no such item (absent, not a regular file, not an item name); (None,
+        why) where ``list`` skips it and says why."""
+        if not name or name[0] == "." or "/" in name or not name.endswith(".ics"):
+            return None, None
+        path = f"{self._dir}/{name}"
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return None, None
+        except OSError as exc:
+            return None, f"{name}: {exc.strerror}"
+        if stat.S_ISLNK(st.st_mode):
+            if not self.root._inside(Path(path)):
+                return None, f"{name}: symlink pointing outside the vdir"
+            try:
+                st = os.stat(path)
+            except OSError as exc:  # a dangling link, as list() says it
+                return None, f"{name}: {exc.strerror}"
+        if not stat.S_ISREG(st.st_mode):
+            return None, None
+        return etag_of(st), None
+
     def look(self) -> Look | None:
         """One stat of every item, as a fingerprint and the listing it hashes; None where
         ``list()`` has more to do than stat (syncd.vdir.look)."""

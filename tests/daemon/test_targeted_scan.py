@@ -13,7 +13,7 @@ import pytest
 import watchdog.observers.inotify
 import watchdog.observers.inotify_c
 
-from syncd.daemon import local_scan_needed
+from syncd.daemon import MAX_NAMED_FILES, files_to_look_at, local_scan_needed
 from syncd.vdir import watch
 from syncd.vdir.storage import VdirCollection
 from tests.daemon.test_daemon import ICS, harness, run_daemon, uids_on_server, wait_for
@@ -42,6 +42,47 @@ def test_when_a_pass_may_take_the_vdir_as_the_journal_left_it(
     reasons, trusted_since, clean_scan_started, needed
 ):
     assert local_scan_needed(reasons, trusted_since, clean_scan_started) is needed
+
+
+R = "/home/u/cal"
+
+
+@pytest.mark.parametrize(
+    "reasons, trusted, clean, paths, named",
+    [
+        ({"local"}, 10.0, 20.0, {f"{R}/work/a.ics"}, {f"{R}/work": {"a.ics"}}),
+        (
+            {"local", "push"},
+            10.0,
+            20.0,
+            {f"{R}/work/a.ics", f"{R}/work/b.ics", f"{R}/home/c.ics"},
+            {f"{R}/work": {"a.ics", "b.ics"}, f"{R}/home": {"c.ics"}},
+        ),
+        ({"push"}, 10.0, 20.0, {f"{R}/work/a.ics"}, None),  # no file event: see the skip
+        ({"local", "retry"}, 10.0, 20.0, {f"{R}/work/a.ics"}, None),
+        ({"local", "periodic"}, 10.0, 20.0, {f"{R}/work/a.ics"}, None),
+        ({"local"}, None, 20.0, {f"{R}/work/a.ics"}, None),  # no trusted watch
+        ({"local"}, 10.0, None, {f"{R}/work/a.ics"}, None),  # no clean look
+        ({"local"}, 30.0, 20.0, {f"{R}/work/a.ics"}, None),  # events lost since
+        ({"local"}, 10.0, 20.0, None, None),  # too many to name
+        ({"local"}, 10.0, 20.0, set(), None),
+        ({"local"}, 10.0, 20.0, {f"{R}/work"}, None),  # a collection made or removed
+        ({"local"}, 10.0, 20.0, {R}, None),  # the watcher's "look again"
+        ({"local"}, 10.0, 20.0, {f"{R}/work/displayname"}, None),  # metadata
+        ({"local"}, 10.0, 20.0, {f"{R}/work/sub/a.ics"}, None),
+        ({"local"}, 10.0, 20.0, {"/elsewhere/work/a.ics"}, None),
+        ({"local"}, 10.0, 20.0, {f"{R}2/work/a.ics"}, None),  # a sibling with a longer name
+        (
+            {"local"},
+            10.0,
+            20.0,
+            {f"{R}/work/{i}.ics" for i in range(MAX_NAMED_FILES + 1)},
+            None,
+        ),
+    ],
+)
+def test_which_files_a_pass_after_file_events_looks_at(reasons, trusted, clean, paths, named):
+    assert files_to_look_at(reasons, trusted, clean, paths, R) == named
 
 
 @pytest.fixture
@@ -98,18 +139,48 @@ def test_a_server_change_is_applied_without_a_look_at_every_file(harness, listin
     assert scenario.looked == 0 and scenario.skipped == 1
 
 
-def test_a_file_event_makes_the_next_pass_look(harness, listings):
+def test_a_new_file_is_found_by_the_pass_its_event_asks_for(harness, listings):
     async def scenario(daemon):
         runner = daemon.runners[0]
         await _watched_and_clean(daemon)
-        looked, skipped = listings["n"], runner.scans_skipped
+        looked, named = listings["n"], runner.scans_named
         (harness.root / "personal" / "mine.ics").write_text(ICS.format(uid="mine-1"))
         await wait_for(lambda: "mine-1" in uids_on_server(harness))
         scenario.looked = listings["n"] - looked
-        scenario.skipped = runner.scans_skipped - skipped
+        scenario.named = runner.scans_named - named
 
     run_daemon(harness, scenario)
-    assert scenario.looked >= 1 and scenario.skipped == 0
+    assert scenario.looked == 0 and scenario.named >= 1
+
+
+def test_an_edit_looks_at_that_file_only(harness, listings):
+    harness.server.put_event(_event("shared", "first"))
+
+    async def scenario(daemon):
+        runner = daemon.runners[0]
+        path = harness.root / "personal" / "shared.ics"
+        await wait_for(path.exists)
+        await _watched_and_clean(daemon)
+        looked, named = listings["n"], runner.scans_named
+        with open(path, "r+") as f:  # in place: only the file's own mtime moves
+            text = f.read().replace("SUMMARY:first", "SUMMARY:edited here")
+            f.seek(0)
+            f.write(text)
+            f.truncate()
+        await wait_for(lambda: harness.server.by_uid("shared")["title"] == "edited here")
+        await wait_for(lambda: not runner.in_pass)
+        scenario.looked = listings["n"] - looked
+        scenario.named = runner.scans_named - named
+        # A pass that looks at every file afterwards finds nothing left to do.
+        passes = runner.passes
+        runner.trigger("periodic")
+        await wait_for(lambda: runner.passes > passes)
+        scenario.after = runner.last
+
+    run_daemon(harness, scenario)
+    assert scenario.looked == 0 and scenario.named >= 1
+    assert scenario.after.ok
+    assert all(c.uploaded == c.downloaded == 0 for c in scenario.after.collections)
 
 
 def test_an_edit_the_watcher_missed_is_not_overwritten_and_syncs_later(harness, monkeypatch):
