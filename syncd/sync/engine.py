@@ -753,15 +753,22 @@ class PairSync:
         looked at again (each as ``VdirCollection.list`` would: its skips reported)."""
         if not names:
             return None
-        listing = {name: entry[1] for name, entry in act.journal.by_filename().items()}
+        known = act.journal.by_filename()
+        if any(text is None for _, text in known.values()):
+            # A row without an etag says nothing about its file: look at every file.
+            listed = {name: etag_to_text(etag) for name, etag in act.vdir.list().items()}
+            for reason in act.vdir.skipped:
+                act.result.errors.append(f"{act.vdir.path}/{reason}; left untouched")
+            return listed  # type: ignore[return-value]
+        listing = {name: text for name, (_, text) in known.items() if text is not None}
         for name in sorted(names):
-            etag, skipped = act.vdir.listed(name)
+            found, skipped = act.vdir.listed(name)
             if skipped is not None:
                 act.result.errors.append(f"{act.vdir.path}/{skipped}; left untouched")
-            if etag is None:
+            if found is None:
                 listing.pop(name, None)
             else:
-                listing[name] = etag_to_text(etag)  # type: ignore[assignment]
+                listing[name] = etag_to_text(found)  # type: ignore[assignment]
         return listing
 
     def _write_back_uid(

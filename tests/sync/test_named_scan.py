@@ -5,6 +5,7 @@ at every file would, and leave nothing for one to find after it."""
 from __future__ import annotations
 
 import os
+import sqlite3
 
 import pytest
 
@@ -82,6 +83,25 @@ def test_a_name_outside_the_synced_directories_means_looking_at_every_file(pair:
     (pair.root / "personal" / "quiet.ics").write_text(VEVENT.format(uid="q", title="q"))
     assert pair.sync(local_named={str(pair.root / "elsewhere"): {"quiet.ics"}}).ok
     assert _titles(pair)["q"] == "q"
+
+
+def test_a_journal_row_without_an_etag_means_looking_at_every_file(pair: PairHarness):
+    # syncd writes no such row, but the journal can hold one: it says nothing about its
+    # file, so the named pass does what a full look does (here: the file is there, with
+    # the meaning last synced, and is kept; taken as gone, it would be deleted).
+    _seed(pair)
+    d = pair.root / "personal"
+    db = sqlite3.connect(pair.tmp / "state" / "cal.sqlite3")
+    db.execute("UPDATE items SET local_etag = NULL WHERE uid = 'e5'")
+    db.commit()
+    db.close()
+    result = pair.sync(local_named={str(d): {"e0.ics"}})
+    assert result.ok, result.summary()
+    assert "e5" in _titles(pair) and (d / "e5.ics").exists()
+    db = sqlite3.connect(pair.tmp / "state" / "cal.sqlite3")
+    (etag,) = db.execute("SELECT local_etag FROM items WHERE uid = 'e5'").fetchone()
+    db.close()
+    assert etag is not None  # looked at, and remembered
 
 
 def test_a_named_link_out_of_the_vdir_is_skipped_and_said_as_a_full_look_says(
