@@ -63,9 +63,17 @@ def local_scan_needed(
     changed on disk since it looked."""
     if not reasons or not reasons <= REMOTE_REASONS:
         return True
-    if trusted_since is None or clean_scan_started is None:
-        return True
-    return clean_scan_started < trusted_since
+    return not watch_vouches(trusted_since, clean_scan_started)
+
+
+def watch_vouches(trusted_since: float | None, clean_scan_started: float | None) -> bool:
+    """PURE.  The watch has seen every change since a clean pass began to look at every
+    file (see ``local_scan_needed``)."""
+    return (
+        trusted_since is not None
+        and clean_scan_started is not None
+        and clean_scan_started >= trusted_since
+    )
 
 
 MAX_NAMED_FILES = 1000  # more file events than this between passes: look at every file
@@ -89,9 +97,9 @@ def files_to_look_at(
     looking at every file."""
     if "local" not in reasons or not reasons <= REMOTE_REASONS | {"local"}:
         return None
-    if trusted_since is None or clean_scan_started is None:
+    if not watch_vouches(trusted_since, clean_scan_started):
         return None
-    if clean_scan_started < trusted_since or not paths or len(paths) > MAX_NAMED_FILES:
+    if not paths or len(paths) > MAX_NAMED_FILES:
         return None
     named: dict[str, set[str]] = {}
     prefix = root.rstrip("/") + "/"
@@ -187,18 +195,12 @@ class PairRunner:
 
     async def _guarded_pass(self, reasons: set[str] | None = None) -> None:
         started = time.monotonic()
-        scan = local_scan_needed(
-            reasons or set(),
-            self.watcher.trusted_since if self.watcher else None,
-            self.clean_scan_started,
-        )
+        reasons = reasons or set()
+        trusted_since = self.watcher.trusted_since if self.watcher else None
+        scan = local_scan_needed(reasons, trusted_since, self.clean_scan_started)
         paths, self.changed_paths = self.changed_paths, set()
         named = files_to_look_at(
-            reasons or set(),
-            self.watcher.trusted_since if self.watcher else None,
-            self.clean_scan_started,
-            paths,
-            str(self.pair.local),
+            reasons, trusted_since, self.clean_scan_started, paths, str(self.pair.local)
         )
         previous_clean, self.clean_scan_started = self.clean_scan_started, None
         try:
