@@ -62,6 +62,9 @@ CREATE INDEX IF NOT EXISTS items_remote ON items (remote_id);
 -- base makes them a page each: 0.19 -> 0.09 s for 50,000 items.  Made on first open
 -- of an older journal too (about 0.2 s for 50,000).
 CREATE INDEX IF NOT EXISTS items_scan ON items (collection, filename, uid, local_etag);
+-- Rows without an etag (ItemRows.any_without_etag), found without reading every row: a
+-- daemon pass that looks only at the files its watcher named must know there are none.
+CREATE INDEX IF NOT EXISTS items_without_etag ON items (collection, uid) WHERE local_etag IS NULL;
 -- The fingerprint (syncd.vdir.fingerprint) of each collection's (filename, local_etag)
 -- rows, stored after a pass; any change to those rows drops it (the triggers), so a
 -- stored one always describes the rows as they are, whatever wrote them.
@@ -250,6 +253,9 @@ class ItemRow:
 _BASE: JsonOnDemand = ItemRow.__dict__["base"]
 
 
+_NAMES_PER_QUERY = 500  # under SQLite's oldest limit on a query's parameters (999)
+
+
 class ItemRows(MutableMapping[str, ItemRow]):
     """uid -> ItemRow for one collection, each row read and built on first access.
 
@@ -348,20 +354,75 @@ class ItemRows(MutableMapping[str, ItemRow]):
         return iter(self._listing())
 
     def __len__(self) -> int:
-        if self._raw is None and not self._rows and not self._gone:
-            assert self._db is not None
-            return int(
-                self._db.execute(
-                    "SELECT COUNT(*) FROM items WHERE collection = ?", (self._collection,)
-                ).fetchone()[0]
+        if self._raw is not None:
+            return len(self._raw)
+        # Counted in SQLite, corrected by this pass's rows: a pass that deletes one file
+        # (the deletion guard counts) reads no listing.
+        assert self._db is not None
+        count = int(
+            self._db.execute(
+                "SELECT COUNT(*) FROM items WHERE collection = ?", (self._collection,)
+            ).fetchone()[0]
+        )
+        touched = [*self._rows, *self._gone]
+        stored: set[str] = set()
+        for start in range(0, len(touched), _NAMES_PER_QUERY):
+            chunk = touched[start : start + _NAMES_PER_QUERY]
+            marks = ",".join("?" * len(chunk))
+            stored.update(
+                uid
+                for (uid,) in self._db.execute(
+                    f"SELECT uid FROM items WHERE collection = ? AND uid IN ({marks})",
+                    (self._collection, *chunk),
+                )
             )
-        return len(self._listing())
+        return count - len(stored & self._gone) + len(self._rows.keys() - stored)
 
     def filenames(self) -> Iterator[tuple[str, str]]:
         """(uid, file name) of every row, without building the rows."""
         for uid, r in self._listing().items():
             row = self._rows.get(uid)
             yield uid, (row.filename if row is not None else r[0])
+
+    def by_filenames(self, names: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+        """``by_filename`` for these file names only, with a query per few hundred names
+        instead of the whole listing: what a pass that looks at a few files reads."""
+        wanted = set(names)
+        if self._raw is not None:  # in memory already
+            return {k: v for k, v in self.by_filename().items() if k in wanted}
+        assert self._db is not None
+        out: dict[str, tuple[str, str | None]] = {}
+        ordered = sorted(wanted)
+        for start in range(0, len(ordered), _NAMES_PER_QUERY):
+            chunk = ordered[start : start + _NAMES_PER_QUERY]
+            marks = ",".join("?" * len(chunk))
+            for uid, filename, etag in self._db.execute(
+                "SELECT uid, filename, local_etag FROM items "
+                f"WHERE collection = ? AND filename IN ({marks})",
+                (self._collection, *chunk),
+            ):
+                if uid not in self._gone and uid not in self._rows:
+                    out[filename] = (uid, etag)
+        for uid, row in self._rows.items():  # set in this pass: as they are now
+            if row.filename in wanted:
+                out[row.filename] = (uid, etag_to_text(row.local_etag))
+        return out
+
+    def any_without_etag(self) -> bool:
+        """Whether a row has no etag (syncd writes none, but the schema allows it): such a
+        row says nothing about its file, so only a look at every file can place it."""
+        if any(row.local_etag is None for row in self._rows.values()):
+            return True
+        if self._raw is not None:
+            return any(r and r[1] is None for r in self._raw.values())
+        assert self._db is not None
+        found = self._db.execute(
+            # Named: SQLite would rather scan items_scan, which covers every column asked.
+            "SELECT uid FROM items INDEXED BY items_without_etag "
+            "WHERE collection = ? AND local_etag IS NULL",
+            (self._collection,),
+        ).fetchall()
+        return any(uid not in self._gone and uid not in self._rows for (uid,) in found)
 
     def by_filename(self) -> dict[str, tuple[str, str | None]]:
         """file name -> (uid, etag as the journal writes it): what a pass compares every

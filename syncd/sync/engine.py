@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio.lowlevel
 
@@ -203,6 +203,49 @@ def _touch(act: Active, row: ItemRow) -> None:
     a user's change."""
     act.touched.append(row)
     act.journal[row.uid] = row
+
+
+class _Seen(Protocol):
+    """uid -> the file a scan found it in (files taken in name order)."""
+
+    def __contains__(self, uid: object) -> bool: ...
+    def __getitem__(self, uid: str) -> str: ...
+    def __setitem__(self, uid: str, filename: str) -> None: ...
+
+
+class _SeenAmongNamed:
+    """A full scan's ``seen`` at file ``at``, for a scan of the named files alone.
+
+    A full scan takes every file in name order and records the UID of each unchanged
+    one as found there; a changed file whose UID was found before it is a duplicate.
+    In a named scan every file not named is unchanged and holds its row's UID, so "was
+    this UID found before ``at``" is answered from the UID's row, with one point query."""
+
+    def __init__(self, journal: ItemRows, named: Mapping[str, str | None]) -> None:
+        self.among_named: dict[str, str] = {}
+        self.at = ""
+        self._journal = journal
+        self._named = named
+
+    def _unnamed_file(self, uid: str) -> str | None:
+        row = self._journal.get(uid)
+        if row is None or row.filename in self._named or row.filename >= self.at:
+            return None
+        return row.filename
+
+    def __contains__(self, uid: object) -> bool:
+        if uid in self.among_named:
+            return True
+        return isinstance(uid, str) and self._unnamed_file(uid) is not None
+
+    def __getitem__(self, uid: str) -> str:
+        files = [f for f in (self.among_named.get(uid), self._unnamed_file(uid)) if f]
+        if not files:
+            raise KeyError(uid)
+        return max(files)  # the one a full scan came to last
+
+    def __setitem__(self, uid: str, filename: str) -> None:
+        self.among_named[uid] = filename
 
 
 class PairSync:
@@ -645,9 +688,14 @@ class PairSync:
             return
         listing: dict[str, str] | None = None  # file name -> etag text
         if self._local_named is not None:
-            listing = self._named_listing(act, self._local_named.get(str(act.vdir.path)))
-            if listing is None:
+            names = self._local_named.get(str(act.vdir.path))
+            if not names:
                 return  # nothing named in this directory
+            if not act.journal.any_without_etag():
+                await self._scan_named(act, names)
+                return
+            # A row without an etag says nothing about its file: look at every file.
+            listing = self._full_listing(act)
         if listing is None and self._options.fingerprints:
             look = directory_look(act.vdir)
             if look is not None:
@@ -657,9 +705,7 @@ class PairSync:
                     return
                 listing = look.listing()  # the same stat of every file, not a second one
         if listing is None:
-            listing = {name: etag_to_text(etag) for name, etag in act.vdir.list().items()}  # type: ignore[misc]
-            for skipped in act.vdir.skipped:
-                act.result.errors.append(f"{act.vdir.path}/{skipped}; left untouched")
+            listing = self._full_listing(act)
         by_file = act.journal.by_filename()  # file name -> (uid, etag text)
         seen: dict[str, str] = {}  # uid -> filename, for duplicate detection
         for filename in sorted(listing):
@@ -668,73 +714,124 @@ class PairSync:
             if entry is not None and entry[1] == etag_text:
                 seen[entry[0]] = filename  # unchanged
                 continue
-            etag: Etag = etag_from_text(etag_text)  # type: ignore[assignment]
-            row = act.journal.get(entry[0]) if entry is not None else None
-            await self._breathe()
-            try:
-                data = act.vdir.read(filename)
-            except (OSError, SyncdError) as exc:
-                self._local_problem(act, filename, row, str(exc))
-                continue
-            digest = bytes_hash(data)
-            if row is not None and row.local_hash == digest:
-                seen[row.uid] = filename
-                _touch(act, _replace(row, local_etag=etag))
-                continue
-            try:
-                objs = convert.ics_to_jscal(data)
-            except convert.ConversionError as exc:
-                where = f" line {exc.line}" if getattr(exc, "line", None) else ""
-                self._local_problem(act, filename, row, f"not valid iCalendar{where}: {exc}")
-                continue
-            if len(objs) != 1:
-                self._local_problem(
-                    act,
-                    filename,
-                    row,
-                    f"holds {len(objs)} items with different UIDs; a vdir file holds one (split it)",
-                )
-                continue
-            obj = objs[0]
-            if obj.get("@type", "Event") != self.dtype.item_type:
-                other = "VTODO" if obj.get("@type") == "Task" else "VEVENT"
-                self._local_problem(
-                    act,
-                    filename,
-                    row,
-                    f"holds a {other}, but this directory is a {self.dtype.label} "
-                    f"({self.dtype.component}s only); move it to a "
-                    f"{'task list' if other == 'VTODO' else 'calendar'} directory",
-                )
-                continue
-            uid = str(obj["uid"])
-            if not has_uid(data):
-                try:
-                    data, etag = self._write_back_uid(act, filename, data, uid, etag)
-                except (OSError, SyncdError) as exc:
-                    self._local_problem(act, filename, row, f"has no UID and {exc}")
-                    continue
-                digest = bytes_hash(data)
-            if uid in seen:
-                act.result.errors.append(
-                    f"{act.vdir.path / filename}: UID {uid!r} is also in {seen[uid]}; skipped "
-                    "(give one of them a new UID)"
-                )
-                act.local.unreadable.add(uid)
-                continue
-            seen[uid] = filename
-            canon = convert.canonical(obj)
-            act.local.changed[uid] = P.LocalVersion(
-                filename, etag, digest, obj, canon, content_hash(canon)
-            )
-            if row is not None and row.uid != uid:
-                pass  # the old UID is handled below as missing unless seen elsewhere
+            await self._look_at(act, filename, etag_text, entry, seen)
         for uid, filename in act.journal.filenames():
             if uid not in seen and uid not in act.local.unreadable:
                 if filename in listing:
                     continue  # still there but unreadable or re-UIDed: handled above
                 act.local.missing.add(uid)
             # (a renamed file is changed content under a new name: handled above)
+        self._keep_only_meaningful_changes(act)
+
+    async def _scan_named(self, act: Active, names: set[str]) -> None:
+        """What ``_scan_local`` finds when only ``names`` may differ from the journal (the
+        daemon's watcher named them), at the cost of those files alone: their stats and
+        journal rows, and a row by UID to place an item found in a second file.  Every
+        other file is taken as the journal has it, as a full look over a listing that is
+        the journal's but for these names would (tests/sync/test_named_scan.py compares
+        the two)."""
+        found: dict[str, str | None] = {}  # name -> etag text, None where list() has none
+        for name in sorted(names):
+            etag, skipped = act.vdir.listed(name)
+            if skipped is not None:
+                act.result.errors.append(f"{act.vdir.path}/{skipped}; left untouched")
+            found[name] = etag_to_text(etag)
+        by_file = act.journal.by_filenames(names)
+        seen = _SeenAmongNamed(act.journal, found)
+        for filename, etag_text in sorted(found.items()):
+            if etag_text is None:
+                continue
+            seen.at = filename
+            entry = by_file.get(filename)
+            if entry is not None and entry[1] == etag_text:
+                seen[entry[0]] = filename  # unchanged
+                continue
+            await self._look_at(act, filename, etag_text, entry, seen)
+        for filename, (uid, _) in by_file.items():
+            # Only a named file can be gone, and its row's UID is found only among them.
+            gone = found.get(filename) is None
+            if gone and uid not in seen.among_named and uid not in act.local.unreadable:
+                act.local.missing.add(uid)
+        self._keep_only_meaningful_changes(act)
+
+    def _full_listing(self, act: Active) -> dict[str, str]:
+        listing = {name: etag_to_text(etag) for name, etag in act.vdir.list().items()}
+        for skipped in act.vdir.skipped:
+            act.result.errors.append(f"{act.vdir.path}/{skipped}; left untouched")
+        return listing  # type: ignore[return-value]
+
+    async def _look_at(
+        self,
+        act: Active,
+        filename: str,
+        etag_text: str,
+        entry: tuple[str, str | None] | None,
+        seen: _Seen,
+    ) -> None:
+        """Read a file whose etag moved (or that the journal does not know) and say what
+        it holds: a change, the same content (a touch), or a problem."""
+        etag: Etag = etag_from_text(etag_text)  # type: ignore[assignment]
+        row = act.journal.get(entry[0]) if entry is not None else None
+        await self._breathe()
+        try:
+            data = act.vdir.read(filename)
+        except (OSError, SyncdError) as exc:
+            self._local_problem(act, filename, row, str(exc))
+            return
+        digest = bytes_hash(data)
+        if row is not None and row.local_hash == digest:
+            seen[row.uid] = filename
+            _touch(act, _replace(row, local_etag=etag))
+            return
+        try:
+            objs = convert.ics_to_jscal(data)
+        except convert.ConversionError as exc:
+            where = f" line {exc.line}" if getattr(exc, "line", None) else ""
+            self._local_problem(act, filename, row, f"not valid iCalendar{where}: {exc}")
+            return
+        if len(objs) != 1:
+            self._local_problem(
+                act,
+                filename,
+                row,
+                f"holds {len(objs)} items with different UIDs; a vdir file holds one (split it)",
+            )
+            return
+        obj = objs[0]
+        if obj.get("@type", "Event") != self.dtype.item_type:
+            other = "VTODO" if obj.get("@type") == "Task" else "VEVENT"
+            self._local_problem(
+                act,
+                filename,
+                row,
+                f"holds a {other}, but this directory is a {self.dtype.label} "
+                f"({self.dtype.component}s only); move it to a "
+                f"{'task list' if other == 'VTODO' else 'calendar'} directory",
+            )
+            return
+        uid = str(obj["uid"])
+        if not has_uid(data):
+            try:
+                data, etag = self._write_back_uid(act, filename, data, uid, etag)
+            except (OSError, SyncdError) as exc:
+                self._local_problem(act, filename, row, f"has no UID and {exc}")
+                return
+            digest = bytes_hash(data)
+        if uid in seen:
+            act.result.errors.append(
+                f"{act.vdir.path / filename}: UID {uid!r} is also in {seen[uid]}; skipped "
+                "(give one of them a new UID)"
+            )
+            act.local.unreadable.add(uid)
+            return
+        seen[uid] = filename
+        canon = convert.canonical(obj)
+        act.local.changed[uid] = P.LocalVersion(
+            filename, etag, digest, obj, canon, content_hash(canon)
+        )
+        # (the row of another UID that named this file: missing below unless seen)
+
+    def _keep_only_meaningful_changes(self, act: Active) -> None:
         for uid, lv in list(act.local.changed.items()):
             row = act.journal.get(uid)
             if (
@@ -747,29 +844,6 @@ class PairSync:
                     act, _replace(row, filename=lv.filename, local_etag=lv.etag, local_hash=lv.hash)
                 )
                 del act.local.changed[uid]
-
-    def _named_listing(self, act: Active, names: set[str] | None) -> dict[str, str] | None:
-        """The listing a full look would give, from the journal's, with only ``names``
-        looked at again (each as ``VdirCollection.list`` would: its skips reported)."""
-        if not names:
-            return None
-        known = act.journal.by_filename()
-        if any(text is None for _, text in known.values()):
-            # A row without an etag says nothing about its file: look at every file.
-            listed = {name: etag_to_text(etag) for name, etag in act.vdir.list().items()}
-            for reason in act.vdir.skipped:
-                act.result.errors.append(f"{act.vdir.path}/{reason}; left untouched")
-            return listed  # type: ignore[return-value]
-        listing = {name: text for name, (_, text) in known.items() if text is not None}
-        for name in sorted(names):
-            found, skipped = act.vdir.listed(name)
-            if skipped is not None:
-                act.result.errors.append(f"{act.vdir.path}/{skipped}; left untouched")
-            if found is None:
-                listing.pop(name, None)
-            else:
-                listing[name] = etag_to_text(found)  # type: ignore[assignment]
-        return listing
 
     def _write_back_uid(
         self, act: Active, filename: str, data: bytes, uid: str, etag: Etag

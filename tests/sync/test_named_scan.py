@@ -153,3 +153,124 @@ def test_listed_says_what_list_says_about_one_name(tmp_path, make):
     etag, skipped = coll.listed(name)
     assert etag == listing.get(name)
     assert ([skipped] if skipped else []) == coll.skipped
+
+
+# -- a named pass against a full look, case by case ----------------------------------
+#
+# Each case changes the vdir after a sync and names the files a watcher would name.  Both
+# passes are dry runs over the same state; what each found (changes, deletions, files it
+# could not use, what it said, the plan) must be the same.  The named pass reads only the
+# named files' journal rows (and a row by UID for an item found in a second file).
+
+
+def _write(d, name: str, uid: str, title: str = "x") -> None:
+    (d / name).write_text(VEVENT.format(uid=uid, title=title))
+
+
+def _edit(d, name: str, title: str) -> None:
+    path = d / name
+    path.write_bytes(path.read_bytes().replace(b"SUMMARY:", f"SUMMARY:{title} ".encode(), 1))
+
+
+SCAN_CASES = {
+    "edit in place": lambda d: (_edit(d, "e1.ics", "edited"), {"e1.ics"}),
+    "new file": lambda d: (_write(d, "n.ics", "n1"), {"n.ics"}),
+    "deleted": lambda d: (os.unlink(d / "e2.ics"), {"e2.ics"}),
+    "renamed": lambda d: (os.rename(d / "e3.ics", d / "r.ics"), {"e3.ics", "r.ics"}),
+    "touched, same bytes": lambda d: (os.utime(d / "e4.ics", ns=(1, 1)), {"e4.ics"}),
+    "rewritten, same meaning": lambda d: (_write(d, "e4.ics", "e4", "t4"), {"e4.ics"}),
+    "a copy sorting before the original": lambda d: (
+        _write(d, "a.ics", "e3", "copy"),
+        {"a.ics"},
+    ),
+    "a copy sorting after the original": lambda d: (_write(d, "z.ics", "e3", "copy"), {"z.ics"}),
+    "a copy, and the original edited": lambda d: (
+        _write(d, "z.ics", "e3", "copy"),
+        _edit(d, "e3.ics", "edited"),
+        {"z.ics", "e3.ics"},
+    ),
+    "a copy, and the original deleted": lambda d: (
+        _write(d, "a.ics", "e3", "copy"),
+        os.unlink(d / "e3.ics"),
+        {"a.ics", "e3.ics"},
+    ),
+    "copies on both sides of the original": lambda d: (
+        _write(d, "b.ics", "e3", "before"),
+        _write(d, "z.ics", "e3", "after"),
+        {"b.ics", "z.ics"},
+    ),
+    "two new files with one UID": lambda d: (
+        _write(d, "n1.ics", "same"),
+        _write(d, "n2.ics", "same"),
+        {"n1.ics", "n2.ics"},
+    ),
+    "deleted, its item now in a new file": lambda d: (
+        os.unlink(d / "e2.ics"),
+        _write(d, "x.ics", "e2", "moved"),
+        {"e2.ics", "x.ics"},
+    ),
+    "a file now holding another UID": lambda d: (_write(d, "e1.ics", "other"), {"e1.ics"}),
+    "a file now holding an unnamed file's UID": lambda d: (
+        _write(d, "e1.ics", "e0", "taken"),
+        {"e1.ics"},
+    ),
+    "two files swapped": lambda d: (
+        os.rename(d / "e1.ics", d / "tmp"),
+        os.rename(d / "e2.ics", d / "e1.ics"),
+        os.rename(d / "tmp", d / "e2.ics"),
+        {"e1.ics", "e2.ics", "tmp"},
+    ),
+    "not iCalendar": lambda d: ((d / "e5.ics").write_text("garbage"), {"e5.ics"}),
+    "a new file that is not iCalendar": lambda d: ((d / "bad.ics").write_text("x"), {"bad.ics"}),
+    "a name that came and went": lambda d: (set(), {"gone.ics", ".e1.ics.swp", "notes.txt"}),
+    "a directory named like an item": lambda d: ((d / "dir.ics").mkdir(), {"dir.ics"}),
+    "deleted, and a file of that name now a directory": lambda d: (
+        os.unlink(d / "e0.ics"),
+        (d / "e0.ics").mkdir(),
+        {"e0.ics"},
+    ),
+}
+
+
+def _found(pair: PairHarness, monkeypatch, **options):
+    """What a dry run found in the one collection: its changes, deletions, what it could
+    not use, what it said, the etags it would remember and its plan."""
+    from syncd.sync.engine import PairSync
+
+    got = []
+    monkeypatch.setattr(PairSync, "_print_plan", lambda self, actives: got.extend(actives))
+    result = pair.sync(dry_run=True, **options)
+    monkeypatch.undo()
+    (act,) = got
+    return {
+        "changed": {u: (v.filename, v.etag, v.hash) for u, v in act.local.changed.items()},
+        "missing": act.local.missing,
+        "unreadable": act.local.unreadable,
+        "errors": sorted(result.collections[0].errors),
+        "touched": sorted((r.uid, r.filename, r.local_etag) for r in act.touched),
+        "plan": sorted((a.kind.value, a.uid) for a in act.plan.actions),
+        "blocked": act.plan.blocked,
+    }
+
+
+@pytest.mark.parametrize("case", SCAN_CASES)
+def test_a_named_pass_finds_what_a_full_look_finds(pair: PairHarness, monkeypatch, case):
+    from syncd.journal import ItemRows
+
+    _seed(pair)
+    d = pair.root / "personal"
+    *_, named = SCAN_CASES[case](d)
+    full = _found(pair, monkeypatch)
+    assert (
+        full["changed"]
+        or full["missing"]
+        or full["errors"]
+        or full["touched"]
+        or (case == "a name that came and went" or case == "a directory named like an item")
+    )  # each case but those changes something
+    listings: list[object] = []
+    real = ItemRows._listing
+    monkeypatch.setattr(ItemRows, "_listing", lambda self: listings.append(self) or real(self))
+    named_found = _found(pair, monkeypatch, local_named={str(d): named})
+    assert named_found == full
+    assert listings == []  # no journal listing was read: only the named files' rows

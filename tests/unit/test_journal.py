@@ -133,6 +133,70 @@ def test_item_rows_are_built_only_when_asked_for(tmp_path):
     j.close()
 
 
+def _rows_in_two_states(tmp_path, n: int):
+    """The same collection's rows twice: one read by point queries (a pass that looks at
+    a few files), one with the listing read, each changed the same way in this pass."""
+    from syncd.journal import ItemRow
+
+    j = Journal(tmp_path / "p.sqlite3")
+    with j.transaction():
+        for i in range(n):
+            j.put_item(ItemRow("cal", f"u{i}", f"u{i}.ics", f"r{i}", (1, 2, i), "h", "rh", None))
+        j.put_item(ItemRow("other", "u1", "u1.ics", "x", (5, 5, 5), "h", "rh", None))
+    both = []
+    for read in (False, True):
+        rows = j.items("cal")
+        if read:
+            rows.read_listing()
+        rows["new"] = ItemRow("cal", "new", "n.ics", None, (9, 9, 9), None, None, None)
+        rows["new2"] = ItemRow("cal", "new2", "n2.ics", None, (9, 9, 8), None, None, None)
+        rows["u1"] = ItemRow("cal", "u1", "moved.ics", "r1", (7, 7, 7), "h", "rh", None)
+        del rows["u0"]
+        rows["u2"]  # noqa: B018 - read, not changed
+        both.append(rows)
+    return j, both
+
+
+def test_a_few_files_rows_are_read_as_the_whole_listing_has_them(tmp_path):
+    j, (few, listed) = _rows_in_two_states(tmp_path, 1200)  # more names than one query takes
+    names = {f"u{i}.ics" for i in range(0, 1200, 2)} | {"moved.ics", "n.ics", "nope.ics"}
+    names |= {"u1.ics", "u3.ics"}
+    assert few._raw is None
+    got = few.by_filenames(names)
+    assert few._raw is None  # point queries only
+    assert got == listed.by_filenames(names)
+    assert got == {k: v for k, v in listed.by_filename().items() if k in names}
+    assert got["moved.ics"] == ("u1", "7:7:7") and got["n.ics"] == ("new", "9:9:9")
+    assert "u0.ics" not in got and "u1.ics" not in got and got["u2.ics"] == ("u2", "1:2:2")
+    assert len(few) == len(listed) == 1201 and few._raw is None  # counted, not listed
+    j.close()
+
+
+def test_a_row_without_an_etag_is_found_without_reading_every_row(tmp_path):
+    from syncd.journal import ItemRow
+
+    j, (few, listed) = _rows_in_two_states(tmp_path, 10)
+    assert not few.any_without_etag() and not listed.any_without_etag()
+    j.db.execute("UPDATE items SET local_etag = NULL WHERE uid IN ('u5', 'u0')")
+    j.db.execute("UPDATE items SET local_etag = NULL WHERE collection = 'other'")
+    plan = j.db.execute(
+        "EXPLAIN QUERY PLAN SELECT uid FROM items INDEXED BY items_without_etag "
+        "WHERE collection = ? AND local_etag IS NULL",
+        ("cal",),
+    ).fetchall()
+    assert "items_without_etag" in str(plan)
+    fresh = j.items("cal")
+    assert fresh.any_without_etag() and fresh._raw is None
+    del fresh["u5"], fresh["u0"]  # deleted in this pass: no such row any more
+    assert not fresh.any_without_etag()
+    fresh["u3"] = ItemRow("cal", "u3", "u3.ics", "r3", None, "h", "rh", None)  # set so now
+    assert fresh.any_without_etag()
+    listed_now = j.items("cal")
+    listed_now.read_listing()
+    assert listed_now.any_without_etag()
+    j.close()
+
+
 def test_what_every_pass_reads_comes_from_an_index_not_the_rows(tmp_path):
     """A row carries its base (kilobytes); the per-pass listing must not read them."""
     j = Journal(tmp_path / "p.sqlite3")
