@@ -364,19 +364,21 @@ class ItemRows(MutableMapping[str, ItemRow]):
                 "SELECT COUNT(*) FROM items WHERE collection = ?", (self._collection,)
             ).fetchone()[0]
         )
-        touched = [*self._rows, *self._gone]
-        stored: set[str] = set()
-        for start in range(0, len(touched), _NAMES_PER_QUERY):
-            chunk = touched[start : start + _NAMES_PER_QUERY]
-            marks = ",".join("?" * len(chunk))
-            stored.update(
-                uid
-                for (uid,) in self._db.execute(
-                    f"SELECT uid FROM items WHERE collection = ? AND uid IN ({marks})",
-                    (self._collection, *chunk),
-                )
-            )
+        stored = {uid for (uid,) in self._where_in("uid", "uid", [*self._rows, *self._gone])}
         return count - len(stored & self._gone) + len(self._rows.keys() - stored)
+
+    def _where_in(self, columns: str, key: str, values: Iterable[str]) -> Iterator[tuple[Any, ...]]:
+        """The collection's rows whose ``key`` is one of ``values``, a query per few
+        hundred values."""
+        assert self._db is not None
+        ordered = sorted(values)
+        for start in range(0, len(ordered), _NAMES_PER_QUERY):
+            chunk = ordered[start : start + _NAMES_PER_QUERY]
+            marks = ",".join("?" * len(chunk))
+            yield from self._db.execute(
+                f"SELECT {columns} FROM items WHERE collection = ? AND {key} IN ({marks})",
+                (self._collection, *chunk),
+            )
 
     def filenames(self) -> Iterator[tuple[str, str]]:
         """(uid, file name) of every row, without building the rows."""
@@ -390,19 +392,10 @@ class ItemRows(MutableMapping[str, ItemRow]):
         wanted = set(names)
         if self._raw is not None:  # in memory already
             return {k: v for k, v in self.by_filename().items() if k in wanted}
-        assert self._db is not None
         out: dict[str, tuple[str, str | None]] = {}
-        ordered = sorted(wanted)
-        for start in range(0, len(ordered), _NAMES_PER_QUERY):
-            chunk = ordered[start : start + _NAMES_PER_QUERY]
-            marks = ",".join("?" * len(chunk))
-            for uid, filename, etag in self._db.execute(
-                "SELECT uid, filename, local_etag FROM items "
-                f"WHERE collection = ? AND filename IN ({marks})",
-                (self._collection, *chunk),
-            ):
-                if uid not in self._gone and uid not in self._rows:
-                    out[filename] = (uid, etag)
+        for uid, filename, etag in self._where_in("uid, filename, local_etag", "filename", wanted):
+            if uid not in self._gone and uid not in self._rows:
+                out[filename] = (uid, etag)
         for uid, row in self._rows.items():  # set in this pass: as they are now
             if row.filename in wanted:
                 out[row.filename] = (uid, etag_to_text(row.local_etag))
