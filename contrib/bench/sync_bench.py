@@ -43,6 +43,7 @@ sys.path.insert(0, str(REPO / "contrib" / "cyrus"))
 sys.path.insert(0, str(HERE))
 
 import harness  # noqa: E402
+import scratchfs  # noqa: E402
 import seed  # noqa: E402
 from proxy import CountingProxy  # noqa: E402
 
@@ -250,6 +251,8 @@ class SyncdSide:
         if profile_as and self.profile:
             self.profile.mkdir(parents=True, exist_ok=True)
             out = self.profile / f"{profile_as}.txt"
+            # syncd's own entry point ends the process with os._exit (syncd.cli.run),
+            # before a profiler could write its report: main() is called instead.
             cmd = [
                 sys.executable,
                 "-m",
@@ -258,8 +261,8 @@ class SyncdSide:
                 "text",
                 "-o",
                 str(out),
-                "-m",
-                "syncd",
+                "-c",
+                "import sys; from syncd.cli import main; sys.exit(main())",
                 *cmd[3:],
             ]
         env = {
@@ -654,6 +657,13 @@ def main(argv: list[str] | None = None) -> int:
         "here, and more per PUT as the collection grows)",
     )
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument(
+        "--scratch",
+        choices=["auto", "loop", "tmp"],
+        default="auto",
+        help="where the vdirs go: a fresh journaled ext4, loop-mounted (loop; auto where "
+        "possible), or a directory in the temp directory (tmp); see scratchfs.py",
+    )
     ap.add_argument("--json", type=Path, help="write all raw measurements here")
     args = ap.parse_args(argv)
     if args.runs < 1:
@@ -671,8 +681,12 @@ def main(argv: list[str] | None = None) -> int:
 
     # SIGTERM (and SIGINT, which a background job ignores) still stop the servers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    work = Path(tempfile.mkdtemp(prefix="syncd-bench-"))
-    print(f"[bench] work directory {work}", file=sys.stderr)
+    with scratchfs.scratch(args.scratch, keep=args.keep) as (work, where):
+        print(f"[bench] work directory {work}: {where}", file=sys.stderr)
+        return _run(args, work, where)
+
+
+def _run(args: argparse.Namespace, work: Path, where: str) -> int:
     sides = []
     try:
         if args.only != "vdirsyncer":
@@ -725,13 +739,12 @@ def main(argv: list[str] | None = None) -> int:
                     indent=1,
                 )
             )
+        print(f"vdirs on {where}")
         print("\n".join(out))
         return 0
     finally:
         for side in sides:
             side.close()
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from syncd.journal import (
     etag_to_text,
 )
 from syncd.sync import plan as P
+from syncd.sync.committer import Committer
 from syncd.sync.prepare import Canon, Preparer, worker_count
 from syncd.sync.remote import (
     CALENDARS,
@@ -1013,20 +1014,48 @@ class PairSync:
     ) -> None:
         rows: list[ItemRow] = []
         assert act.plan is not None
+        committer: Committer[list[ItemRow]] = Committer()
         act.vdir.begin_batch()
         try:
-            await self._apply_actions(act, outcome, keys, rows)
-        except BaseException:
-            act.vdir.abort_batch()
-            raise
-        self._commit_local(act, rows)
+            try:
+                await self._apply_actions(act, outcome, keys, rows, committer)
+            except BaseException:
+                act.vdir.abort_batch()
+                with contextlib.suppress(Exception):  # the error that stopped the pass wins
+                    self._record_settled(act, committer)
+                raise
+            self._record_settled(act, committer)
+            self._commit_local(act, rows)
+        finally:
+            committer.close()
 
     def _commit_local(self, act: Active, rows: list[ItemRow]) -> None:
         """Put the batch's files in place, durably, then record them in the journal (in
         that order: a crash between leaves files the next pass finds equal to the
         server's, never a row whose file is not there).  ``rows`` is emptied."""
+        self._record_committed(act, rows, act.vdir.commit_batch())
+        rows.clear()
+
+    def _commit_in_background(
+        self, act: Active, rows: list[ItemRow], committer: Committer[list[ItemRow]]
+    ) -> None:
+        """As ``_commit_local``, with the flush and renames on the committer's thread
+        while this pass writes the next batch; the batch before this one is recorded
+        now (it has had a whole batch's time to finish).  ``rows`` is emptied."""
+        committer.start(act.vdir.detach_batch(), list(rows))
+        rows.clear()
+        self._record_settled(act, committer, keep=1)
+
+    def _record_settled(
+        self, act: Active, committer: Committer[list[ItemRow]], keep: int = 0
+    ) -> None:
+        for done_rows, failed in committer.settled(keep):
+            self._record_committed(act, done_rows, failed)
+
+    def _record_committed(self, act: Active, rows: list[ItemRow], failed: dict[str, str]) -> None:
+        """The journal rows of a batch whose files are in place (``failed``: the ones a
+        save under the pass kept from being written)."""
         assert act.plan is not None
-        failed = act.vdir.commit_batch()
         kept = rows
         if failed:
             by_uid = {a.uid: a for a in act.plan.actions}
@@ -1047,10 +1076,14 @@ class PairSync:
                 else:
                     self.journal.put_items(run)
             self.journal.clear_errors(act.remote.id, (row.uid for row in kept))
-        rows.clear()
 
     async def _apply_actions(
-        self, act: Active, outcome: Any, keys: dict[tuple[int, str], str], rows: list[ItemRow]
+        self,
+        act: Active,
+        outcome: Any,
+        keys: dict[tuple[int, str], str],
+        rows: list[ItemRow],
+        committer: Committer[list[ItemRow]],
     ) -> None:
         assert act.plan is not None
         actions = act.plan.actions
@@ -1090,10 +1123,10 @@ class PairSync:
             if row is not None:
                 rows.append(row)
                 if len(rows) >= COMMIT_EVERY:
-                    # A big pass commits as it goes: the flush, renames and journal rows
-                    # of each part are done while the workers still convert the rest,
-                    # not all at the end with one core idle (and a crash keeps them).
-                    self._commit_local(act, rows)
+                    # A big pass commits as it goes (a crash keeps what is committed),
+                    # each part's flush and renames on a thread of their own while this
+                    # one writes the next part (syncd.sync.committer).
+                    self._commit_in_background(act, rows, committer)
                     act.vdir.begin_batch()
 
     def _apply_one(self, act, action, outcome, keys, ready=None):  # type: ignore[no-untyped-def]

@@ -284,6 +284,14 @@ def _etag_at(path: str) -> Etag | None:
         return None
 
 
+def _fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -296,6 +304,48 @@ def _changed(target: Path | str, current: Etag | None, expected: Etag | None) ->
     if current is None:
         return ChangedOnDisk(f"{target} disappeared since syncd read it; not recreated")
     return ChangedOnDisk(f"{target} changed on disk since syncd read it; not overwritten")
+
+
+class StagedBatch:
+    """The kernel's half of committing a batch: flush, renames, one directory fsync.
+
+    Apart from its collection so that it can run on a helper thread while the pass
+    writes the next batch's temp files: in a first download the main process otherwise
+    waits on the flush and makes every rename itself, on one core, after the workers are
+    done (10,000 files: 0.15 s of flushing and 0.25 s of renames).  It touches nothing
+    of the collection's but its path: the batch list and the deletion flag were taken
+    from it by ``detach_batch``."""
+
+    def __init__(self, coll: VdirCollection, staged: list[_Staged], unlinked: bool) -> None:
+        self.path, self._dir = coll.path, coll._dir
+        self.staged, self.unlinked = staged, unlinked
+
+    def __len__(self) -> int:
+        return len(self.staged)
+
+    def run(self) -> dict[str, str]:
+        """Returns {filename: why it was not written}; raises what the disk raises (the
+        files not yet renamed stay temp files, cleaned up as stale later)."""
+        staged, failed = self.staged, {}
+        if staged:
+            _flush_to_disk(self.path, [s.tmp for s in staged])
+        # Recorded before any rename, so the watcher never takes one of ours for someone
+        # else's change; an entry for a file that then is not renamed matches nothing.
+        own_writes.record_many(self._dir, [(f"{self._dir}/{s.filename}", s.etag) for s in staged])
+        for item in staged:
+            target = f"{self._dir}/{item.filename}"
+            done = _rename_new(item.tmp, target) if item.expected is None else None
+            if done is None:  # an overwrite, or no atomic no-clobber rename here
+                done = _etag_at(target) == item.expected
+                if done:
+                    os.replace(item.tmp, target)
+            if not done:
+                failed[item.filename] = f"{target} changed on disk during the pass; not overwritten"
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(item.tmp)
+        if staged or self.unlinked:
+            _fsync_directory(self.path)
+        return failed
 
 
 class VdirCollection:
@@ -473,28 +523,15 @@ class VdirCollection:
     def commit_batch(self) -> dict[str, str]:
         """Flush the staged files, rename each into place if its target is still as
         expected, fsync the directory once.  Returns {filename: why it was not written}."""
+        return self.detach_batch().run()
+
+    def detach_batch(self) -> StagedBatch:
+        """The batch staged so far, to be committed by ``StagedBatch.run`` (on another
+        thread if need be: a big pass writes the next batch's files meanwhile); the
+        collection is out of batch mode until ``begin_batch``."""
         staged, self._batch = self._batch or [], None
-        failed: dict[str, str] = {}
-        if staged:
-            _flush_to_disk(self.path, [s.tmp for s in staged])
-        # Recorded before any rename, so the watcher never takes one of ours for someone
-        # else's change; an entry for a file that then is not renamed matches nothing.
-        own_writes.record_many(self._dir, [(f"{self._dir}/{s.filename}", s.etag) for s in staged])
-        for item in staged:
-            target = f"{self._dir}/{item.filename}"
-            done = _rename_new(item.tmp, target) if item.expected is None else None
-            if done is None:  # an overwrite, or no atomic no-clobber rename here
-                done = _etag_at(target) == item.expected
-                if done:
-                    os.replace(item.tmp, target)
-            if not done:
-                failed[item.filename] = f"{target} changed on disk during the pass; not overwritten"
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(item.tmp)
-        if staged or self._unlinked:
-            self.fsync_dir()
-        self._unlinked = False
-        return failed
+        unlinked, self._unlinked = self._unlinked, False
+        return StagedBatch(self, staged, unlinked)
 
     def abort_batch(self) -> None:
         """Drop what is staged (the pass failed or was cancelled): nothing is renamed."""
@@ -505,11 +542,7 @@ class VdirCollection:
 
     def fsync_dir(self) -> None:
         """One directory fsync makes a batch of renames durable (instead of one per file)."""
-        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync_directory(self.path)
 
     def read_meta(self, key: str) -> str | None:
         if key not in META_KEYS:
