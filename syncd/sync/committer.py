@@ -35,30 +35,36 @@ class Committer(Generic[Rows]):
 
     def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None  # made for the first batch handed over
-        self._pending: deque[tuple[Future[dict[str, str]], Rows]] = deque()
+        self._pending: deque[tuple[Future[dict[str, str]], StagedBatch, Rows]] = deque()
 
     def start(self, batch: StagedBatch, rows: Rows) -> None:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="syncd-commit")
-        self._pending.append((self._pool.submit(batch.run), rows))
+        self._pending.append((self._pool.submit(batch.run), batch, rows))
 
     def settled(self, keep: int = 0) -> Iterator[tuple[Rows, dict[str, str]]]:
         """The batches handed over, oldest first, waiting for each, until ``keep`` are
         left running: (the caller's rows, {filename: why it was not written}).  A batch
         whose commit raised raises here; the ones after it stay pending."""
         while len(self._pending) > keep:
-            future, rows = self._pending[0]
+            future, _, rows = self._pending[0]
             failed = future.result()
             self._pending.popleft()
             yield rows, failed
 
     def close(self) -> None:
-        """Wait for what is still running (its files are renamed or left as temp files;
-        their rows are not recorded: the next pass finds those files equal to the
-        server's and records them) and end the thread."""
-        for future, _ in self._pending:
-            with contextlib.suppress(Exception):
-                future.result()
+        """End the thread.  Batches still pending here are the ones after a batch whose
+        commit failed, or all of them if the pass stopped before settling: one not yet
+        begun is dropped (its temp files removed, nothing renamed); one running is
+        waited for (its files are in place or left as temp files, its rows not
+        recorded: the next pass finds those files equal to the server's and records
+        them)."""
+        for future, batch, _ in self._pending:
+            if future.cancel():
+                batch.discard()
+            else:
+                with contextlib.suppress(Exception):
+                    future.result()
         self._pending.clear()
         if self._pool is not None:
             self._pool.shutdown(wait=True)

@@ -1017,17 +1017,16 @@ class PairSync:
         committer: Committer[list[ItemRow]] = Committer()
         act.vdir.begin_batch()
         try:
-            try:
-                await self._apply_actions(act, outcome, keys, rows, committer)
-            except BaseException:
-                act.vdir.abort_batch()
-                with contextlib.suppress(Exception):  # the error that stopped the pass wins
-                    self._record_settled(act, committer)
-                raise
+            await self._apply_actions(act, outcome, keys, rows, committer)
             self._record_settled(act, committer)
-            self._commit_local(act, rows)
+        except BaseException:
+            act.vdir.abort_batch()
+            with contextlib.suppress(Exception):  # the error that stopped the pass wins
+                self._record_settled(act, committer)
+            raise
         finally:
             committer.close()
+        self._commit_local(act, rows)
 
     def _commit_local(self, act: Active, rows: list[ItemRow]) -> None:
         """Put the batch's files in place, durably, then record them in the journal (in

@@ -284,6 +284,12 @@ def _etag_at(path: str) -> Etag | None:
         return None
 
 
+def _remove_temps(staged: list[_Staged]) -> None:
+    for item in staged:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(item.tmp)
+
+
 def _fsync_directory(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -324,28 +330,42 @@ class StagedBatch:
         return len(self.staged)
 
     def run(self) -> dict[str, str]:
-        """Returns {filename: why it was not written}; raises what the disk raises (the
-        files not yet renamed stay temp files, cleaned up as stale later)."""
+        """Returns {filename: why it was not written}; raises what the disk raises, the
+        files not yet renamed removed (a full disk gets their space back)."""
         staged, failed = self.staged, {}
-        if staged:
-            _flush_to_disk(self.path, [s.tmp for s in staged])
-        # Recorded before any rename, so the watcher never takes one of ours for someone
-        # else's change; an entry for a file that then is not renamed matches nothing.
-        own_writes.record_many(self._dir, [(f"{self._dir}/{s.filename}", s.etag) for s in staged])
-        for item in staged:
-            target = f"{self._dir}/{item.filename}"
-            done = _rename_new(item.tmp, target) if item.expected is None else None
-            if done is None:  # an overwrite, or no atomic no-clobber rename here
-                done = _etag_at(target) == item.expected
-                if done:
-                    os.replace(item.tmp, target)
-            if not done:
-                failed[item.filename] = f"{target} changed on disk during the pass; not overwritten"
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(item.tmp)
-        if staged or self.unlinked:
-            _fsync_directory(self.path)
+        renamed = 0
+        try:
+            if staged:
+                _flush_to_disk(self.path, [s.tmp for s in staged])
+            # Recorded before any rename, so the watcher never takes one of ours for
+            # someone else's change; an entry for a file not renamed matches nothing.
+            own_writes.record_many(
+                self._dir, [(f"{self._dir}/{s.filename}", s.etag) for s in staged]
+            )
+            for item in staged:
+                target = f"{self._dir}/{item.filename}"
+                done = _rename_new(item.tmp, target) if item.expected is None else None
+                if done is None:  # an overwrite, or no atomic no-clobber rename here
+                    done = _etag_at(target) == item.expected
+                    if done:
+                        os.replace(item.tmp, target)
+                if not done:
+                    failed[item.filename] = (
+                        f"{target} changed on disk during the pass; not overwritten"
+                    )
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(item.tmp)
+                renamed += 1
+            if staged or self.unlinked:
+                _fsync_directory(self.path)
+        except BaseException:
+            _remove_temps(staged[renamed:])
+            raise
         return failed
+
+    def discard(self) -> None:
+        """Drop the batch unrun: its temp files are removed, nothing is renamed."""
+        _remove_temps(self.staged)
 
 
 class VdirCollection:
@@ -536,9 +556,7 @@ class VdirCollection:
     def abort_batch(self) -> None:
         """Drop what is staged (the pass failed or was cancelled): nothing is renamed."""
         staged, self._batch = self._batch or [], None
-        for item in staged:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(item.tmp)
+        _remove_temps(staged)
 
     def fsync_dir(self) -> None:
         """One directory fsync makes a batch of renames durable (instead of one per file)."""

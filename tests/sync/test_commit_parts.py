@@ -162,6 +162,8 @@ def test_a_disk_error_in_a_part_on_the_thread_fails_the_pass_and_loses_nothing(
         pair.sync()
     rows = journal_rows(pair)
     assert len(rows) == 10  # the first part only: the second was never put in place
+    names = [p.name for p in (pair.root / "personal").iterdir()]
+    assert not [n for n in names if n.startswith(".syncd-")], names  # no temp file left
     for filename, etag in rows.values():
         st = (pair.root / "personal" / filename).stat()
         assert ":".join(map(str, etag_of(st))) == etag

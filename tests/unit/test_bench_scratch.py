@@ -53,8 +53,7 @@ def test_loop_scratch_is_a_fresh_journaled_ext4_unmounted_afterwards() -> None:
 
 def test_loop_when_impossible_is_an_error_not_a_silent_tmp(monkeypatch) -> None:
     monkeypatch.setattr(scratchfs, "loop_possible", lambda: "not root")
-    with pytest.raises(SystemExit, match="not root"):
-        with scratchfs.scratch("loop"):
-            pass
+    with pytest.raises(SystemExit, match="not root"), scratchfs.scratch("loop"):
+        pass
     with scratchfs.scratch("auto") as (work, where):
         assert "not root" in where and work.is_dir()
