@@ -53,35 +53,51 @@ def scratch(kind: str, keep: bool = False) -> Iterator[tuple[Path, str]]:
     system's temp directory), ``auto`` (loop where possible, else tmp).  ``keep``:
     left as it is at the end (still mounted), for reading the logs."""
     why_not = loop_possible() if kind != "tmp" else "asked for tmp"
-    if kind == "loop" and why_not:
-        raise SystemExit(f"[bench] --scratch loop: {why_not}")
-    if why_not:
-        work = Path(tempfile.mkdtemp(prefix="syncd-bench-"))
-        try:
-            yield work, f"a directory in {tempfile.gettempdir()} ({why_not})"
-        finally:
-            if not keep:
-                shutil.rmtree(work, ignore_errors=True)
-        return
     holder = Path(tempfile.mkdtemp(prefix="syncd-bench-"))
     image, work = holder / "fs.img", holder / "mnt"
-    work.mkdir()
     mounted = False
     try:
-        with open(image, "wb") as f:
-            f.truncate(IMAGE_BYTES)
-        subprocess.run(
-            ["mkfs.ext4", "-q", "-F", "-i", str(BYTES_PER_INODE), str(image)], check=True
-        )
-        # noinit_itable: no background thread zeroing inode tables while a pass runs
-        # (mkfs leaves them to it; a new filesystem reads them as empty either way).
-        subprocess.run(["mount", "-o", "loop,noinit_itable", str(image), str(work)], check=True)
-        mounted = True
-        yield work, "a fresh journaled ext4 (loop-mounted, mkfs.ext4 defaults, noinit_itable)"
+        if not why_not:
+            why_not = _make_and_mount(image, work)
+            mounted = why_not is None
+        if not mounted:
+            if kind == "loop":
+                raise SystemExit(f"[bench] --scratch loop: {why_not}")
+            image.unlink(missing_ok=True)
+            if work.is_dir():
+                work.rmdir()
+            work = holder
+            yield work, f"a directory in {tempfile.gettempdir()} ({why_not})"
+        else:
+            yield work, "a fresh journaled ext4 (loop-mounted, mkfs.ext4 defaults, noinit_itable)"
     finally:
         if keep:
-            print(f"[bench] kept: {work} (mounted from {image}; umount it when done)")
+            print(f"[bench] kept: {work}" + (f" (mounted from {image})" if mounted else ""))
         else:
             if mounted:
                 subprocess.run(["umount", str(work)], check=False)
             shutil.rmtree(holder, ignore_errors=True)
+
+
+def _make_and_mount(image: Path, work: Path) -> str | None:
+    """None once ``work`` is a fresh journaled ext4 held in ``image``; else why not."""
+    work.mkdir()
+    with open(image, "wb") as f:
+        f.truncate(IMAGE_BYTES)
+    made = subprocess.run(
+        ["mkfs.ext4", "-q", "-F", "-i", str(BYTES_PER_INODE), str(image)],
+        capture_output=True,
+        text=True,
+    )
+    if made.returncode != 0:
+        return f"mkfs.ext4 failed: {made.stderr.strip() or made.returncode}"
+    # noinit_itable: no background thread zeroing inode tables while a pass runs (mkfs
+    # leaves them to it; a new filesystem reads them as empty either way).
+    mount = subprocess.run(
+        ["mount", "-o", "loop,noinit_itable", str(image), str(work)],
+        capture_output=True,
+        text=True,
+    )
+    if mount.returncode != 0:
+        return f"mount failed: {mount.stderr.strip() or mount.returncode}"
+    return None
