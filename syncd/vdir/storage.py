@@ -326,9 +326,6 @@ class StagedBatch:
         self.path, self._dir = coll.path, coll._dir
         self.staged, self.unlinked = staged, unlinked
 
-    def __len__(self) -> int:
-        return len(self.staged)
-
     def run(self) -> dict[str, str]:
         """Returns {filename: why it was not written}; raises what the disk raises, the
         files not yet renamed removed (a full disk gets their space back)."""
