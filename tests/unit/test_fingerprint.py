@@ -384,3 +384,60 @@ def test_the_roots_of_only_so_many_configuration_files_are_kept(tmp_path, monkey
 
     kept = json.loads((tmp_path / "cache" / "syncd" / "roots.json").read_text())
     assert list(kept) == configs[-prefetch.REMEMBERED_CONFIGS :]  # the newest
+
+
+# look() in a fresh, single-threaded interpreter (the fingerprint child is one: a test
+# process may have threads, and the helper is forked only without any), with the split
+# forced at two items; prints the look and how many helpers were forked.
+_SPLIT_LOOK = """
+import os, pickle, sys
+from syncd.vdir import look as L
+forks = []
+os.register_at_fork(after_in_parent=lambda: forks.append(1))
+L.SPLIT_MIN = 2
+got = L.look(sys.argv[1])
+sys.stdout.buffer.write(pickle.dumps((got and (got.fingerprint, got.data), len(forks))))
+"""
+
+
+@pytest.mark.parametrize(
+    "oddity",
+    [None, "dir", "symlink", "empty"],
+    ids=[
+        "plain",
+        "a directory named .ics in the helper's half",
+        "a symlink in the helper's half",
+        "a zero-length file",
+    ],
+)
+def test_a_look_split_with_a_helper_process_is_the_look_of_one_process(tmp_path, oddity):
+    import pickle
+    import subprocess
+    import sys
+
+    coll = _vdir(tmp_path, 9)
+    if oddity == "dir":
+        (coll.path / "z-sub.ics").mkdir()
+    elif oddity == "symlink":
+        (coll.path / "z-link.ics").symlink_to(coll.path / "e0.ics")
+    elif oddity == "empty":
+        (coll.path / "e8.ics").write_bytes(b"")
+    alone = look_module.look(coll.path)  # below SPLIT_MIN: one process
+    out = subprocess.run(
+        [sys.executable, "-c", _SPLIT_LOOK, str(coll.path)],
+        capture_output=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    ).stdout
+    split, helpers = pickle.loads(out)
+    assert helpers == 1  # the split did happen
+    assert split == (alone and (alone.fingerprint, alone.data))
+    assert (alone is None) == (oddity == "symlink")
+
+
+def test_a_helper_that_fails_means_no_look_not_a_wrong_one(tmp_path, monkeypatch):
+    coll = _vdir(tmp_path, 9)
+    monkeypatch.setattr(look_module, "SPLIT_MIN", 2)
+    monkeypatch.setattr(look_module.threading, "active_count", lambda: 1)
+    monkeypatch.setattr(look_module, "_in_helper", lambda fd, items: lambda: None)
+    assert look_module.look(coll.path) is None
