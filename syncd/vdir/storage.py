@@ -460,7 +460,7 @@ class VdirCollection:
         """Atomically put ``data`` at ``filename`` if the file is still as ``expected``.
 
         ``expected=None`` means the file must not exist yet.  The temp file is
-        fsynced; the directory is fsynced once per batch by ``fsync_dir``.  Alone, the
+        fsynced; the directory is fsynced once per batch by ``StagedBatch.run``.  Alone, the
         file is checked here and again just before its rename; in a batch, only by
         ``commit_batch`` just before the rename, the check that counts (a check here too
         was 10,000 more ``lstat``s in a first download, on the one core that writes).
@@ -554,10 +554,6 @@ class VdirCollection:
         """Drop what is staged (the pass failed or was cancelled): nothing is renamed."""
         staged, self._batch = self._batch or [], None
         _remove_temps(staged)
-
-    def fsync_dir(self) -> None:
-        """One directory fsync makes a batch of renames durable (instead of one per file)."""
-        _fsync_directory(self.path)
 
     def read_meta(self, key: str) -> str | None:
         if key not in META_KEYS:
