@@ -228,6 +228,42 @@ def test_one_remote_id_is_found_without_reading_the_whole_index(tmp_path):
     j.close()
 
 
+def test_rows_are_put_sorted_unless_only_the_given_order_frees_each_filename(tmp_path):
+    """put_items sorts a run by key (cheaper B-tree inserts); a run where a row takes
+    the filename another row of the same run gives up can only be put in the order
+    given, and is, with nothing of the sorted attempt left behind."""
+    from syncd.journal import ItemRow
+
+    j = Journal(tmp_path / "p.sqlite3")
+    with j.transaction():
+        j.put_items([ItemRow("cal", "b", "x.ics", "rb", (1, 1, 1), "h", "rh", None)])
+    shuffled = [
+        ItemRow("cal", f"u{i:03d}", f"u{i:03d}.ics", f"r{i}", (1, 2, i), "h", "rh", None)
+        for i in (5, 1, 9, 3, 7)
+    ]
+    chain = [  # b gives up x.ics for y.ics, then a takes x.ics: sorted, a would go first
+        ItemRow("cal", "b", "y.ics", "rb", (1, 1, 2), "h", "rh", None),
+        ItemRow("cal", "a", "x.ics", "ra", (1, 1, 3), "h", "rh", None),
+    ]
+    with j.transaction():
+        j.put_items(shuffled + chain)
+    got = j.items("cal")
+    assert sorted(got) == ["a", "b", "u001", "u003", "u005", "u007", "u009"]
+    assert (got["a"].filename, got["b"].filename) == ("x.ics", "y.ics")
+    assert got["u007"].local_etag == (1, 2, 7)
+    swap = [  # no order can put this: an error, and nothing of the run is kept
+        ItemRow("cal", "a", "y.ics", "ra", (1, 1, 4), "h", "rh", None),
+        ItemRow("cal", "b", "x.ics", "rb", (1, 1, 5), "h", "rh", None),
+    ]
+    import sqlite3
+
+    with pytest.raises(sqlite3.IntegrityError), j.transaction():
+        j.put_items(swap)
+    got = j.items("cal")
+    assert (got["a"].filename, got["b"].filename) == ("x.ics", "y.ics")
+    j.close()
+
+
 def test_many_rows_are_put_at_once_and_a_synced_items_errors_cleared(tmp_path):
     from syncd.journal import ItemRow
 
