@@ -21,10 +21,19 @@ from datetime import date, datetime, timedelta, tzinfo
 
 from icalendar import Timezone, TimezoneDaylight, TimezoneStandard
 
-# The wall-time steps of icalendar's search, largest first; the same ones, so the same
-# changes are found (two changes closer together than a step can be stepped over, by
-# icalendar as by this).
-_STEPS: list[timedelta] = list(Timezone._from_tzinfo_skip_search)
+# The wall-time steps of icalendar's search (``Timezone._from_tzinfo_skip_search`` in
+# icalendar 6 and 7), largest first; the same ones, so the same changes are found (two
+# changes closer together than a step can be stepped over, by icalendar as by this).
+_STEPS: list[timedelta] = [timedelta(days=days) for days in (64, 32, 16, 8, 4, 2, 1)] + [
+    timedelta(hours=4),
+    timedelta(hours=1),
+    timedelta(minutes=20),
+    timedelta(minutes=5),
+    timedelta(minutes=1),
+    timedelta(seconds=20),
+    timedelta(seconds=5),
+    timedelta(seconds=1),
+]
 
 _Key = tuple[timedelta | None, timedelta | None, str, bool]
 
