@@ -253,10 +253,6 @@ class ItemRow:
 _BASE: JsonOnDemand = ItemRow.__dict__["base"]
 
 
-def _row_key(row: ItemRow) -> tuple[str, str]:
-    return row.collection, row.uid
-
-
 _NAMES_PER_QUERY = 500  # under SQLite's oldest limit on a query's parameters (999)
 
 
@@ -679,28 +675,7 @@ class Journal:
         self.put_items([row])
 
     def put_items(self, rows: Iterable[ItemRow]) -> None:
-        """Many rows in one statement run (a first download puts 10,000), in the order
-        of the table's key: rows that come in the server's order land all over its
-        B-trees, and sorted they cost a quarter less (10,000 rows: 0.29 -> 0.22 s).
-
-        The order can matter: each row's filename must be free when it is put (a row
-        taking the name another row gives up in the same run must come after it), so
-        a run the sorted order cannot put is put again in the order it was given."""
-        given = list(rows)
-        ordered = sorted(given, key=_row_key)
-        if all(a is b for a, b in zip(ordered, given, strict=True)):
-            self._put_in_order(given)
-            return
-        self.db.execute("SAVEPOINT put_items")
-        try:
-            self._put_in_order(ordered)
-        except sqlite3.IntegrityError:
-            self.db.execute("ROLLBACK TO put_items")
-            self._put_in_order(given)
-        finally:
-            self.db.execute("RELEASE put_items")
-
-    def _put_in_order(self, rows: list[ItemRow]) -> None:
+        """Many rows in one statement run (a first download puts 10,000)."""
         now = time.time()
         self.db.executemany(
             self._PUT_ITEM,
