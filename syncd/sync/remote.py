@@ -29,6 +29,9 @@ log = logging.getLogger("syncd.remote")
 
 # Times a paged listing is read again when the result moves under it (see _list_all).
 LISTING_ATTEMPTS = 3
+# Ids per /get of a first download's listing (_get_listed); the server's limit caps both.
+FIRST_PAGE = 1024
+PAGE = 2048
 
 
 @dataclass(frozen=True)
@@ -279,18 +282,19 @@ class RemoteStore:
         req = Request()
         cal_id = req.add(f"{self.dtype.collection}/get", {"accountId": self.account})
         state_id = req.add(f"{self.dtype.item}/get", {"accountId": self.account, "ids": []})
-        count_id = None
-        if not known_updated and self.expect is not None:  # a first download: how big?
-            count_id = req.add(
-                f"{self.dtype.item}/query",
-                {"accountId": self.account, "limit": 0, "calculateTotal": True},
+        listing_id = None
+        if not known_updated:  # a first download: every id, and how many, at once
+            listing_id = req.add(
+                f"{self.dtype.item}/query", {"accountId": self.account, "calculateTotal": True}
             )
         probe = self._probe_into(req)
         res = await self.client.send(req)
         self._probe_result(res, probe)
-        if count_id is not None and self.expect is not None:
-            total = _optional_total(res, count_id, f"{self.dtype.item}/query")
-            if total is not None:
+        whole = None
+        if listing_id is not None:
+            whole = _whole_listing(res, listing_id, f"{self.dtype.item}/query")
+            total = _optional_total(res, listing_id, f"{self.dtype.item}/query")
+            if total is not None and self.expect is not None:
                 self.expect(total)  # the conversion workers start while the pages come
         cals = res.get(cal_id, f"{self.dtype.collection}/get")
         delta = RemoteDelta(
@@ -313,7 +317,10 @@ class RemoteStore:
                 if self.sink is not None:
                     self.sink(normal)  # converted while the server prepares the next page
 
-            await self._list_all(delta, None, take)
+            if whole is not None:
+                await self._get_listed(delta, whole, take)
+            else:  # the server gave part of the listing only: pages of /query and /get
+                await self._list_all(delta, None, take)
             for oid in set(delta.objects) - delta.all_ids:  # read before a listing restarted
                 del delta.objects[oid]
             return delta
@@ -340,6 +347,37 @@ class RemoteStore:
             if self.sink is not None:
                 self.sink(normal)
         return delta
+
+    async def _get_listed(
+        self,
+        delta: RemoteDelta,
+        ids: list[str],
+        on_page: Callable[[list[dict[str, Any]]], None],
+    ) -> None:
+        """Every object of a listing already read whole, a /get of ``FIRST_PAGE`` ids,
+        then of ``PAGE`` (or the server's limit) at a time, each page handed to
+        ``on_page`` as it arrives; ``delta.all_ids`` ends up as the listed ids the
+        server still had.
+
+        One /query read in the request that took the state, instead of one per page:
+        Cyrus spends about 30 ms on each /query of 10,000 events whatever its page, and
+        that is what made small pages dear.  Small pages are what keeps the machine busy
+        at the start: the conversion workers begin on the first page while the server
+        makes the second, instead of waiting 0.4 s for a page of 4,096.  A listing read
+        in one answer cannot move between pages; an object destroyed since comes back
+        in notFound, and one created since is in the next pass's /changes (the state
+        was read before the query)."""
+        limit = self.client.limits.max_objects_in_get
+        found: set[str] = set()
+        start, size = 0, min(FIRST_PAGE, limit)
+        while start < len(ids):
+            batch = ids[start : start + size]
+            page, _, _ = await self.client.get_objects(self.dtype.item, batch)
+            found.update(obj["id"] for obj in page)
+            on_page(page)
+            start += len(batch)
+            size = min(PAGE, limit)
+        delta.all_ids = found
 
     @property
     def _light(self) -> list[str]:
@@ -601,6 +639,21 @@ class RemoteStore:
             f"{self.dtype.item}/query", {"accountId": self.account, "filter": {"uid": uid}}
         )
         return list(got.get("ids") or [])
+
+
+def _whole_listing(res: Responses, call_id: str, name: str) -> list[str] | None:
+    """The ids of a /query asked for with no limit, if the answer holds all of them (a
+    server may cap a query's page; then, or on an error, None)."""
+    try:
+        got = res.get(call_id, name)
+    except JmapError:
+        return None
+    ids, total = got.get("ids"), got.get("total")
+    if not isinstance(ids, list) or not isinstance(total, int) or got.get("position", 0) != 0:
+        return None
+    if len(ids) != total or not all(isinstance(i, str) for i in ids):
+        return None
+    return ids
 
 
 def _optional_total(res: Responses, call_id: str, name: str) -> int | None:

@@ -56,7 +56,9 @@ class FakeJmapServer:
     max_objects_in_set: int = 4096
     max_calls_in_request: int = 50
     query_limit: int | None = None  # a /query answers at most this many ids, whatever asked
-    refuse_counts: bool = False  # a /query with limit 0 (a count) answers invalidArguments
+    # A /query that asks for a count (limit 0) or for every id (no limit) answers
+    # invalidArguments, as a server that insists on pages might.
+    refuse_counts: bool = False
     state: int = 1
     calendars: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -345,7 +347,7 @@ class FakeJmapServer:
                 ids = [i for i in ids if store[i].get("taskListId") in wanted]
             pos = int(args.get("position") or 0)
             limit = args.get("limit")
-            if self.refuse_counts and limit == 0:
+            if self.refuse_counts and (limit == 0 or limit is None):
                 raise MethodFailure("invalidArguments")
             if self.query_limit is not None:
                 limit = self.query_limit if limit is None else min(limit, self.query_limit)

@@ -1,11 +1,15 @@
-"""Full listings read in /query pages (syncd.sync.remote.full_listing): a first download
-takes each page whole, and a result that moves between pages is read again rather than
-taken as deleting what slid across a page boundary."""
+"""Full listings (syncd.sync.remote.full_listing): a first download reads every id in
+the request that takes the state and then gets the objects a page of ids at a time;
+where the server gives only part of the listing at once, it reads /query pages, and a
+result that moves between pages is read again rather than taken as deleting what slid
+across a page boundary."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from tests.support.fakejmap import FakeTransport
+from tests.sync.conftest import PairHarness
 from tests.sync.test_engine import event
 
 LIGHT = ["id", "uid", "updated", "calendarIds"]
@@ -20,6 +24,10 @@ def _event_calls(pair, method: str) -> list[dict[str, Any]]:
     ]
 
 
+def _gets_by_id(pair) -> list[list[str]]:
+    return [args["ids"] for args in _event_calls(pair, "get") if args.get("ids")]
+
+
 def test_a_first_download_takes_each_page_whole_without_a_light_listing(pair):
     pair.server.max_objects_in_get = 7
     for i in range(20):
@@ -29,14 +37,76 @@ def test_a_first_download_takes_each_page_whole_without_a_light_listing(pair):
     assert len(pair.files()) == 20
     gets = _event_calls(pair, "get")
     assert not any(args.get("properties") == LIGHT for args in gets)  # no light listing
-    paged = [args for args in gets if "#ids" in args]
-    assert len(paged) == 3 and all("properties" not in args for args in paged)
+    # One /query for every id, in the first request; then pages of objects by id, whole.
+    queries = _event_calls(pair, "query")
+    assert len(queries) == 1 and "limit" not in queries[0], queries
+    assert not any("#ids" in args for args in gets)
+    pages = _gets_by_id(pair)
+    assert [len(p) for p in pages] == [7, 7, 6]
+    assert all("properties" not in args for args in gets if args.get("ids"))
+    assert sorted(i for p in pages for i in p) == sorted(pair.server.events)  # each id once
     # Once the journal knows the items, a full listing compares `updated` first again.
     pair.server.calendar_destroyed_at = pair.server.state + 1  # cannotCalculateChanges
     pair.server.request_args.clear()
     again = pair.sync()
     assert again.ok and again.changes == 0, again
     assert any(args.get("properties") == LIGHT for args in _event_calls(pair, "get"))
+
+
+def test_a_first_download_asks_for_a_small_first_page_then_bigger_ones(
+    pair, monkeypatch, tmp_path
+):
+    # The first page is small so the conversion workers start early; the rest are
+    # bigger, and no page is bigger than the server's maxObjectsInGet.
+    monkeypatch.setattr("syncd.sync.remote.FIRST_PAGE", 2)
+    monkeypatch.setattr("syncd.sync.remote.PAGE", 5)
+    pair.server.max_objects_in_get = 7
+    for i in range(18):
+        pair.server.put_event(event(f"ev{i:02d}"))
+    assert pair.sync().ok
+    assert [len(p) for p in _gets_by_id(pair)] == [2, 5, 5, 5, 1]
+    assert len(pair.files()) == 18
+
+    monkeypatch.setattr("syncd.sync.remote.PAGE", 50)  # capped at maxObjectsInGet
+    for i in range(18, 30):
+        pair.server.put_event(event(f"ev{i:02d}"))
+    fresh = PairHarness(tmp_path / "fresh", pair.server, FakeTransport(pair.server))
+    fresh.root.mkdir(parents=True)
+    fresh.write_config()
+    pair.server.request_args.clear()
+    assert fresh.sync().ok
+    assert [len(p) for p in _gets_by_id(fresh)] == [2, 7, 7, 7, 7]
+    assert len(fresh.files()) == 30
+
+
+def test_a_first_download_misses_nothing_destroyed_or_made_while_it_reads(pair):
+    # The listing is read at once; an object destroyed before its page is asked for
+    # comes back in notFound and is left out, and one made after the listing comes in
+    # the next pass's /changes.
+    pair.server.max_objects_in_get = 7
+    for i in range(20):
+        pair.server.put_event(event(f"ev{i:02d}"))
+    done: list[str] = []
+
+    def hook(request: dict[str, Any]):
+        for name, args, _ in request.get("methodCalls", []):
+            if name == "CalendarEvent/get" and args.get("ids") and not done:
+                last = max(pair.server.events)
+                pair.server.delete_event(last)
+                pair.server.put_event(event("late"))
+                done.append(last)
+        return None
+
+    pair.server.hooks.append(hook)
+    result = pair.sync()
+    assert result.ok, result
+    assert len(done) == 1 and done[0] + ".ics" not in pair.files()
+    assert len(pair.files()) == 19 and "late.ics" not in pair.files()
+    pair.server.hooks.clear()
+    assert pair.sync().ok
+    on_server = {ev["uid"] for ev in pair.server.events.values()}
+    assert {name.removesuffix(".ics") for name in pair.files()} == on_server
+    assert len(on_server) == 20
 
 
 def _destroy_between_pages(pair, times: int):
@@ -58,6 +128,7 @@ def _destroy_between_pages(pair, times: int):
 
 def test_a_first_download_whose_result_moves_between_pages_misses_nothing(pair):
     pair.server.max_objects_in_get = 7
+    pair.server.query_limit = 7  # no listing at once: /query pages
     for i in range(20):
         pair.server.put_event(event(f"ev{i:02d}"))
     destroyed = _destroy_between_pages(pair, times=1)
@@ -109,6 +180,7 @@ def test_a_server_that_answers_fewer_ids_than_asked_for_loses_and_repeats_nothin
 
 def test_a_listing_asks_for_each_page_once_and_none_past_the_count(pair):
     pair.server.max_objects_in_get = 7
+    pair.server.query_limit = 7  # no listing at once: /query pages
     for i in range(20):
         pair.server.put_event(event(f"ev{i:02d}"))
     assert pair.sync().ok
@@ -128,8 +200,7 @@ def test_a_first_download_announces_its_count_before_its_first_page(pair, monkey
     announced: list[tuple[int, int]] = []
 
     def expect(self, count: int) -> None:
-        pages = [args for args in _event_calls(pair, "query") if args.get("limit")]
-        announced.append((count, len(pages)))
+        announced.append((count, len(_gets_by_id(pair))))
 
     monkeypatch.setattr(Preparer, "expect", expect)
     assert pair.sync().ok
@@ -145,9 +216,12 @@ def test_a_server_that_will_not_count_still_gets_its_first_download(pair, monkey
     monkeypatch.setattr("syncd.sync.engine.worker_count", lambda: 2)
     announced: list[int] = []
     monkeypatch.setattr(Preparer, "expect", lambda self, count: announced.append(count))
-    pair.server.refuse_counts = True
+    pair.server.refuse_counts = True  # no count, and no listing at once: /query pages
+    pair.server.max_objects_in_get = 5
     for i in range(12):
         pair.server.put_event(event(f"ev{i:02d}"))
     result = pair.sync()
     assert result.ok, result
     assert len(pair.files()) == 12 and announced == []
+    pages = [args["position"] for args in _event_calls(pair, "query") if args.get("limit")]
+    assert sorted(pages) == [0, 5, 10]
