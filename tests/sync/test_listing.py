@@ -53,9 +53,7 @@ def test_a_first_download_takes_each_page_whole_without_a_light_listing(pair):
     assert any(args.get("properties") == LIGHT for args in _event_calls(pair, "get"))
 
 
-def test_a_first_download_asks_for_a_small_first_page_then_bigger_ones(
-    pair, monkeypatch, tmp_path
-):
+def test_a_first_download_asks_for_a_small_first_page_then_bigger_ones(pair, monkeypatch, tmp_path):
     # The first page is small so the conversion workers start early; the rest are
     # bigger, and no page is bigger than the server's maxObjectsInGet.
     monkeypatch.setattr("syncd.sync.remote.FIRST_PAGE", 2)
