@@ -6,6 +6,7 @@ The client knows the JMAP core protocol (RFC 8620 3) and nothing of calendars;
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -103,6 +104,12 @@ class JmapClient:
     @property
     def account_id(self) -> str:
         return self.session.account_id
+
+    def sibling(self) -> JmapClient | None:
+        """A client for requests sent while this one's are, over a connection of its
+        own; None where the transport cannot make one (then requests go one by one)."""
+        make = getattr(self.transport, "sibling", None)
+        return None if make is None else dataclasses.replace(self, transport=make())
 
     @property
     def limits(self):  # type: ignore[no-untyped-def]

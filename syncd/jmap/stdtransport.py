@@ -45,6 +45,12 @@ class StdlibTransport:
     ) -> HttpResponse:
         return await anyio.to_thread.run_sync(self._request, method, url, dict(headers), body)
 
+    def sibling(self) -> StdlibTransport:
+        """A transport with a connection of its own, for requests sent while this one's
+        are (one connection carries one exchange at a time); it counts into the same
+        counter."""
+        return StdlibTransport(self.verify, self.timeout, self.counter, _tls=self._tls)
+
     async def aclose(self) -> None:
         for conn in self._connections.values():
             conn.close()
@@ -55,10 +61,9 @@ class StdlibTransport:
     ) -> HttpResponse:
         origin = _origin(url)
         for _ in range(MAX_REDIRECTS + 1):
-            self.counter.requests += 1
-            self.counter.bytes_sent += len(body or b"")
+            self.counter.add(requests=1, sent=len(body or b""))
             status, resp_headers, content = self._exchange(method, url, headers, body)
-            self.counter.bytes_received += len(content)
+            self.counter.add(received=len(content))
             location = resp_headers.get("location")
             if status not in (301, 302, 303, 307, 308) or not location:
                 return HttpResponse(status, resp_headers, content, url)

@@ -8,6 +8,7 @@ that counts requests and bytes for the benchmarks.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -45,6 +46,15 @@ class TrafficCounter:
     requests: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, requests: int = 0, sent: int = 0, received: int = 0) -> None:
+        """Counted from transport threads that may run at the same time (``+=`` on an
+        attribute is a read and a write: two threads could lose one of their counts)."""
+        with self._lock:
+            self.requests += requests
+            self.bytes_sent += sent
+            self.bytes_received += received
 
 
 @dataclass

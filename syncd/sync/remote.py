@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 from syncd.convert.dialect import (
     AUTO,
     PROBE,
@@ -32,6 +34,9 @@ LISTING_ATTEMPTS = 3
 # Ids per /get of a first download's listing (_get_listed); the server's limit caps both.
 FIRST_PAGE = 1024
 PAGE = 2048
+# Connections a first download's pages are read over (where the transport can open a
+# second one): while this process reads one answer, the server makes the next.
+PAGE_CONNECTIONS = 2
 
 
 @dataclass(frozen=True)
@@ -359,24 +364,48 @@ class RemoteStore:
         ``on_page`` as it arrives; ``delta.all_ids`` ends up as the listed ids the
         server still had.
 
-        One /query read in the request that took the state, instead of one per page:
+        One /query, read in the request that took the state, instead of one per page:
         Cyrus spends about 30 ms on each /query of 10,000 events whatever its page, and
-        that is what made small pages dear.  Small pages are what keeps the machine busy
-        at the start: the conversion workers begin on the first page while the server
-        makes the second, instead of waiting 0.4 s for a page of 4,096.  A listing read
-        in one answer cannot move between pages; an object destroyed since comes back
-        in notFound, and one created since is in the next pass's /changes (the state
-        was read before the query)."""
+        that is what made small pages dear.  Small pages keep the machine busy from the
+        start: the conversion workers begin on the first page while the server makes
+        the next, instead of waiting 0.4 s for a page of 4,096.  The pages go over two
+        connections where the transport can open a second (``PAGE_CONNECTIONS``), so
+        the server makes one page while this process reads the one before; the order
+        in which they come back does not matter.  A listing read in one answer cannot
+        move between pages; an object destroyed since comes back in notFound, and one
+        created since is in the next pass's /changes (the state was read before the
+        query)."""
         limit = self.client.limits.max_objects_in_get
-        found: set[str] = set()
+        pages: list[list[str]] = []
         start, size = 0, min(FIRST_PAGE, limit)
         while start < len(ids):
-            batch = ids[start : start + size]
-            page, _, _ = await self.client.get_objects(self.dtype.item, batch)
-            found.update(obj["id"] for obj in page)
-            on_page(page)
-            start += len(batch)
+            pages.append(ids[start : start + size])
+            start += size
             size = min(PAGE, limit)
+        found: set[str] = set()
+        unread = iter(pages)
+
+        async def read(client: JmapClient) -> None:
+            for batch in unread:  # shared: each page is read once, by whichever is free
+                page, _, _ = await client.get_objects(self.dtype.item, batch)
+                found.update(obj["id"] for obj in page)
+                on_page(page)
+
+        clients = [self.client]
+        if len(pages) > 2:
+            clients += [c for _ in range(PAGE_CONNECTIONS - 1) if (c := self.client.sibling())]
+        if len(clients) == 1:
+            await read(self.client)
+        else:
+            try:
+                async with anyio.create_task_group() as tg:
+                    for client in clients:
+                        tg.start_soon(read, client)
+            except BaseExceptionGroup as group:
+                raise _first_failure(group) from None
+            finally:
+                for client in clients[1:]:
+                    await client.transport.aclose()
         delta.all_ids = found
 
     @property
@@ -639,6 +668,18 @@ class RemoteStore:
             f"{self.dtype.item}/query", {"accountId": self.account, "filter": {"uid": uid}}
         )
         return list(got.get("ids") or [])
+
+
+def _first_failure(group: BaseExceptionGroup) -> BaseException:
+    """What stopped a task group, as the pass would have seen it from one task: the
+    first exception that is not the cancellation of the others."""
+    cancelled = anyio.get_cancelled_exc_class()
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first_failure(exc)
+        if not isinstance(exc, cancelled):
+            return exc
+    return group
 
 
 def _whole_listing(res: Responses, call_id: str, name: str) -> list[str] | None:

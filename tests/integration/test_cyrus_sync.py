@@ -473,3 +473,54 @@ def test_the_command_line_pass_compares_fingerprints_and_still_finds_edits(cyrus
 
     again = run_cli(cyrus_pair, "-vvv", "sync")
     assert again.returncode == 0 and f"{d} is as the journal left it" in again.stderr
+
+
+def test_a_first_download_over_two_connections_brings_every_event_once(cyrus_pair, monkeypatch):
+    """The pages of a first download go over two connections at once (as `syncd sync`
+    reads them, with the standard-library transport): Cyrus answers both, and every
+    event arrives once.  Small pages, so that 40 events make six of them."""
+    import anyio
+
+    from syncd.config import load_config
+    from syncd.connect import connect
+    from syncd.jmap.stdtransport import StdlibTransport
+    from syncd.journal import Journal
+    from syncd.sync.engine import PairSync, PassOptions
+
+    monkeypatch.setattr("syncd.sync.remote.FIRST_PAGE", 5)
+    monkeypatch.setattr("syncd.sync.remote.PAGE", 7)
+    events = {f"e{i}": jmap_event(f"two-{i}@example.com", f"Two {i}", "Default", 1 + i % 28)
+              for i in range(40)}  # fmt: skip
+    cyrus_pair.set_events({"create": events})
+    siblings: list[StdlibTransport] = []
+    make_sibling = StdlibTransport.sibling
+
+    def sibling(self: StdlibTransport) -> StdlibTransport:
+        siblings.append(make_sibling(self))
+        return siblings[-1]
+
+    monkeypatch.setattr(StdlibTransport, "sibling", sibling)
+    config = load_config(cyrus_pair.config_path)
+
+    async def go():
+        transport = StdlibTransport()
+        journal = Journal(config.state_dir / "cal.sqlite3")
+        try:
+            client = await connect(config.accounts["home"], transport=transport)
+            pair = config.pairs["cal"]
+            return await PairSync(config, pair, client, journal).run(PassOptions())
+        finally:
+            journal.close()
+            await transport.aclose()
+
+    result = anyio.run(go)
+    assert result.ok, result.summary()
+    assert sum(c.downloaded for c in result.collections) == 40
+    assert len(siblings) == 1 and siblings[0].counter.requests >= 7  # the listing, 6 pages
+    uids = []
+    for path in cyrus_pair.root.rglob("*.ics"):
+        cal = icalendar.Calendar.from_ical(path.read_bytes())
+        uids += [str(e["UID"]) for e in cal.walk("VEVENT")]
+    assert sorted(uids) == sorted(f"two-{i}@example.com" for i in range(40))
+    again = cyrus_pair.sync()
+    assert again.ok and again.changes == 0, again.summary()

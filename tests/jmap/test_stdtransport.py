@@ -19,11 +19,15 @@ class Recorder(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     seen: list[tuple[str, str, str | None]]
     other_port: int = 0
+    barrier: threading.Barrier
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self.seen.append((self.command, self.path, self.headers.get("Authorization")))
         if self.path == "/to-other-origin":
             self._redirect(f"http://127.0.0.1:{self.other_port}/landed")
+        elif self.path == "/together":  # answered once two requests are in at once
+            self.barrier.wait()
+            self._reply(200, b"together")
         elif self.path == "/same-origin":
             self._redirect("/landed")
         elif self.path == "/gzip":
@@ -127,6 +131,35 @@ def test_gzip_bodies_are_decoded_and_connections_kept_alive(servers):
     assert one.body == b'{"ok": true}' and two.body == b"payload"
     assert connections == 1
     assert transport.counter.requests == 2 and transport.counter.bytes_sent == len(b"payload")
+
+
+def test_a_sibling_sends_at_the_same_time_over_a_connection_of_its_own(servers):
+    # The server answers /together only once two requests for it are in at the same
+    # time: over one connection the first would wait for the second forever.
+    a, _, seen_a, _ = servers
+    a.RequestHandlerClass.barrier = threading.Barrier(2, timeout=10)
+    transport = StdlibTransport(timeout=20)
+    sibling = transport.sibling()
+    url = f"http://127.0.0.1:{a.server_address[1]}/together"
+    got: list = []
+
+    async def one(t: StdlibTransport) -> None:
+        got.append(await t.request("GET", url, headers={}))
+
+    async def go():
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(one, transport)
+                tg.start_soon(one, sibling)
+        finally:
+            await transport.aclose()
+            await sibling.aclose()
+
+    anyio.run(go)
+    assert [r.body for r in got] == [b"together", b"together"]
+    assert sibling.timeout == transport.timeout and sibling.verify == transport.verify
+    assert sibling.counter is transport.counter and transport.counter.requests == 2
+    assert transport.counter.bytes_received == 2 * len(b"together")
 
 
 def test_refused_connection_is_a_transport_error_without_userinfo():

@@ -32,6 +32,7 @@ class FaultyJmapHttpServer:
         self.jmap = server or FakeJmapServer()
         self.faults: collections.deque[str | None] = collections.deque()
         self.seen: list[str] = []  # what each API request got, for assertions
+        self.peers: list[int] = []  # the client port each API request came from
         self.hang_seconds = 5.0
         self.ping_interval: float | None = None  # None: what the client asked for
         self.streams = 0  # EventSource connections opened so far
@@ -60,6 +61,7 @@ class FaultyJmapHttpServer:
                 if method == "POST" and self.path.startswith("/jmap/api"):
                     fault = outer.faults.popleft() if outer.faults else None
                     outer.seen.append(fault or "ok")
+                    outer.peers.append(self.client_address[1])
                 if fault == "hang":
                     time.sleep(outer.hang_seconds)
                     self.close_connection = True
