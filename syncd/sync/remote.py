@@ -672,14 +672,20 @@ class RemoteStore:
 
 def _first_failure(group: BaseExceptionGroup) -> BaseException:
     """What stopped a task group, as the pass would have seen it from one task: the
-    first exception that is not the cancellation of the others."""
+    first exception that is not the cancellation of the others; if all of them are
+    cancellations (the pass itself was cancelled), the first of those, so that it
+    stays one."""
     cancelled = anyio.get_cancelled_exc_class()
+    leaves = list(_leaves(group))
+    return next((exc for exc in leaves if not isinstance(exc, cancelled)), leaves[0])
+
+
+def _leaves(group: BaseExceptionGroup) -> Iterable[BaseException]:
     for exc in group.exceptions:
         if isinstance(exc, BaseExceptionGroup):
-            return _first_failure(exc)
-        if not isinstance(exc, cancelled):
-            return exc
-    return group
+            yield from _leaves(exc)
+        else:
+            yield exc
 
 
 def _whole_listing(res: Responses, call_id: str, name: str) -> list[str] | None:

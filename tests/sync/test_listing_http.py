@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import pytest
 
 from tests.support.fakejmap import FakeJmapServer
@@ -73,3 +74,21 @@ def test_a_page_that_keeps_failing_fails_the_pass_plainly_and_the_next_one_recov
     code, _, err = h.cli("sync")
     assert code == 0, err
     assert len(h.files("personal")) == 30
+
+
+def test_what_stops_the_page_readers_is_raised_as_one_reader_would_have():
+    import asyncio
+
+    from syncd.jmap.errors import RequestError
+    from syncd.sync.remote import _first_failure
+
+    async def check() -> None:  # in the event loop, as the pass calls it
+        failure = RequestError("CalendarEvent/get: the server answered HTTP 500 4 times")
+        stopped = asyncio.CancelledError()
+        group = BaseExceptionGroup("", [stopped, BaseExceptionGroup("", [failure])])
+        assert _first_failure(group) is failure
+        # The pass itself cancelled: still a cancellation, not a group nobody expects.
+        only = asyncio.CancelledError()
+        assert _first_failure(BaseExceptionGroup("", [only, asyncio.CancelledError()])) is only
+
+    anyio.run(check)
