@@ -84,8 +84,7 @@ class NiquestsTransport:
         import niquests
 
         session = self._get_session()
-        self.counter.requests += 1
-        self.counter.bytes_sent += len(body or b"")
+        self.counter.add(requests=1, sent=len(body or b""))
         try:
             resp = await session.request(
                 method,
@@ -99,13 +98,20 @@ class NiquestsTransport:
             content = resp.content or b""
         except niquests.exceptions.RequestException as exc:
             raise TransportError(_describe(exc, url)) from None
-        self.counter.bytes_received += len(content)
+        self.counter.add(received=len(content))
         return HttpResponse(
             status=resp.status_code or 0,
             headers={k.lower(): v for k, v in resp.headers.items()},
             body=content,
             url=str(resp.url or url),
         )
+
+    def sibling(self) -> NiquestsTransport:
+        """A transport with a session (and so connections) of its own, for requests sent
+        while this one's are; it counts into the same counter.  A session of its own,
+        not this one shared: closing it after a first download must leave this one's
+        kept-alive connection (and the daemon's push stream beside it) alone."""
+        return NiquestsTransport(self.verify, self.timeout, self.counter)
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -34,7 +34,7 @@ LISTING_ATTEMPTS = 3
 # Ids per /get of a first download's listing (_get_listed); the server's limit caps both.
 FIRST_PAGE = 1024
 PAGE = 2048
-# Connections a first download's pages are read over (where the transport can open a
+# Connections a first download's pages are read over (both transports can open a
 # second one): while this process reads one answer, the server makes the next.
 PAGE_CONNECTIONS = 2
 
@@ -369,7 +369,7 @@ class RemoteStore:
         that is what made small pages dear.  Small pages keep the machine busy from the
         start: the conversion workers begin on the first page while the server makes
         the next, instead of waiting 0.4 s for a page of 4,096.  The pages go over two
-        connections where the transport can open a second (``PAGE_CONNECTIONS``), so
+        connections (``PAGE_CONNECTIONS``) where the transport can open a second, so
         the server makes one page while this process reads the one before; the order
         in which they come back does not matter.  A listing read in one answer cannot
         move between pages; an object destroyed since comes back in notFound, and one

@@ -1,6 +1,7 @@
 """A first download's pages over real HTTP (syncd.sync.remote._get_listed): ``syncd
-sync`` reads them over two connections, so the server makes one page while syncd reads
-the one before, and a page that fails fails the pass as a single request would."""
+sync`` and the daemon read them over two connections, so the server makes one page
+while syncd reads the one before, and a page that fails fails the pass as a single
+request would."""
 
 from __future__ import annotations
 
@@ -45,6 +46,18 @@ def test_a_first_download_reads_its_pages_over_two_connections(calendar_pair):
     code, out, err = h.cli("sync")
     assert code == 0, err
     assert len(h.http.seen) == 1
+
+
+def test_the_daemons_transport_reads_a_first_download_over_two_connections_too(calendar_pair):
+    # run_pair as the daemon runs it, with niquests (connect's default outside commands).
+    h = calendar_pair
+    _put_events(h, 30)
+    result = h.sync()
+    assert result.ok, result
+    assert sorted(h.files("personal")) == [f"ev{i:02d}.ics" for i in range(30)]
+    assert len(h.http.seen) == 9
+    assert len(set(h.http.peers[1:])) == 2, h.http.peers
+    assert h.sync().changes == 0
 
 
 def _event_gets(h) -> list[dict]:
