@@ -291,3 +291,16 @@ def test_many_rows_are_put_at_once_and_a_synced_items_errors_cleared(tmp_path):
         j.delete_items("cal", ["u0", "u2"])
     assert sorted(j.items("cal")) == ["u1"]
     j.close()
+
+
+def test_the_journal_keeps_a_first_download_batch_in_its_page_cache(tmp_path):
+    """A batch of 2,000 rows touches about 4 MB of pages; SQLite's default 2 MB cache
+    wrote them out early and read them back (Session 16 of contrib/bench/README.md)."""
+    from syncd.journal import CACHE_KIB
+
+    j = Journal(tmp_path / "p.sqlite3")
+    try:
+        assert j.db.execute("PRAGMA cache_size").fetchone()[0] == -CACHE_KIB
+        assert CACHE_KIB * 1024 >= 2 * 4_000_000
+    finally:
+        j.close()
