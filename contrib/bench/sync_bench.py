@@ -15,8 +15,9 @@ launcher that reports its wait4 (see LAUNCHER).  Per pass: wall time, CPU time (
 that child), peak RSS of that child, HTTP
 requests and bytes (both directions, headers included) counted by a proxy in front of each
 server (contrib/bench/proxy.py), and the CPU time of the whole machine (/proc/stat: the
-server's and the kernel's work too).  Each figure is the median of --runs passes.  See
-contrib/bench/README.md.
+server's and the kernel's work too).  Each figure is the median of --runs passes.  The
+sides take turns for their first downloads (``first_downloads``), and the table ends
+with that row's ratio run by run.  See contrib/bench/README.md.
 """
 
 from __future__ import annotations
@@ -531,24 +532,56 @@ class VdirsyncerSide:
 UID_RE = re.compile(rb"^UID:([^\r\n]+)", re.M)
 
 
-def run_scenarios(
-    side, n: int, events: list[seed.Event], runs: int, profile: bool, upload_max: int
-) -> dict[str, list[Measure]]:
-    rows: dict[str, list[Measure]] = {}
-    say = lambda msg: print(f"[bench] {side.label} N={n}: {msg}", file=sys.stderr, flush=True)  # noqa: E731
+def _say(side, n: int, msg: str) -> None:
+    print(f"[bench] {side.label} N={n}: {msg}", file=sys.stderr, flush=True)
 
-    # Each run downloads into a directory of its own, and nothing is deleted until the
-    # benchmark ends: on ext4, creating files within minutes of deleting thousands on the
-    # same filesystem costs up to ten times the kernel time (0.2 s -> 2 s for 10,000
-    # files here), which made the second and third runs measure the deletion before them.
-    ms = []
+
+def first_downloads(sides: list, n: int, runs: int) -> dict[str, tuple[list[Measure], Path]]:
+    """Every side's first downloads, the sides taking turns (A B, B A, A B, ...): this
+    VM's speed drifts by 30-50 % within an hour, and measured one side after the other,
+    a drift between them went into the ratio (session 16: run AS's syncd passes ran in
+    a slower stretch than its vdirsyncer passes).  Run r of each side is then a pair
+    measured minutes apart at most; ``paired_ratios`` compares them pair by pair.
+    Returns each side's measures and its last pair directory (the later scenarios
+    work in it).
+
+    Each run downloads into a directory of its own, and nothing is deleted until the
+    benchmark ends: on ext4, creating files within minutes of deleting thousands on the
+    same filesystem costs up to ten times the kernel time (0.2 s -> 2 s for 10,000
+    files here), which made the second and third runs measure the deletion before them."""
+    got: dict[str, tuple[list[Measure], Path]] = {}
     for r in range(runs):
-        pair = side.download_pair(n, r)
-        ms.append(side.sync(pair))
-        got = side.count_local(pair)
-        assert got == n, f"{side.label}: first download gave {got} files, wanted {n}"
-    rows["first download"] = ms
-    say(f"first download {[round(m.wall, 2) for m in ms]}")
+        for side in sides if r % 2 == 0 else sides[::-1]:
+            pair = side.download_pair(n, r)
+            measure = side.sync(pair)
+            count = side.count_local(pair)
+            assert count == n, f"{side.label}: first download gave {count} files, wanted {n}"
+            ms, _ = got.get(side.label, ([], pair))
+            got[side.label] = ([*ms, measure], pair)
+    for side in sides:
+        _say(side, n, f"first download {[round(m.wall, 2) for m in got[side.label][0]]}")
+    return got
+
+
+def paired_ratios(a: list[Measure], b: list[Measure]) -> list[float]:
+    """a/b wall time of each interleaved pair of runs (``first_downloads``)."""
+    return [x.wall / y.wall for x, y in zip(a, b, strict=True) if y.wall > 0]
+
+
+def run_scenarios(
+    side,
+    n: int,
+    events: list[seed.Event],
+    runs: int,
+    profile: bool,
+    upload_max: int,
+    first: tuple[list[Measure], Path],
+) -> dict[str, list[Measure]]:
+    """The scenarios after the first download (``first``: its measures and the pair
+    directory it left), one side at a time."""
+    say = lambda msg: _say(side, n, msg)  # noqa: E731
+    rows: dict[str, list[Measure]] = {"first download": first[0]}
+    pair = first[1]
 
     rows["no change"] = [side.sync(pair) for _ in range(runs)]
     say(f"no change {[round(m.wall, 2) for m in rows['no change']]}")
@@ -647,7 +680,16 @@ def table(n: int, results: dict[str, dict[str, list[Measure]]], runs: int) -> st
             f"| {cell(a, 'requests', '{:.0f}')} | {cell(b, 'requests', '{:.0f}')} "
             f"| {fmt_bytes(med(a, 'nbytes')) if a else '-'} | {fmt_bytes(med(b, 'nbytes')) if b else '-'} |"
         )
-    return head + "\n".join(lines) + "\n"
+    text = head + "\n".join(lines) + "\n"
+    a, b = s.get("first download"), v.get("first download")
+    if a and b:
+        pairs = paired_ratios(a, b)
+        text += (
+            "\nfirst download, run by run (the sides taking turns): syncd / vdirsyncer "
+            + " ".join(f"{r:.2f}" for r in pairs)
+            + f"; median {statistics.median(pairs):.2f} ({1 / statistics.median(pairs):.2f}x)\n"
+        )
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -734,6 +776,8 @@ def _run(args: argparse.Namespace, work: Path, where: str) -> int:
                     file=sys.stderr,
                     flush=True,
                 )
+            first = first_downloads(sides, n, args.runs)
+            for side in sides:
                 profile = side.label == "syncd" and args.profile is not None and n == max(args.n)
                 results[side.label] = run_scenarios(
                     side,
@@ -742,6 +786,7 @@ def _run(args: argparse.Namespace, work: Path, where: str) -> int:
                     args.runs,
                     profile,
                     -1 if args.no_upload else args.vds_upload_max,
+                    first[side.label],
                 )
             all_results[n] = results
             out.append(table(n, results, args.runs))
