@@ -4,13 +4,14 @@
 
 For each size, a ``CalendarEvent/get`` of that many events is sent --runs times over one
 kept-alive connection with each of: syncd's standard-library transport (the one
-``syncd sync`` uses), the same with its immediate acknowledgements switched off
-(``stdtransport._ack_at_once``, as before session 14), and the daemon's niquests
-transport. Prints the median wall time of a round trip and the ratio of the first two.
+``syncd sync`` uses) and the daemon's niquests transport, each as it is and with its
+immediate acknowledgements switched off (``syncd.jmap.quickack``; as before session 14
+for the first, session 16 for the second). Prints the median wall time of a round trip
+and, per transport, the ratio of the two.
 
-Why: Cyrus writes an answer in 4 KB pieces with Nagle's algorithm on, so the last
-piece of an answer over 4 KB waits for the client to acknowledge the one before, and
-Linux delays that acknowledgement by up to 40 ms. Needs root (the Cyrus chroot); see
+Why: Cyrus writes an answer in 4 KB pieces with Nagle's algorithm on, so each piece of
+an answer over 4 KB after the first waits for the client to acknowledge the one before,
+and Linux delays that acknowledgement by up to 40 ms. Needs root (the Cyrus chroot); see
 contrib/cyrus/harness.py.
 """
 
@@ -32,7 +33,7 @@ sys.path.insert(0, str(REPO))
 import harness  # noqa: E402
 import seed  # noqa: E402
 
-from syncd.jmap import stdtransport  # noqa: E402
+from syncd.jmap import quickack  # noqa: E402
 from syncd.jmap.stdtransport import StdlibTransport  # noqa: E402
 from syncd.jmap.transport import NiquestsTransport  # noqa: E402
 
@@ -55,14 +56,14 @@ async def _round_trips(transport, url: str, auth: str, body: bytes, runs: int) -
 
 
 def _measure(variant: str, url: str, auth: str, body: bytes, runs: int) -> tuple[float, int]:
-    saved = stdtransport._QUICKACK
+    saved = quickack.OPTION
     try:
-        if variant == "stdlib, delayed ACKs":
-            stdtransport._QUICKACK = None
-        transport = NiquestsTransport() if variant == "niquests" else StdlibTransport()
+        if variant.endswith("delayed ACKs"):
+            quickack.OPTION = None
+        transport = NiquestsTransport() if variant.startswith("niquests") else StdlibTransport()
         return anyio.run(_round_trips, transport, url, auth, body, runs)
     finally:
-        stdtransport._QUICKACK = saved
+        quickack.OPTION = saved
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--events", type=int, nargs="+", default=[1, 2, 3, 10, 100, 300])
     ap.add_argument("--runs", type=int, default=25)
     args = ap.parse_args(argv)
-    variants = ["stdlib", "stdlib, delayed ACKs", "niquests"]
+    variants = ["stdlib", "stdlib, delayed ACKs", "niquests", "niquests, delayed ACKs"]
     server = harness.CyrusServer.start()
     try:
         user = server.add_user("answers")
@@ -80,16 +81,22 @@ def main(argv: list[str] | None = None) -> int:
         ids = sorted(seed.jmap_ids(user))
         url = f"http://127.0.0.1:{server.http_port}/jmap/"
         print(f"Cyrus on 127.0.0.1:{server.http_port}, median of {args.runs} round trips each\n")
-        print("| events | answer bytes | " + " | ".join(f"{v} ms" for v in variants) + " | ratio |")
-        print("|--:|--:|" + "--:|" * len(variants) + "--:|")
+        print(
+            "| events | answer bytes | "
+            + " | ".join(f"{v} ms" for v in variants)
+            + " | ratio stdlib | ratio niquests |"
+        )
+        print("|--:|--:|" + "--:|" * len(variants) + "--:|--:|")
         for n in args.events:
             call = ["CalendarEvent/get", {"accountId": user.name, "ids": ids[:n]}, "g"]
             body = json.dumps({"using": USING, "methodCalls": [call]}).encode()
             got = {v: _measure(v, url, user.auth_header(), body, args.runs) for v in variants}
             size = got["stdlib"][1]
             cells = " | ".join(f"{got[v][0] * 1000:.1f}" for v in variants)
-            ratio = got["stdlib"][0] / got["stdlib, delayed ACKs"][0]
-            print(f"| {n} | {size:,} | {cells} | {ratio:.2f} |", flush=True)
+            ratios = " | ".join(
+                f"{got[v][0] / got[f'{v}, delayed ACKs'][0]:.2f}" for v in ("stdlib", "niquests")
+            )
+            print(f"| {n} | {size:,} | {cells} | {ratios} |", flush=True)
     finally:
         server.stop()
         server.remove()

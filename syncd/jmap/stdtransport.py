@@ -11,11 +11,9 @@ keep-alive per origin, every failure a ``TransportError`` without credentials in
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import http.client
 import logging
-import socket
 import ssl
 import zlib
 from collections.abc import Mapping
@@ -24,6 +22,7 @@ from urllib.parse import urljoin, urlsplit
 
 import anyio.to_thread
 
+from syncd.jmap import quickack
 from syncd.jmap.transport import HttpResponse, TrafficCounter, TransportError
 
 log = logging.getLogger("syncd.http")
@@ -91,10 +90,15 @@ class StdlibTransport:
             conn = self._connection(url)
             try:
                 conn.request(method, target, body=body, headers=send)
-                _ack_at_once(conn)
+                quickack.ack_at_once(conn.sock)
                 resp = conn.getresponse()
-                _ack_at_once(conn)
-                raw = resp.read()
+                size = resp.length
+                if quickack.piecewise(size, conn.sock):
+                    raw = quickack.read_acknowledging(resp.read, conn.sock)
+                    if len(raw) != size:  # read(n) returns short where read() raises
+                        raise http.client.IncompleteRead(raw, (size or 0) - len(raw))
+                else:
+                    raw = resp.read()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 self._drop(url)
                 if attempt == 1 and (reused or method == "GET"):
@@ -176,24 +180,6 @@ class _HTTPConnection(http.client.HTTPConnection):
 
 class _HTTPSConnection(http.client.HTTPSConnection):
     response_class = _SkipInterimResponse
-
-
-def _ack_at_once(conn: http.client.HTTPConnection) -> None:
-    """Acknowledge what the server sends as it comes (Linux's TCP_QUICKACK; it lapses,
-    so it is set again before each read).
-
-    Cyrus writes an answer in pieces of 4 KB with Nagle's algorithm on: the last piece
-    of an answer longer than that waits until the client acknowledges the one before,
-    and Linux delays that acknowledgement by up to 40 ms while it waits for something to
-    send back.  Without this, every answer over 4 KB took 44 ms more on loopback (a
-    4,881-byte /get: 46 ms against 2.2 ms)."""
-    sock = conn.sock
-    if sock is not None and _QUICKACK is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-
-
-_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 
 
 def _origin(url: str) -> Origin:
