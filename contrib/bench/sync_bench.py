@@ -591,7 +591,9 @@ def run_scenarios(
         ms = []
         for r in range(runs):
             title = f"Remote edit k{k} r{r}"
-            indexes = list(range(cursor, cursor + k))
+            if cursor + k > n:  # a small N: edit the same events again, under new titles
+                cursor = 0
+            indexes = list(range(cursor, min(cursor + k, n)))
             cursor += k
             side.remote_change(n, pair, indexes, title)
             ms.append(side.sync(pair))
@@ -608,6 +610,8 @@ def run_scenarios(
         ms = []
         for r in range(runs):
             title = f"Local edit k{k} r{r}"
+            if lcursor + k > len(files):  # a small N, as above
+                lcursor = 0
             chosen = files[lcursor : lcursor + k]
             lcursor += k
             for path in chosen:
