@@ -22,8 +22,6 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from icalendar.parser import _escape_char
-
 from syncd.convert.canon import MEMBERSHIP, SERVER_SET
 from syncd.convert.ical_out import (
     PRODID,
@@ -44,6 +42,7 @@ from syncd.convert.ical_out import (
     _tzid,
     content_line,
     escape_text,
+    icalendar_escape,
     link_props,
     participant_props,
 )
@@ -137,7 +136,7 @@ def _event_file(obj: dict[str, Any]) -> bytes | None:
         return None
     tzid = _zone_tzid(zone_name, all_day)
 
-    props["UID"] = [content_line("UID", _escape_char(uid))]
+    props["UID"] = [content_line("UID", icalendar_escape(uid))]
     stamp = obj.get("updated") or obj.get("created")
     props["DTSTAMP"] = [content_line("DTSTAMP", _utc(stamp) if stamp else "19700101T000000Z")]
     begin = _local(start)
@@ -165,19 +164,21 @@ def _event_file(obj: dict[str, Any]) -> bytes | None:
         props["SEQUENCE"] = [content_line("SEQUENCE", str(_int(obj["sequence"])))]
     if obj.get("status"):
         status = REV_STATUS_EVENT.get(obj["status"]) or str(obj["status"]).upper()
-        props["STATUS"] = [content_line("STATUS", _escape_char(status))]
+        props["STATUS"] = [content_line("STATUS", icalendar_escape(status))]
     if obj.get("privacy"):
         privacy = REV_CLASS.get(obj["privacy"]) or str(obj["privacy"]).upper()
-        props["CLASS"] = [content_line("CLASS", _escape_char(privacy))]
+        props["CLASS"] = [content_line("CLASS", icalendar_escape(privacy))]
     if obj.get("freeBusyStatus"):
         transp = REV_TRANSP.get(obj["freeBusyStatus"], "OPAQUE")
-        props["TRANSP"] = [content_line("TRANSP", _escape_char(transp))]
+        props["TRANSP"] = [content_line("TRANSP", icalendar_escape(transp))]
     priority = obj.get("priority")
     if priority is not None and priority != 0:
         props["PRIORITY"] = [content_line("PRIORITY", str(_int(priority)))]
     keywords = [_str(k) for k, on in sorted((obj.get("keywords") or {}).items()) if on]
     if keywords:
-        props["CATEGORIES"] = [content_line("CATEGORIES", ",".join(map(_escape_char, keywords)))]
+        props["CATEGORIES"] = [
+            content_line("CATEGORIES", ",".join(map(icalendar_escape, keywords)))
+        ]
     locations = []
     for lid, loc in sorted((obj.get("locations") or {}).items()):
         if type(loc) is not dict or not _LOCATION_KEYS.issuperset(loc):
@@ -295,7 +296,7 @@ def _offset_alarm(aid: Any, alert: Any, obj: dict[str, Any]) -> list[str] | None
         "BEGIN:VALARM",
         *head,
         content_line("TRIGGER", offset, related),
-        content_line("X-JMAP-ID", _escape_char(_str(aid))),
+        content_line("X-JMAP-ID", icalendar_escape(_str(aid))),
         "END:VALARM",
     ]
 

@@ -19,10 +19,9 @@ from typing import Any
 import icalendar
 from icalendar import Calendar
 from icalendar.cal import Component
-from icalendar.parser import Parameters, _escape_char
+from icalendar.parser import Parameters
 from icalendar.parser.parameter import QUOTABLE, rfc_6868_escape
 from icalendar.parser.parameter import RFC_6868_ESCAPE_REGEX as _RFC6868_SPECIAL
-from icalendar.parser.string import _foldline
 from icalendar.prop import (
     vCalAddress,
     vCategory,
@@ -231,9 +230,12 @@ def missing_tzids(cal: Component) -> set[str]:
 
 def fold(line: str) -> str:
     """icalendar's folding (74 octets a line, no line ending in a backslash or caret that
-    escapes the next character), by slices instead of character by character."""
+    escapes the next character), by slices instead of character by character.  Our own
+    (icalendar's is the private ``icalendar.parser.string._foldline`` since 7.2, and
+    13 times slower on a line that is not ASCII); tests/convert/test_serialize.py holds
+    the two to the same output."""
     if not line.isascii():
-        return _foldline(line)
+        return _fold_utf8(line)
     chunks = []
     start = 0
     while len(line) - start > 74:
@@ -244,6 +246,40 @@ def fold(line: str) -> str:
         start = end
     chunks.append(line[start:])
     return "\r\n ".join(chunks)
+
+
+def _fold_utf8(line: str) -> str:
+    """``fold`` of a line that is not ASCII: 74 octets of UTF-8 a line, a character
+    never split (a line ends before the lead byte of the one that does not fit)."""
+    data = line.encode("utf-8")
+    chunks = []
+    start = 0
+    while len(data) - start > 74:
+        end = start + 74
+        while data[end] & 0xC0 == 0x80:  # a continuation byte: back to its lead byte
+            end -= 1
+        if data[end - 1] in b"\\^" and end - 1 > start:
+            end -= 1
+        chunks.append(data[start:end])
+        start = end
+    chunks.append(data[start:])
+    return b"\r\n ".join(chunks).decode("utf-8")
+
+
+def icalendar_escape(text: str) -> str:
+    """TEXT as icalendar's vText escapes it (its private ``_escape_char``): a literal
+    backslash-N read as a line break first, then RFC 5545 3.3.11.  The direct writer
+    (syncd.convert.ical_direct) must write what icalendar would; ``Text``/``escape_text``
+    is what syncd writes where the two differ on purpose."""
+    return (
+        text.replace(r"\N", "\n")
+        .replace("\\", "\\\\")
+        .replace(";", r"\;")
+        .replace(",", r"\,")
+        .replace("\r\n", r"\n")
+        .replace("\n", r"\n")
+        .replace("\r", r"\n")
+    )
 
 
 def _calendar_extras(cal: Calendar, objs: list[dict[str, Any]]) -> list[Component]:
@@ -921,7 +957,7 @@ def _lean_line(name: str, value: Any, parameters: Any) -> _Line | None:
         text = value.to_ical().decode("utf-8")
     elif t is str:
         if kind is vText:
-            text = _escape_char(value)
+            text = icalendar_escape(value)
         elif kind is vUnknown or kind is vCalAddress and "\r" not in value and "\n" not in value:
             text = value
         else:
@@ -950,7 +986,7 @@ def _lean_line(name: str, value: Any, parameters: Any) -> _Line | None:
     elif t is timedelta and kind is vDDDTypes:
         text = _duration_text(value)
     elif t is list and kind is vCategory and all(type(c) is str for c in value):
-        text = ",".join(_escape_char(c) for c in value)
+        text = ",".join(icalendar_escape(c) for c in value)
     else:
         return None
     if parameters:
