@@ -949,12 +949,13 @@ class PairSync:
         log.warning(
             "%s: settling %d operation(s) of an interrupted pass", self.pair.name, len(intents)
         )
-        ids: list[str] = []
-        for _, kind, _, uid, detail in intents:
-            if kind == "create" and uid:
-                ids += await self.store.find_by_uid(uid)
-            elif detail.get("id"):
-                ids.append(str(detail["id"]))
+        created = [uid for _, kind, _, uid, _ in intents if kind == "create" and uid]
+        ids = await self.store.find_by_uids(created) if created else []
+        ids += [
+            str(detail["id"])
+            for _, kind, _, uid, detail in intents
+            if not (kind == "create" and uid) and detail.get("id")
+        ]
         return ids
 
     def _remote_id(self, act: Active, action: P.Action) -> str | None:

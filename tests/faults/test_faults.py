@@ -98,3 +98,31 @@ def test_one_refused_item_does_not_block_the_others_and_is_retried(http_pair):
     del http_pair.server.refuse["bad"]
     assert http_pair.sync().ok
     assert "bad" in {e["uid"] for e in http_pair.server.events.values()}
+
+
+def test_an_upload_cut_off_between_its_requests_settles_in_few_requests(http_pair, monkeypatch):
+    """A first upload goes out in several requests; the second's answer is cut off after
+    the server applied it.  The next pass finds what the server has by UID, many UIDs
+    per request (one request per UID made a big upload cut short cost one round trip
+    per event), and creates only the rest: every event exactly once."""
+    from syncd.jmap import packing
+
+    monkeypatch.setattr(packing, "WRITES_PER_REQUEST", 3)
+    seed(http_pair, 1)
+    assert http_pair.sync().ok
+    d = http_pair.root / "personal"
+    for i in range(10):
+        (d / f"up{i}.ics").write_text(ICS.format(uid=f"up{i}"))
+    # the fetch and the first write answered; the second write applied, its answer cut off
+    http_pair.http.faults.extend([None, None, "reset"])
+    with pytest.raises((SyncdError, JmapError)):
+        http_pair.sync()
+    assert len(http_pair.server.events) == 1 + 6  # requests 1 and 2 were applied
+    http_pair.server.requests.clear()
+    result = http_pair.sync()
+    assert result.ok, result.summary()
+    uids = sorted(e["uid"] for e in http_pair.server.events.values())
+    assert uids == sorted(["ev0", *(f"up{i}" for i in range(10))])  # each exactly once
+    lookups = [r for r in http_pair.server.requests if r.count("CalendarEvent/query") >= 2]
+    assert len(lookups) == 1 and lookups[0].count("CalendarEvent/query") == 10
+    assert http_pair.sync().changes == 0

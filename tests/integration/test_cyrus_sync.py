@@ -524,3 +524,50 @@ def test_a_first_download_over_two_connections_brings_every_event_once(cyrus_pai
     assert sorted(uids) == sorted(f"two-{i}@example.com" for i in range(40))
     again = cyrus_pair.sync()
     assert again.ok and again.changes == 0, again.summary()
+
+
+def test_a_big_upload_in_many_requests_and_one_cut_short_settle_on_cyrus(cyrus_pair, monkeypatch):
+    """A first upload goes to Cyrus in requests of a few writes each (in production 500:
+    syncd.jmap.packing); the answer to the second one is lost after Cyrus applied it.
+    The next pass looks the cut pass's UIDs up on Cyrus, all in one request (Cyrus
+    answers every /query of it), pairs what is there with the local files and creates
+    the rest: every event once, nothing to do after."""
+    from syncd.jmap import packing
+    from syncd.jmap.errors import JmapError
+    from syncd.jmap.transport import NiquestsTransport, TransportError
+
+    monkeypatch.setattr(packing, "WRITES_PER_REQUEST", 4)
+    d = cyrus_pair.root / "Default"
+    d.mkdir(parents=True)
+    uids = [f"many-{i}@example.com" for i in range(14)]
+    for uid in uids:
+        (d / f"{uid}.ics").write_text(simple_ics(uid, uid.split("@")[0]))
+    writes = []
+    real_request = NiquestsTransport.request
+
+    async def lose_the_second_writes_answer(self, method, url, *, headers, body=None):
+        answer = await real_request(self, method, url, headers=headers, body=body)
+        if body and b"CalendarEvent/set" in body:
+            writes.append(body)
+            if len(writes) == 2:
+                raise TransportError("connection reset while reading the answer (test)")
+        return answer
+
+    monkeypatch.setattr(NiquestsTransport, "request", lose_the_second_writes_answer)
+    with pytest.raises(JmapError):
+        cyrus_pair.sync()
+    assert len(cyrus_pair.events()) == 8  # two requests of four were applied
+    sent = []
+
+    async def record(self, method, url, *, headers, body=None):
+        sent.append(body or b"")
+        return await real_request(self, method, url, headers=headers, body=body)
+
+    monkeypatch.setattr(NiquestsTransport, "request", record)
+    result = cyrus_pair.sync()
+    assert result.ok, result.summary()
+    assert sorted(cyrus_pair.events()) == sorted(uids)  # each exactly once
+    lookups = [b.count(b'"CalendarEvent/query"') for b in sent]
+    assert max(lookups) == len(uids)  # the pass's 14 UIDs looked up in one request
+    again = cyrus_pair.sync()
+    assert again.ok and again.changes == 0, again.summary()

@@ -55,6 +55,8 @@ class FakeJmapServer:
     max_objects_in_get: int = 4096
     max_objects_in_set: int = 4096
     max_calls_in_request: int = 50
+    # A request body bigger than this is refused, as RFC 8620 3.6.1 says a server may.
+    max_size_request: int = 10_000_000
     query_limit: int | None = None  # a /query answers at most this many ids, whatever asked
     # A /query that asks for a count (limit 0) or for every id (no limit) answers
     # invalidArguments, as a server that insists on pages might.
@@ -219,7 +221,7 @@ class FakeJmapServer:
                 USING_CORE: {
                     "maxSizeUpload": 0,
                     "maxConcurrentUpload": 1,
-                    "maxSizeRequest": 10_000_000,
+                    "maxSizeRequest": self.max_size_request,
                     "maxConcurrentRequests": 4,
                     "maxCallsInRequest": self.max_calls_in_request,
                     "maxObjectsInGet": self.max_objects_in_get,
@@ -611,6 +613,9 @@ class FakeTransport:
                 self.base + "/jmap/session",
             )
         if method == "POST" and path == "/jmap/api/":
+            if len(body or b"") > self.server.max_size_request:
+                problem = {"type": "urn:ietf:params:jmap:error:limit", "limit": "maxSizeRequest"}
+                return HttpResponse(400, {}, json.dumps(problem).encode(), url)
             request = json.loads(body or b"{}")
             for hook in self.server.hooks:
                 answer = hook(request)

@@ -255,6 +255,47 @@ def test_batching_respects_small_limits(pair):
     assert all(len(r) <= 4 for r in pair.server.requests)
 
 
+def test_a_big_upload_keeps_every_request_under_the_servers_size_limit(pair):
+    """RFC 8620 3.6.1: a server may refuse a request bigger than its maxSizeRequest
+    (the fake server does); 40 events of about 1.3 KB each are sent in requests under
+    12 KB, each created once."""
+    pair.server.max_size_request = 12_000
+    d = pair.root / "personal"
+    d.mkdir()
+    pad = "x" * 1000
+    for i in range(40):
+        (d / f"up{i}.ics").write_text(ICS.format(uid=f"up{i}", title=f"U{i} {pad}"))
+    result = pair.sync()
+    assert result.ok, result
+    assert sorted(e["uid"] for e in pair.server.events.values()) == sorted(
+        f"up{i}" for i in range(40)
+    )
+    writes = [r for r in pair.server.request_args if any(n.endswith("/set") for n, _ in r)]
+    assert len(writes) >= 4  # 52 KB of events in requests under 12 KB
+    assert pair.sync().changes == 0
+
+
+def test_a_big_upload_is_sent_in_requests_of_bounded_work(pair, monkeypatch):
+    """Each request holds at most WRITES_PER_REQUEST writes, so that each answer comes
+    within seconds of server work, not all of a first upload's at once."""
+    from syncd.jmap import packing
+
+    monkeypatch.setattr(packing, "WRITES_PER_REQUEST", 4)
+    d = pair.root / "personal"
+    d.mkdir()
+    for i in range(10):
+        (d / f"up{i}.ics").write_text(ICS.format(uid=f"up{i}", title=f"U{i}"))
+    result = pair.sync()
+    assert result.ok, result
+    assert len(pair.server.events) == 10
+    sizes = [
+        sum(len(a.get("create") or {}) for n, a in r if n.endswith("/set"))
+        for r in pair.server.request_args
+        if any(n.endswith("/set") for n, _ in r)
+    ]
+    assert sizes == [4, 4, 2]
+
+
 def test_odd_uids_get_safe_stable_names(pair):
     odd = ["../../etc/passwd", "a/b", "x" * 300, "ünïcødé-🎉", "nul\x00byte", ".hidden"]
     for uid in odd:
