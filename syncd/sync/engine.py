@@ -41,6 +41,7 @@ from syncd.journal import (
 from syncd.sync import plan as P
 from syncd.sync.committer import Committer
 from syncd.sync.prepare import Canon, Preparer, worker_count
+from syncd.sync.readahead import Readahead
 from syncd.sync.remote import (
     CALENDARS,
     DataType,
@@ -280,6 +281,7 @@ class PairSync:
         self.exclude_dirs = exclude_dirs
         self._options = PassOptions()
         self._local_named: dict[str, set[str]] | None = None  # see _pass
+        self._ahead: Readahead | None = None  # files parsed ahead of _scan_local
         self._pending_meta: list[tuple[str, dict[str, Any]]] = []
 
     @property
@@ -709,13 +711,24 @@ class PairSync:
             listing = self._full_listing(act)
         by_file = act.journal.by_filename()  # file name -> (uid, etag text)
         seen: dict[str, str] = {}  # uid -> filename, for duplicate detection
-        for filename in sorted(listing):
-            etag_text = listing[filename]
-            entry = by_file.get(filename)
-            if entry is not None and entry[1] == etag_text:
-                seen[entry[0]] = filename  # unchanged
-                continue
-            await self._look_at(act, filename, etag_text, entry, seen)
+        to_read = [
+            name
+            for name in sorted(listing)
+            if (entry := by_file.get(name)) is None or entry[1] != listing[name]
+        ]
+        self._ahead = Readahead()
+        try:
+            self._ahead.start(to_read, act.vdir.read)
+            for filename in sorted(listing):
+                etag_text = listing[filename]
+                entry = by_file.get(filename)
+                if entry is not None and entry[1] == etag_text:
+                    seen[entry[0]] = filename  # unchanged
+                    continue
+                await self._look_at(act, filename, etag_text, entry, seen)
+        finally:
+            self._ahead.close()
+            self._ahead = None
         for uid, filename in act.journal.filenames():
             if uid not in seen and uid not in act.local.unreadable:
                 if filename in listing:
@@ -775,7 +788,11 @@ class PairSync:
         row = act.journal.get(entry[0]) if entry is not None else None
         await self._breathe()
         try:
-            data = act.vdir.read(filename)
+            data = (
+                self._ahead.read(filename, act.vdir.read)
+                if self._ahead
+                else act.vdir.read(filename)
+            )
         except (OSError, SyncdError) as exc:
             self._local_problem(act, filename, row, str(exc))
             return
@@ -784,8 +801,9 @@ class PairSync:
             seen[row.uid] = filename
             _touch(act, _replace(row, local_etag=etag))
             return
+        parsed = await self._ahead.parsed(filename, data) if self._ahead else None
         try:
-            objs = convert.ics_to_jscal(data)
+            objs = parsed.objs if parsed is not None else convert.ics_to_jscal(data)
         except convert.ConversionError as exc:
             where = f" line {exc.line}" if getattr(exc, "line", None) else ""
             self._local_problem(act, filename, row, f"not valid iCalendar{where}: {exc}")
@@ -826,7 +844,11 @@ class PairSync:
             act.local.unreadable.add(uid)
             return
         seen[uid] = filename
-        canon = convert.canonical(obj)
+        canon = (
+            parsed.canon
+            if parsed is not None and parsed.canon is not None
+            else convert.canonical(obj)
+        )
         act.local.changed[uid] = P.LocalVersion(
             filename, etag, digest, obj, canon, content_hash(canon)
         )

@@ -1,0 +1,136 @@
+"""Local files parsed ahead by workers (syncd.sync.readahead): the same pass, always.
+
+The workers only parse sooner; every test compares a pass with them against the same
+pass without them, bad files included, and checks that the main process parsed only
+what the workers could not.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+from syncd import convert
+from syncd.sync import prepare, readahead
+from syncd.sync.readahead import Readahead, parse_file
+from syncd.vdir.storage import DEFAULT_MAX_ITEM_BYTES
+from tests.support.fakejmap import FakeJmapServer, FakeTransport
+from tests.sync.conftest import PairHarness
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "contrib" / "bench"))
+import seed  # noqa: E402
+
+NO_UID = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"
+    "DTSTAMP:20260101T000000Z\r\nDTSTART:20260301T100000Z\r\nSUMMARY:no uid\r\n"
+    "END:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+TWO_UIDS = NO_UID.replace("SUMMARY:no uid", "UID:a\r\nSUMMARY:one").replace(
+    "END:VCALENDAR",
+    "BEGIN:VEVENT\r\nUID:b\r\nDTSTAMP:20260101T000000Z\r\n"
+    "DTSTART:20260301T100000Z\r\nEND:VEVENT\r\nEND:VCALENDAR",
+)
+TASK = NO_UID.replace("VEVENT", "VTODO").replace("SUMMARY:no uid", "UID:task-1\r\nSUMMARY:t")
+
+
+def fill(d: Path, n: int) -> None:
+    d.mkdir(parents=True)
+    seed.write_vdir(d, seed.make_events(n, prefix="ahead"))
+    (d / "broken.ics").write_bytes(b"BEGIN:VCALENDAR\r\nthis is not iCalendar\r\n")
+    (d / "no-uid.ics").write_text(NO_UID)
+    (d / "two-uids.ics").write_text(TWO_UIDS)
+    (d / "a-task.ics").write_text(TASK)
+    with open(d / "huge.ics", "wb") as f:  # over the per-item limit: not even read
+        f.truncate(DEFAULT_MAX_ITEM_BYTES + 1)
+
+
+def first_upload(where: Path, workers: str, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(prepare.ENV_WORKERS, workers)
+    server = FakeJmapServer()
+    h = PairHarness(where, server, FakeTransport(server))
+    fill(h.root / "personal", 40)
+    h.write_config()
+    parsed_here: list[bytes] = []
+    real = convert.ics_to_jscal
+
+    def counting(data: bytes):
+        parsed_here.append(data)
+        return real(data)
+
+    monkeypatch.setattr(convert, "ics_to_jscal", counting)
+    result = h.sync()
+    monkeypatch.setattr(convert, "ics_to_jscal", real)
+    db = sqlite3.connect(where / "state" / "cal.sqlite3")
+    rows = db.execute(
+        "SELECT uid, filename, local_hash, remote_hash, base FROM items ORDER BY uid"
+    ).fetchall()
+    db.close()
+    events = sorted(
+        (e["uid"], sorted((k, repr(v)) for k, v in e.items() if k != "id"))
+        for e in server.events.values()
+    )
+    return result, rows, events, h.files(), parsed_here
+
+
+def test_a_first_upload_is_the_same_with_and_without_parsing_workers(tmp_path, monkeypatch):
+    monkeypatch.setattr(readahead, "MIN_FILES", 10)
+    inline = first_upload(tmp_path / "inline", "0", monkeypatch)
+    ahead = first_upload(tmp_path / "ahead", "2", monkeypatch)
+    result_inline, result_ahead = inline[0], ahead[0]
+
+    def problems(result, where: Path) -> list[str]:
+        found = result.errors + [e for c in result.collections for e in c.errors]
+        return sorted(e.replace(str(where), "") for e in found)
+
+    assert problems(result_ahead, tmp_path / "ahead") == problems(
+        result_inline, tmp_path / "inline"
+    )
+    assert len(problems(result_inline, tmp_path / "inline")) == 4  # all but the UID-less one
+    assert len(inline[2]) == 41  # 40 events and the one given a UID
+    assert ahead[1:4] == inline[1:4]  # journal rows, server objects, local files
+    # Without workers the main process parsed every readable file; with them only the
+    # one they could not (to report it in context).
+    assert len(inline[4]) == 44
+    assert ahead[4] == [b"BEGIN:VCALENDAR\r\nthis is not iCalendar\r\n"]
+
+
+def test_below_the_threshold_nothing_is_started():
+    ahead = Readahead(workers=2)
+    assert not ahead.start([f"f{i}" for i in range(readahead.MIN_FILES - 1)], lambda n: b"")
+    assert ahead.pool is None
+    assert Readahead(workers=0).start([f"f{i}" for i in range(5000)], lambda n: b"") is False
+
+
+def test_a_read_error_comes_back_at_its_turn_and_other_bytes_are_parsed_here(monkeypatch):
+    monkeypatch.setattr(readahead, "MIN_FILES", 2)
+    ics = seed.to_ics(seed.make_events(1)[0]).encode()
+
+    def read(name: str) -> bytes:
+        if name == "gone":
+            raise FileNotFoundError(name)
+        return bytes(ics)
+
+    ahead = Readahead(workers=2)
+    try:
+        assert ahead.start(["a", "gone", "b"], read)
+        with pytest.raises(FileNotFoundError):
+            ahead.read("gone", read)
+        data = ahead.read("a", read)
+
+        async def go():
+            return (
+                await ahead.parsed("a", data),
+                await ahead.parsed("b", bytes(bytearray(ics))),  # not the bytes it read
+                await ahead.parsed("a", data),  # given once
+            )
+
+        first, other, again = anyio.run(go)
+        assert first == parse_file(ics) and first is not None
+        assert first.objs == convert.ics_to_jscal(ics)
+        assert other is None and again is None
+    finally:
+        ahead.close()
