@@ -25,7 +25,7 @@ WRITES_PER_REQUEST = 500
 # the accountId, the /get that reads the written objects back.  Counted per call,
 # generously, so that the sum of the objects' sizes can be held to the limit.
 CALL_OVERHEAD = 512
-# Per write: its key, quotes and separators, and its "#key" in the /get's ids.
+# Per write, on top of its own size (Sized.size: its JSON where it appears): a margin.
 WRITE_OVERHEAD = 16
 
 

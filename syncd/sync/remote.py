@@ -688,10 +688,14 @@ class RemoteStore:
 
 
 def _write_size(op: tuple[str, str, Any]) -> int:
-    """Bytes of one write in a request's body, as ``JmapClient.send`` encodes it."""
+    """Bytes of one write in a request's body, as ``JmapClient.send`` encodes it: its
+    key and value in the /set, and for a create or update its key again in the ids of
+    the /get that reads it back (an update's key is the server's id, of any length)."""
     _, key, value = op
-    size = len(key) + 4
-    return size if value is None else size + len(json.dumps(value, separators=(",", ":")))
+    quoted = len(key) + 3  # "key" and a separator
+    if value is None:
+        return quoted
+    return quoted + 1 + len(json.dumps(value, separators=(",", ":"))) + quoted + 1
 
 
 def _first_failure(group: BaseExceptionGroup) -> BaseException:

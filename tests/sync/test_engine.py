@@ -275,6 +275,24 @@ def test_a_big_upload_keeps_every_request_under_the_servers_size_limit(pair):
     assert pair.sync().changes == 0
 
 
+def test_updates_with_long_server_ids_stay_under_the_size_limit(pair, monkeypatch):
+    """An update's id is in the request twice (the /set's update map and the /get that
+    reads it back): with ids of 200 characters, 30 edits of 600-byte events must still
+    go out in requests under the server's 8 KB limit."""
+    made = iter(range(10**6))
+    monkeypatch.setattr(pair.server, "_new_id", lambda prefix: f"{prefix}{next(made):0200d}")
+    for i in range(30):
+        pair.server.put_event(event(f"ev{i}", "x" * 500))
+    assert pair.sync().ok
+    pair.server.max_size_request = 8_000
+    d = pair.root / "personal"
+    for path in d.glob("*.ics"):
+        path.write_text(path.read_text().replace("SUMMARY:x", "SUMMARY:y"))
+    result = pair.sync()
+    assert result.ok, result
+    assert all(e["title"].startswith("y") for e in pair.server.events.values())
+
+
 def test_a_big_upload_is_sent_in_requests_of_bounded_work(pair, monkeypatch):
     """Each request holds at most WRITES_PER_REQUEST writes, so that each answer comes
     within seconds of server work, not all of a first upload's at once."""
