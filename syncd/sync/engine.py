@@ -711,15 +711,16 @@ class PairSync:
             listing = self._full_listing(act)
         by_file = act.journal.by_filename()  # file name -> (uid, etag text)
         seen: dict[str, str] = {}  # uid -> filename, for duplicate detection
+        names = sorted(listing)
         to_read = [
             name
-            for name in sorted(listing)
+            for name in names
             if (entry := by_file.get(name)) is None or entry[1] != listing[name]
         ]
         self._ahead = Readahead()
         try:
             self._ahead.start(to_read, act.vdir.read)
-            for filename in sorted(listing):
+            for filename in names:
                 etag_text = listing[filename]
                 entry = by_file.get(filename)
                 if entry is not None and entry[1] == etag_text:
