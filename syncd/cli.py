@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept that a pair's journal now points at a different JMAP account",
     )
+    p.add_argument(
+        "--no-daemon",
+        action="store_true",
+        help="run the pass in this process even when a running daemon serves this config",
+    )
 
     p = sub.add_parser("discover", help="list an account's calendars")
     p.add_argument("account", nargs="?", help="account name (default: all)")
@@ -95,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run(args)
     if args.command == "sync":
+        asked = _sync_by_daemon(args)
+        if asked is not None:
+            return asked
         from syncd.gctune import rare_collections
         from syncd.vdir import prefetch
 
@@ -193,6 +201,48 @@ def _echo(line: str) -> None:
         _discard_stdout()
 
 
+def _print_lines(lines: Sequence[tuple[bool, str]]) -> None:
+    for to_stderr, line in lines:
+        if to_stderr:
+            print(line, file=sys.stderr)
+        else:
+            _echo(line)
+
+
+def _sync_by_daemon(args: argparse.Namespace) -> int | None:
+    """``syncd sync`` answered by the daemon running this configuration, which knows from
+    its watcher what changed on disk (syncd.control); None when the pass is to run here:
+    no daemon serves this configuration, or the options ask for what only a pass of
+    our own does."""
+    if args.dry_run or args.force_delete or args.allow_account_change or args.no_daemon:
+        return None
+    from syncd import control
+    from syncd.paths import default_config_path
+
+    path = control.socket_path(args.config or default_config_path())
+    if path is None or not path.exists():
+        return None
+    from syncd.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError:
+        return None  # the pass of our own says what is wrong with it
+    names = args.pairs or list(config.pairs)
+    if any(name not in config.pairs for name in names):
+        return None  # likewise
+    request = control.sync_request(config.digest, config.state_dir, names, bool(args.verbose))
+    answer = control.ask(path, request)
+    if answer is None:
+        return None
+    if "refused" in answer:
+        print(f"syncd: {answer['refused']}; this pass runs here", file=sys.stderr)
+        return None
+    log.info("the running daemon (pid %s) did this pass", answer.get("pid"))
+    _print_lines([(bool(err), str(line)) for err, line in answer.get("lines") or []])
+    return int(answer.get("status", 1))
+
+
 def _discard_stdout() -> None:
     """Point stdout at /dev/null, so that what is still buffered, or still to be said, is
     dropped instead of failing again (the Python documentation's advice for SIGPIPE)."""
@@ -209,6 +259,7 @@ async def _sync(config, args) -> int:  # type: ignore[no-untyped-def]
     from syncd.progress import Progress
     from syncd.sync.engine import PassOptions
     from syncd.sync.pair import EVENTS, TASK_TYPE, run_pair, type_journal_path
+    from syncd.sync.result import report_lines
 
     names = args.pairs or list(config.pairs)
     unknown = [n for n in names if n not in config.pairs]
@@ -261,23 +312,9 @@ async def _sync(config, args) -> int:  # type: ignore[no-untyped-def]
                 print(f"syncd: {name}: {exc}", file=sys.stderr)
                 status = 1
                 continue
-            for problem in result.errors:
-                print(f"syncd: {problem}", file=sys.stderr)
-            if args.verbose:
-                for note in result.notes:
-                    print(f"syncd: note: {note}", file=sys.stderr)
-            for coll in result.collections:
-                for problem in coll.errors:
-                    print(f"syncd: {name}/{coll.name}: {problem}", file=sys.stderr)
-                if coll.blocked:
-                    print(
-                        f"syncd: {name}/{coll.name}: deletion guard: {coll.blocked}",
-                        file=sys.stderr,
-                    )
             if not options.dry_run:
                 log.info(result.summary())
-                if args.verbose or result.changes:
-                    _echo(result.summary())
+            _print_lines(report_lines(name, result, bool(args.verbose), options.dry_run))
             if not result.ok:
                 status = 1
     finally:

@@ -8,6 +8,7 @@ Secrets are wrapped in ``Secret`` so that they never print.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import ipaddress
 import logging
 import os
@@ -144,6 +145,9 @@ class Config:
     accounts: Mapping[str, Account]
     pairs: Mapping[str, Pair]
     state_dir: Path
+    # The file's bytes as read, hashed: a daemon answers a `syncd sync` only for the
+    # configuration it runs (syncd.control).
+    digest: str = ""
 
 
 def journal_file(config: Config, pair: Pair, kind: str = "events") -> Path:
@@ -427,7 +431,8 @@ def load_config(path: Path | None = None) -> Config:
     file = Path(path) if path is not None else default_config_path()
     r = _Reader(file)
     try:
-        text = file.read_text(encoding="utf-8")
+        data_bytes = file.read_bytes()
+        text = data_bytes.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(
             f"{file}: no config file there. Create it (see the README's Configuration section), "
@@ -472,4 +477,10 @@ def load_config(path: Path | None = None) -> Config:
                 )
         except OSError:
             pass
-    return Config(path=file, accounts=accounts, pairs=pairs, state_dir=state_dir)
+    return Config(
+        path=file,
+        accounts=accounts,
+        pairs=pairs,
+        state_dir=state_dir,
+        digest=hashlib.sha256(data_bytes).hexdigest(),
+    )

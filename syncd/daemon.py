@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ import anyio
 
 from syncd.config import Account, Config, Pair
 from syncd.connect import connect
+from syncd.control_server import serve_control
 from syncd.errors import SyncdError
 from syncd.jmap.client import JmapClient
 from syncd.jmap.errors import AuthError, JmapError
@@ -44,8 +46,10 @@ MAX_DEBOUNCE = 3.0  # a steady stream of file events still gets a pass this ofte
 STATE_TYPES = ("Calendar", "CalendarEvent", "TaskList", "Task")
 CLOCK_JUMP = 20.0
 # Reasons for a pass that say nothing about the vdir: such a pass may skip the stat of
-# every file (see local_scan_needed).
-REMOTE_REASONS = frozenset({"push", "poll", "reconnected"})
+# every file (see local_scan_needed).  "asked": a `syncd sync` asked for the pass, after
+# the watcher reported every change made before it (VdirWatcher.barrier), so what
+# changed on disk is among the reasons already; "asked-look": the same without that word.
+REMOTE_REASONS = frozenset({"push", "poll", "reconnected", "asked"})
 CLOCK_CHECK = 5.0  # how often the clocks are compared  # wall-clock moved this much more than the monotonic clock: a resume
 
 
@@ -75,6 +79,8 @@ def watch_vouches(trusted_since: float | None, clean_scan_started: float | None)
         and clean_scan_started >= trusted_since
     )
 
+
+ASKED = frozenset({"asked", "asked-look"})  # a `syncd sync` waits for this pass
 
 MAX_NAMED_FILES = 1000  # more file events than this between passes: look at every file
 
@@ -139,6 +145,14 @@ class PairRunner:
     scans_named: int = 0  # passes that looked only at the files the watcher named
     # Paths the watcher reported since the last pass began (None: too many to name).
     changed_paths: set[str] | None = field(default_factory=set)
+    begun: int = 0  # passes begun (``passes``: passes ended)
+    # What the last pass that ended came to: its result, or why it failed (None: it was
+    # cancelled).  What a `syncd sync` that asked for it prints (pass_on_request).
+    outcome: PassResult | str | None = None
+    recent: deque[tuple[int, PassResult | str | None]] = field(
+        default_factory=lambda: deque(maxlen=16)
+    )  # (number, outcome) of the last passes
+    _ended: anyio.Event = field(default_factory=anyio.Event)
 
     def trigger(self, reason: str) -> None:
         self.dirty = True
@@ -161,7 +175,7 @@ class PairRunner:
             self._wake = anyio.Event()
             if not self.dirty:
                 continue
-            if "local" in self.reasons:
+            if "local" in self.reasons and not self.reasons & ASKED:
                 await self._debounce()  # a save is several file events; push is not
             self.dirty = False
             reasons, self.reasons = self.reasons, set()
@@ -173,13 +187,15 @@ class PairRunner:
         while True:
             quiet_until = self._last_trigger + self.pair.debounce
             now = time.monotonic()
-            if now >= quiet_until or now - started >= MAX_DEBOUNCE:
-                return
+            if now >= quiet_until or now - started >= MAX_DEBOUNCE or self.reasons & ASKED:
+                return  # (a `syncd sync` waiting: its barrier has the save's events in)
             await anyio.sleep(min(quiet_until, started + MAX_DEBOUNCE) - now)
 
     async def _one_pass(self, reasons: set[str]) -> None:
         log.info("%s: pass (%s)", self.pair.name, ", ".join(sorted(reasons)))
         self.in_pass = True
+        self.begun += 1
+        self.outcome = None
         try:
             # Shielded: a stop request lets the pass finish (up to STOP_GRACE), so the
             # journal always matches what was written.
@@ -190,8 +206,28 @@ class PairRunner:
             self._pass_scope = None
             self.in_pass = False
             self.passes += 1
+            self.recent.append((self.begun, self.outcome))
             self.first_pass_done.set()
+            self._ended.set()
+            self._ended = anyio.Event()
             self.daemon.pass_finished(self)
+
+    async def pass_on_request(self) -> list[PassResult | str | None]:
+        """One pass that begins after this call and after the watcher has reported every
+        change made on disk before it; what every pass begun since this call came to
+        (see ``outcome``), that one last.
+
+        The pass in flight, if any, does not count: it may have looked before a file
+        the caller saved.  One that begins while the watcher catches up (its events
+        asked for it) does, as the caller's changes may be in it.  Requests that arrive
+        together share a pass."""
+        arrived = self.begun
+        vouched = self.watcher is not None and await self.watcher.barrier()
+        after = self.begun
+        self.trigger("asked" if vouched else "asked-look")
+        while self.passes <= after:
+            await self._ended.wait()
+        return [outcome for number, outcome in self.recent if number > arrived]
 
     async def _guarded_pass(self, reasons: set[str] | None = None) -> None:
         started = time.monotonic()
@@ -210,14 +246,14 @@ class PairRunner:
             self.account.note_state(result.states)
         except (SyncdError, JmapError, OSError) as exc:
             self.failures += 1
-            self.last_error = str(exc)
+            self.last_error = self.outcome = str(exc)
             if isinstance(exc, AuthError):
                 self.account.drop_client()
             delay = min(300.0, 2.0 * 2 ** min(self.failures, 8))
             log.error("%s: pass failed: %s (retrying in %.0f s)", self.pair.name, exc, delay)
             self.daemon.later(delay, lambda: self.trigger("retry"))
             return
-        self.last = result
+        self.last = self.outcome = result
         self.last_error = None
         self.failures = 0
         if not scan:
@@ -433,6 +469,7 @@ class Daemon:
                 tg.start_soon(runner.watcher.run)
             for acc in self.accounts.values():
                 tg.start_soon(acc.run_push)
+            tg.start_soon(serve_control, self)
 
     def request_stop(self) -> None:
         for runner in self.runners:

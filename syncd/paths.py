@@ -22,3 +22,10 @@ def default_state_dir() -> Path:
 
 def default_cache_dir() -> Path:
     return _xdg("XDG_CACHE_HOME", ".cache") / "syncd"
+
+
+def default_runtime_dir() -> Path:
+    """Where the running daemon's control socket lives: ``$XDG_RUNTIME_DIR`` (a private
+    tmpfs under systemd), else the cache directory."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    return Path(runtime) / "syncd" if runtime else default_cache_dir()

@@ -18,3 +18,6 @@ os.environ.setdefault(
     str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "syncd" / "corpus"),
 )
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="syncd-test-cache-")
+# A running daemon answers `syncd sync` over a socket in $XDG_RUNTIME_DIR (syncd.control):
+# the tests' daemons and commands meet in a directory of their own, never a real one's.
+os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="syncd-test-run-")

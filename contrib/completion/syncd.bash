@@ -55,7 +55,7 @@ _syncd() {
             fi ;;
         sync)
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--dry-run --force-delete --allow-account-change -h --help" -- "$cur"))
+                COMPREPLY=($(compgen -W "--dry-run --force-delete --allow-account-change --no-daemon -h --help" -- "$cur"))
             else
                 COMPREPLY=($(compgen -W "$(_syncd_config_names pairs "$cfg")" -- "$cur"))
             fi ;;

@@ -53,3 +53,20 @@ class PassResult:
         )
         state = "ok" if self.ok else f"{problems} problem(s)"
         return f"{self.pair}: {state}; up {up}, down {down}, deleted local {dl}, remote {dr}"
+
+
+def report_lines(
+    name: str, result: PassResult, verbose: bool, dry_run: bool
+) -> list[tuple[bool, str]]:
+    """PURE.  What ``syncd sync`` prints about one pair's pass, as (to stderr?, line):
+    the same whether the pass ran in the command or in the daemon it asked."""
+    lines = [(True, f"syncd: {problem}") for problem in result.errors]
+    if verbose:
+        lines += [(True, f"syncd: note: {note}") for note in result.notes]
+    for coll in result.collections:
+        lines += [(True, f"syncd: {name}/{coll.name}: {problem}") for problem in coll.errors]
+        if coll.blocked:
+            lines.append((True, f"syncd: {name}/{coll.name}: deletion guard: {coll.blocked}"))
+    if not dry_run and (verbose or result.changes):
+        lines.append((False, result.summary()))
+    return lines

@@ -16,6 +16,7 @@ Other platforms' observers make no such promise here: ``trusted_since`` stays No
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import threading
@@ -58,13 +59,35 @@ def is_relevant(root: Path, path: str | bytes, is_directory: bool) -> bool:
     return False
 
 
+# The barrier's marker: a dot file in the root, which no vdir reader looks at.
+MARKER_PREFIX = ".syncd-marker-"
+BARRIER_TIMEOUT = 5.0
+_marker_numbers = itertools.count(1)
+
+
+def marker_name(root: Path, path: str | bytes) -> str | None:
+    """PURE.  The marker's name, when ``path`` is one of our markers in ``root``."""
+    if isinstance(path, bytes):
+        path = path.decode(errors="replace")
+    head, _, name = path.rpartition("/")
+    if name.startswith(MARKER_PREFIX) and head == str(root):
+        return name
+    return None
+
+
 class _Handler(FileSystemEventHandler):
-    def __init__(self, root: Path, deliver: Callable[[str], None]) -> None:
+    def __init__(
+        self, root: Path, deliver: Callable[[str], None], marker: Callable[[str], None]
+    ) -> None:
         self.root = root
         self.deliver = deliver
+        self.marker = marker
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write"):
+            return
+        if event.event_type == "created" and (name := marker_name(self.root, event.src_path)):
+            self.marker(name)
             return
         if event.is_directory and event.event_type == "modified":
             return  # a directory's mtime moves with every file in it; the file event counts
@@ -83,6 +106,7 @@ class VdirWatcher:
         self._root_id: tuple[int, int] | None = None
         self._token: anyio.lowlevel.EventLoopToken | None = None
         self._loop_thread: int | None = None
+        self._markers: dict[str, anyio.Event] = {}  # markers written, not yet reported
         _watchers.add(self)
 
     @property
@@ -112,6 +136,46 @@ class VdirWatcher:
             with contextlib.suppress(RuntimeError):  # the loop is shutting down
                 anyio.from_thread.run_sync(self.on_change, str(self.root), token=token)
 
+    async def barrier(self, timeout: float = BARRIER_TIMEOUT) -> bool:
+        """Wait until the watch has reported every change made under the root before this
+        call; False when it cannot say so (a watch not trusted, a root we cannot write
+        to, a marker not reported in time), and the caller must look at every file.
+
+        inotify queues a change's event as the change is made, in order, and watchdog
+        hands them to the handler in that order, each one delivered into the event loop
+        before the next (``anyio.from_thread.run_sync``).  So once a file made now is
+        reported, so is everything made before it: a ``syncd sync`` right after a save
+        finds the save among the daemon's reasons (syncd.control)."""
+        if self.trusted_since is None:
+            return False
+        name = f"{MARKER_PREFIX}{os.getpid()}-{next(_marker_numbers)}"  # two pairs, one root
+        path = self.root / name
+        seen = self._markers[name] = anyio.Event()
+        try:
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except OSError as exc:
+                log.info("watch: cannot write the marker %s (%s)", path, exc.strerror)
+                return False
+            with anyio.move_on_after(timeout):
+                await seen.wait()
+                return self.trusted_since is not None
+            log.warning(
+                "watch: the watcher did not report %s within %.0f s; this pass looks at every file",
+                path,
+                timeout,
+            )
+            return False
+        finally:
+            self._markers.pop(name, None)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+    def _marker_seen(self, name: str) -> None:
+        seen = self._markers.get(name)
+        if seen is not None:
+            seen.set()
+
     def _trust_from_now(self) -> None:
         if self._trusted_since is not None:
             self._trusted_since = time.monotonic()
@@ -127,6 +191,10 @@ class VdirWatcher:
             with contextlib.suppress(RuntimeError):  # the loop is shutting down
                 anyio.from_thread.run_sync(self.on_change, path, token=token)
 
+        def marker(name: str) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is shutting down
+                anyio.from_thread.run_sync(self._marker_seen, name, token=token)
+
         first = True
         while True:
             if not self.root.is_dir():
@@ -136,11 +204,11 @@ class VdirWatcher:
             if not first:
                 self.on_change(str(self.root))  # catch up with what happened meanwhile
             first = False
-            await self._observe(deliver)
+            await self._observe(deliver, marker)
 
-    async def _observe(self, deliver: Callable[[str], None]) -> None:
+    async def _observe(self, deliver: Callable[[str], None], marker: Callable[[str], None]) -> None:
         observer = Observer()
-        observer.schedule(_Handler(self.root, deliver), str(self.root), recursive=True)
+        observer.schedule(_Handler(self.root, deliver, marker), str(self.root), recursive=True)
         root_id = _identity(self.root)
         observer.start()  # the watches are in place when this returns (on_thread_start)
         if InotifyObserver is not None and isinstance(observer, InotifyObserver):

@@ -128,3 +128,45 @@ def test_daemon_follows_both_sides_survives_a_server_restart_and_stops_cleanly(
     assert took < 5
     assert any(m.startswith("STOPPING=1") for m in d.messages)
     assert sorted(e for e in cyrus_pair.events()) == ["after@x", "pushed@x", "saved@x"]
+
+
+def _sync_command(pair) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "syncd", "-c", str(pair.config_path), "-v", "sync"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_sync_while_the_daemon_runs_is_the_daemons_pass(cyrus_pair, tmp_path):
+    """syncd.control against Cyrus: `syncd sync` asks `syncd run`, and a file saved the
+    moment before is on the server when it returns."""
+    d = Daemon(cyrus_pair, tmp_path)
+    try:
+        d.wait_for(lambda: any(m.startswith("READY=1") for m in d.messages), "READY=1")
+        d.wait_for(lambda: "control: `syncd sync` asks this daemon" in d.output(), "the socket")
+        personal = next(p for p in cyrus_pair.root.iterdir() if p.is_dir())
+
+        (personal / "just-saved.ics").write_text(simple_ics("just-saved@x", "Just saved"))
+        done = _sync_command(cyrus_pair)
+        assert done.returncode == 0, done.stderr
+        assert "the running daemon (pid" in done.stderr and "runs here" not in done.stderr
+        assert "just-saved@x" in cyrus_pair.events()
+        assert "up 1" in done.stdout, done.stdout
+
+        cyrus_pair.set_events({"create": {"c": jmap_event("remote@x", "Remote", "Default")}})
+        done = _sync_command(cyrus_pair)
+        assert done.returncode == 0, done.stderr
+        assert files_with(cyrus_pair, "UID:remote@x")  # by this pass or push's just before
+
+        done = _sync_command(cyrus_pair)  # nothing changed
+        assert done.returncode == 0, done.stderr
+        assert "ok; up 0, down 0, deleted local 0, remote 0" in done.stdout
+        assert "the running daemon (pid" in done.stderr
+        assert cyrus_pair.user.password not in done.stdout + done.stderr + d.output()
+    finally:
+        d.stop()
+    assert d.proc.returncode == 0
