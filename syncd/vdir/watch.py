@@ -10,7 +10,9 @@ moment inotify's watches were in place, moved forward whenever events may have b
 lost (the kernel's queue overflowed, the watch ended, the root was replaced).  The
 daemon skips the stat of every file in a pass the server asked for only when nothing
 was reported since a pass that did look, started after that moment (syncd.daemon).
-Other platforms' observers make no such promise here: ``trusted_since`` stays None.
+Other platforms' observers make no such promise here, nor does inotify on a network or
+FUSE filesystem, where other machines' changes raise no event (syncd.vdir.mounts):
+``trusted_since`` stays None.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ try:  # Linux: the one observer whose events are trusted to be complete (see abo
 except ImportError:  # pragma: no cover - other platforms
     InotifyObserver = None  # type: ignore[assignment,misc]
 
+from syncd.vdir.mounts import remote_filesystem
 from syncd.vdir.storage import META_KEYS, own_writes
 
 log = logging.getLogger("syncd.watch")
@@ -210,10 +213,20 @@ class VdirWatcher:
         observer = Observer()
         observer.schedule(_Handler(self.root, deliver, marker), str(self.root), recursive=True)
         root_id = _identity(self.root)
+        remote = remote_filesystem(self.root)
         observer.start()  # the watches are in place when this returns (on_thread_start)
-        if InotifyObserver is not None and isinstance(observer, InotifyObserver):
+        if remote is not None:
+            log.info(
+                "watch: watching %s, on %s: changes made there by other machines raise no "
+                "event here, so every pass looks at every file",
+                self.root,
+                remote,
+            )
+        elif InotifyObserver is not None and isinstance(observer, InotifyObserver):
             self._root_id, self._trusted_since = root_id, time.monotonic()
-        log.info("watch: watching %s", self.root)
+            log.info("watch: watching %s", self.root)
+        else:
+            log.info("watch: watching %s", self.root)
         try:
             while observer.is_alive() and _identity(self.root) == root_id is not None:
                 await anyio.sleep(2)

@@ -184,6 +184,42 @@ def test_a_pass_in_flight_when_the_command_asks_is_not_its_pass(served):
     assert scenario.there
 
 
+def test_on_a_network_filesystem_every_pass_looks_at_every_file(served, monkeypatch):
+    """Another machine's edit on NFS raises no inotify event here: the pass a `syncd
+    sync` asks the daemon for must still find it (syncd.vdir.mounts)."""
+    monkeypatch.setattr(watch, "remote_filesystem", lambda root: "nfs4")
+    real = watch._Handler.on_any_event
+
+    def blind_to_items(self, event):  # the edit is made on another machine
+        if not str(event.src_path).endswith(".ics"):
+            real(self, event)
+
+    monkeypatch.setattr(watch._Handler, "on_any_event", blind_to_items)
+    daemon = Daemon(load_config(served.config_path))
+
+    async def main():
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(daemon.run)
+            runner = daemon.runners[0]
+            await wait_for(lambda: daemon.ready and runner.watcher is not None)
+            await wait_for(lambda: control.socket_path(served.config_path).exists())
+            before = runner.passes
+            runner.trigger("poll")  # a clean pass after the watch began
+            await wait_for(lambda: runner.passes > before)
+            assert runner.watcher.trusted_since is None
+            path = next(
+                p for p in (served.root / "personal").glob("*.ics") if "UID:first" in p.read_text()
+            )
+            path.write_text(path.read_text().replace("SUMMARY:First", "SUMMARY:Edited elsewhere"))
+            main.done = await in_thread(sync_command, served)
+            tg.cancel_scope.cancel()
+
+    anyio.run(main)
+    assert main.done.returncode == 0, main.done.stderr
+    assert "the running daemon (pid" in main.done.stderr
+    assert served.server.by_uid("first")["title"] == "Edited elsewhere"
+
+
 def test_a_failed_pass_is_reported_by_the_command_as_its_own(served):
     async def scenario(daemon):
         served.http.faults.extend(["500"] * 6)
