@@ -232,7 +232,12 @@ def _sync_by_daemon(args: argparse.Namespace) -> int | None:
     if any(name not in config.pairs for name in names):
         return None  # likewise
     request = control.sync_request(config.digest, config.state_dir, names, bool(args.verbose))
-    answer = control.ask(path, request)
+
+    def say_who() -> None:
+        if sys.stderr.isatty():
+            print("syncd: the running daemon is doing this pass…", file=sys.stderr, flush=True)
+
+    answer = control.ask(path, request, on_slow=say_who)
     if answer is None:
         return None
     if "refused" in answer:

@@ -27,7 +27,7 @@ import hashlib
 import json
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from syncd.paths import default_runtime_dir
 MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on the BSDs
 MAX_MESSAGE = 16 * 1024 * 1024
 CONNECT_TIMEOUT = 2.0
+SLOW_AFTER = 2.0  # seconds without an answer before a terminal is told who works
 
 
 def socket_path(config_path: Path) -> Path | None:
@@ -101,10 +102,16 @@ def decode(data: bytes) -> dict[str, Any] | None:
     return message if isinstance(message, dict) else None
 
 
-def ask(path: Path, request: dict[str, Any]) -> dict[str, Any] | None:
+def ask(
+    path: Path,
+    request: dict[str, Any],
+    on_slow: Callable[[], None] | None = None,
+    slow_after: float = SLOW_AFTER,
+) -> dict[str, Any] | None:
     """Send ``request`` to the daemon at ``path`` and wait for its answer, as long as
     its pass takes; None when no daemon answers (no socket, a stale one, a daemon that
-    stopped before it answered)."""
+    stopped before it answered).  ``on_slow`` is called once if no answer has come
+    after ``slow_after`` seconds (a long pass: say who is doing it)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.settimeout(CONNECT_TIMEOUT)
@@ -112,12 +119,23 @@ def ask(path: Path, request: dict[str, Any]) -> dict[str, Any] | None:
             sock.connect(os.fsencode(path))
         except OSError:  # no socket, or nobody listening on it any more
             return None
-        sock.settimeout(None)  # a pass takes what it takes; Ctrl-C ends the wait
         try:
             sock.sendall(encode(request))
             sock.shutdown(socket.SHUT_WR)
             chunks: list[bytes] = []
             size = 0
+            if on_slow is not None:
+                sock.settimeout(slow_after)
+                try:
+                    chunk = sock.recv(65536)
+                except TimeoutError:
+                    on_slow()
+                else:
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if not chunk:
+                        return None
+            sock.settimeout(None)  # a pass takes what it takes; Ctrl-C ends the wait
             while size <= MAX_MESSAGE:
                 chunk = sock.recv(65536)
                 if not chunk:

@@ -346,3 +346,27 @@ def test_a_barrier_on_an_untrusted_watch_says_so_at_once(tmp_path):
     watcher = watch.VdirWatcher(tmp_path, lambda path: None)
     assert anyio.run(watcher.barrier) is False
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("delay", "told"), [(0.0, 0), (0.5, 1)])
+def test_a_slow_answer_is_waited_for_and_the_wait_said_once(tmp_path, delay, told):
+    path = tmp_path / "s.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(os.fsencode(path))
+    server.listen(1)
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            assert conn.recv(65536).endswith(b"\n")
+            time.sleep(delay)
+            conn.sendall(control.encode(control.reply(0, [(False, "cal: ok")], 7)))
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    said: list[str] = []
+    got = control.ask(path, {"op": "sync"}, on_slow=lambda: said.append("slow"), slow_after=0.1)
+    thread.join()
+    server.close()
+    assert got == {"status": 0, "lines": [[False, "cal: ok"]], "pid": 7}
+    assert len(said) == told
