@@ -51,9 +51,12 @@ async def serve_control(daemon: Daemon) -> None:
         return
     mine = os.stat(path).st_ino
     log.info("control: `syncd sync` asks this daemon at %s", path)
+    daemon.answers_sync = True
+    daemon._write_status_file()  # `syncd status` tells at once
     try:
         await listener.serve(lambda stream: _answer(daemon, stream))
     finally:  # (cancelled: no await may come before the unlink)
+        daemon.answers_sync = False
         with contextlib.suppress(OSError):
             if os.stat(path).st_ino == mine:  # not a later daemon's
                 os.unlink(path)

@@ -410,6 +410,7 @@ class Daemon:
         self.ready = False
         self._tg: anyio.abc.TaskGroup | None = None
         self.on_pass: Callable[[PairRunner], None] | None = None  # for tests and status
+        self.answers_sync = False  # listening on the control socket (syncd.control_server)
 
     def later(self, delay: float, action: Callable[[], None]) -> None:
         if self._tg is not None:
@@ -443,6 +444,8 @@ class Daemon:
                 "passes": r.passes,
                 "last": r.status_line(),
                 "error": r.last_error,
+                "config": self.config.digest,  # `status`: a config edited since it was read
+                "answers_sync": self.answers_sync,  # `syncd sync` asks this daemon
             }
             for r in self.runners
         }

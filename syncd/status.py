@@ -245,6 +245,12 @@ def _daemon_info(config: Config, name: str) -> dict[str, Any] | None:
     if info.get("updated"):
         info["updated"] = _iso(float(info["updated"]))
     info["push_connected"] = bool(info["running"]) and info.get("push") == "connected"
+    # A daemon that read the file before its last edit still syncs the old settings, and
+    # `syncd sync` runs its own passes rather than ask it (syncd.control).
+    info["config_current"] = info.get("config") in (None, config.digest)
+    info["answers_sync"] = bool(
+        info["running"] and info.get("answers_sync") and info["config_current"]
+    )
     return info
 
 
@@ -270,6 +276,11 @@ def _attention(p: dict[str, Any]) -> list[str]:
             )
         if daemon.get("error"):
             notes.append(f"the daemon's last pass failed: {daemon['error']}")
+        if not daemon.get("config_current", True):
+            notes.append(
+                "the daemon runs the configuration as it was before its last edit: reload it "
+                "(systemctl --user reload syncd, or send it SIGHUP)"
+            )
     for c in p.get("collections", []):
         if c["local_files"] is None and not c["detached"]:
             notes.append(f"{c['dir']}: the local directory is missing")
@@ -348,6 +359,7 @@ def _print_daemon(daemon: dict[str, Any] | None) -> None:
     print(
         f"  daemon:     running (pid {daemon.get('pid')}), push {daemon.get('push')}, "
         f"{daemon.get('passes')} pass(es) since start"
+        + ("; `syncd sync` asks it for its passes" if daemon.get("answers_sync") else "")
     )
 
 

@@ -370,3 +370,30 @@ def test_a_slow_answer_is_waited_for_and_the_wait_said_once(tmp_path, delay, tol
     server.close()
     assert got == {"status": 0, "lines": [[False, "cal: ok"]], "pid": 7}
     assert len(said) == told
+
+
+def test_status_says_whether_sync_asks_the_daemon_and_when_it_needs_a_reload(served):
+    def status() -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        return subprocess.run(
+            [sys.executable, "-m", "syncd", "-c", str(served.config_path), "status"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+
+    async def scenario(daemon):
+        scenario.current = await in_thread(status)
+        with served.config_path.open("a") as f:
+            f.write("# edited after the daemon started\n")
+        scenario.edited = await in_thread(status)
+
+    with_daemon(served, scenario)
+    assert scenario.current.returncode == 0, scenario.current.stdout
+    assert "`syncd sync` asks it for its passes" in scenario.current.stdout
+    assert scenario.edited.returncode == 1  # needs attention
+    assert "`syncd sync` asks it" not in scenario.edited.stdout
+    assert "the daemon runs the configuration as it was before its last edit" in (
+        scenario.edited.stdout
+    )
