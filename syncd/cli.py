@@ -100,14 +100,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run(args)
     if args.command == "sync":
-        asked = _sync_by_daemon(args)
-        if asked is not None:
-            return asked
         from syncd.gctune import rare_collections
         from syncd.vdir import prefetch
 
-        # Stat every file on the other core while this one loads and connects.
+        # Stat every file on the other core while this one loads and connects (or finds
+        # that a running daemon does the pass).
         prefetch.start_early(args.config, args.pairs)
+        asked = _sync_by_daemon(args)
+        if asked is not None:
+            return asked
     from syncd.config import ConfigError, load_config
     from syncd.errors import SyncdError
 
@@ -223,6 +224,9 @@ def _sync_by_daemon(args: argparse.Namespace) -> int | None:
     if path is None or not path.exists():
         return None
     from syncd.config import ConfigError, load_config
+    from syncd.vdir import prefetch
+
+    prefetch.stop()  # a daemon's watcher knows what the child would stat (if it is asked)
 
     try:
         config = load_config(args.config)
