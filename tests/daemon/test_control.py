@@ -19,7 +19,7 @@ from syncd.config import load_config
 from syncd.control_server import _listen
 from syncd.daemon import Daemon
 from syncd.vdir import watch
-from syncd.vdir.storage import VdirCollection
+from tests.daemon.test_daemon import wait_for
 from tests.support.fakejmap import FakeJmapServer
 from tests.support.httppair import VEVENT, TaskHarness, served_pair
 
@@ -40,20 +40,6 @@ def served(tmp_path: Path):
         yield h
 
 
-@pytest.fixture
-def listings(monkeypatch):
-    """Counts the looks at every file of a collection directory, in this process."""
-    calls = {"n": 0}
-    real = VdirCollection.list
-
-    def counted(self):
-        calls["n"] += 1
-        return real(self)
-
-    monkeypatch.setattr(VdirCollection, "list", counted)
-    return calls
-
-
 def _event(uid: str, title: str) -> dict:
     return {"@type": "Event", "uid": uid, "title": title, "start": "2026-03-01T10:00:00"}
 
@@ -68,14 +54,6 @@ def sync_command(h: TaskHarness, *args: str) -> subprocess.CompletedProcess[str]
         env=env,
         timeout=60,
     )
-
-
-async def wait_for(condition, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await anyio.sleep(0.05)
 
 
 def with_daemon(h: TaskHarness, scenario) -> Daemon:

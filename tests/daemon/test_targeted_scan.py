@@ -15,7 +15,6 @@ import watchdog.observers.inotify_c
 
 from syncd.daemon import MAX_NAMED_FILES, files_to_look_at, local_scan_needed
 from syncd.vdir import watch
-from syncd.vdir.storage import VdirCollection
 from tests.daemon.test_daemon import ICS, harness, run_daemon, uids_on_server, wait_for
 
 __all__ = ["harness"]  # the fixture, shared with test_daemon
@@ -83,20 +82,6 @@ R = "/home/u/cal"
 )
 def test_which_files_a_pass_after_file_events_looks_at(reasons, trusted, clean, paths, named):
     assert files_to_look_at(reasons, trusted, clean, paths, R) == named
-
-
-@pytest.fixture
-def listings(monkeypatch):
-    """Counts the passes' looks at a collection directory."""
-    calls = {"n": 0}
-    real = VdirCollection.list
-
-    def counted(self):
-        calls["n"] += 1
-        return real(self)
-
-    monkeypatch.setattr(VdirCollection, "list", counted)
-    return calls
 
 
 def _event(uid: str, title: str = "from the server") -> dict:
