@@ -222,10 +222,9 @@ class VdirWatcher:
                 self.root,
                 remote,
             )
-        elif InotifyObserver is not None and isinstance(observer, InotifyObserver):
-            self._root_id, self._trusted_since = root_id, time.monotonic()
-            log.info("watch: watching %s", self.root)
         else:
+            if InotifyObserver is not None and isinstance(observer, InotifyObserver):
+                self._root_id, self._trusted_since = root_id, time.monotonic()
             log.info("watch: watching %s", self.root)
         try:
             while observer.is_alive() and _identity(self.root) == root_id is not None:
