@@ -15,9 +15,9 @@ directory.  Anything else (no daemon, an older configuration, a daemon stopping,
 ``--dry-run`` and the other options a daemon's pass does not take) runs the pass here,
 as before: the passes' lock keeps the two from syncing a pair at once.
 
-Kept to the standard library: a ``syncd sync`` the daemon answers imports nothing else
-before its first byte goes out.  The protocol is one JSON line each way per
-connection.
+Kept to the standard library, so that a ``syncd sync`` the daemon answers loads little
+more than its configuration (syncd.config) before it asks.  The protocol is one JSON
+line each way per connection.
 """
 
 from __future__ import annotations
