@@ -359,6 +359,9 @@ def ics_to_jscal(data: bytes | str) -> list[dict[str, Any]]:
             raise ConversionError("not UTF-8 text", line) from None
     else:
         text = data
+    direct = _read_direct(text)
+    if direct is not None:
+        return direct
     _precheck(text)
     try:
         cal = icalendar.Calendar.from_ical(text)
@@ -408,6 +411,12 @@ def ics_to_jscal(data: bytes | str) -> list[dict[str, Any]]:
         for obj in objs:
             obj[VENDOR_CALENDAR] = wrapper
     return objs
+
+
+def _read_direct(text: str) -> list[dict[str, Any]] | None:
+    from syncd.convert.ical_read import read_event  # it builds on this module
+
+    return read_event(text)
 
 
 def attach_custom_zones(obj: dict[str, Any], custom: dict[str, dict[str, Any]]) -> None:
