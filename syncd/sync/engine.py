@@ -314,18 +314,27 @@ class PairSync:
                 index = self.journal.remote_index()
             return str(obj.get("id")) not in index
 
-        def compared(obj: dict[str, Any]) -> bool:
-            """Will the pass compare this object?  Those the journal knows, yes; new ones
-            only with a local file of the same UID, which a vdir the journal knows
-            nothing of yet may hold (syncing into a vdir filled by another tool)."""
+        def is_adopting() -> bool:
+            """A first pass over a vdir filled by another tool (an empty journal, files)."""
             nonlocal adopting
-            if not new_to_journal(obj):
-                return True
             if adopting is None:
                 adopting = not index and _holds_items(self.pair.local)
             return adopting
 
-        preparer = Preparer(new_to_journal, workers, compared)
+        def compared(obj: dict[str, Any]) -> bool:
+            """Will the pass compare this object?  Those the journal knows, yes; new ones
+            only with a local file of the same UID, which a vdir the journal knows
+            nothing of yet may hold (syncing into a vdir filled by another tool)."""
+            return not new_to_journal(obj) or is_adopting()
+
+        def rendered(obj: dict[str, Any]) -> bool:
+            """Is its file made in advance?  For an object new to the journal, yes, but
+            not when adopting: then nearly every object has its file already (a vdir
+            vdirsyncer filled from this server), and the few that have none are made
+            when written (10,000 files made for nothing were a fifth of the pass)."""
+            return new_to_journal(obj) and not is_adopting()
+
+        preparer = Preparer(rendered, workers, compared)
         self.store.sink = preparer.feed
         self.store.expect = preparer.expect
         return preparer

@@ -18,7 +18,7 @@ import pytest
 from syncd import gctune
 from syncd.convert.canon import canon_text, canonical
 from syncd.convert.ical_out import jscal_to_ics
-from syncd.journal import served_base
+from syncd.journal import decode_base, served_base
 from syncd.sync import prepare
 from syncd.sync.engine import remote_version
 from syncd.sync.prepare import MIN_OBJECTS, Made, Preparer
@@ -244,3 +244,69 @@ def test_a_big_pass_writes_the_same_files_and_journal_with_and_without_workers(
     assert len(files_inline) == MIN_OBJECTS + 50
     assert files_workers == files_inline
     assert rows_workers == rows_inline
+
+
+def test_adopting_a_filled_vdir_makes_no_file_in_advance_and_gives_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first pass over a vdir another tool filled from the same server: nearly every
+    object already has its file, so the workers make canonical forms only (making
+    10,000 files for nothing was a fifth of that pass); the few server-only objects
+    are written all the same, as without workers."""
+    from tests.support.fakejmap import FakeJmapServer, FakeTransport
+    from tests.sync.conftest import PairHarness
+
+    objs = server_objects(MIN_OBJECTS + 50, prefix="adopt")
+    for obj in objs:
+        obj.pop("id")
+    filled = {
+        f"{seed.ics_filename(ev)}": seed.to_ics(ev).encode()
+        for ev in seed.make_events(MIN_OBJECTS, prefix="adopt")
+    }
+    made_in_advance: list[int] = []
+    compared_in_advance: list[int] = []
+    close = Preparer.close
+
+    def counting_close(self: Preparer) -> None:
+        made_in_advance.append(sum(s.render is not None for s in self.slots.values()))
+        compared_in_advance.append(sum(s.canon is not None for s in self.slots.values()))
+        close(self)
+
+    monkeypatch.setattr(Preparer, "close", counting_close)
+
+    def one(workers: str, where: Path) -> tuple[dict[str, bytes], list[tuple]]:
+        monkeypatch.setenv(prepare.ENV_WORKERS, workers)
+        server = FakeJmapServer()
+        for obj in objs:
+            server.put_event(dict(obj))
+        h = PairHarness(where, server, FakeTransport(server))
+        (h.root / "personal").mkdir(parents=True)
+        for name, data in filled.items():
+            (h.root / "personal" / name).write_bytes(data)
+        h.write_config()
+        result = h.sync()
+        assert result.ok, result.summary()
+        import sqlite3
+
+        db = sqlite3.connect(where / "state" / "cal.sqlite3")
+        rows = db.execute(
+            "SELECT uid, filename, remote_hash, base, local_hash FROM items ORDER BY uid"
+        ).fetchall()
+        db.close()
+        return h.files(), rows
+
+    files_inline, rows_inline = one("0", tmp_path / "inline")
+    files_workers, rows_workers = one("2", tmp_path / "workers")
+    assert made_in_advance[-1] == 0, "adopting: no file made in advance"
+    assert compared_in_advance[-1] == MIN_OBJECTS + 50, "but every canonical form"
+    assert len(files_inline) == MIN_OBJECTS + 50  # the 50 server-only written
+    assert {k: v for k, v in files_inline.items() if k in filled} == filled  # left alone
+    assert files_workers == files_inline
+    # The same rows, but for how a base is kept: the canonical form's text as the workers
+    # write it or as the main process does, or the object as served (a server-only item
+    # written without a comparison): one object either way (journal.decode_base).
+    assert len(rows_workers) == len(rows_inline)
+    for (uid, name, remote, base, local), theirs in zip(rows_workers, rows_inline, strict=True):
+        assert (uid, name, local) == (theirs[0], theirs[1], theirs[4])
+        assert decode_base(base) == decode_base(theirs[3]), uid
+        assert remote is None or theirs[2] is None or remote == theirs[2], uid
