@@ -20,14 +20,17 @@ Command line (also used by ``sync_bench.py``)::
 from __future__ import annotations
 
 import argparse
+import html
 import http.client
 import json
 import random
+import re
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 ZONES = [
     "UTC",
@@ -372,6 +375,18 @@ def _duration(minutes: int, all_day: bool) -> str:
     return "PT" + (f"{h}H" if h else "") + (f"{m}M" if m else "")
 
 
+def _until_local(ev: Event, until) -> str:
+    """A JSCalendar ``until`` is a LocalDateTime in the event's time zone (RFC 8984
+    4.3.3); to_ics writes UNTIL as the UTC instant <day>T235959Z (RFC 5545 requires UTC
+    with a zoned start).  The same rule on both sides: that instant, in the event's zone
+    (until session 20 both said <day> 23:59:59, two rules outside UTC)."""
+    if ev.all_day:
+        return f"{until:%Y-%m-%d}T23:59:59"
+    instant = datetime(until.year, until.month, until.day, 23, 59, 59, tzinfo=UTC)
+    zone = UTC if ev.zone == "UTC" else ZoneInfo(ev.zone)
+    return instant.astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def to_jscal(ev: Event, calendar_id: str = "Default") -> dict:
     obj: dict = {
         "@type": "Event",
@@ -400,8 +415,8 @@ def to_jscal(ev: Event, calendar_id: str = "Default") -> dict:
             rule["byDay"] = [{"@type": "NDay", "day": d.lower()} for d in r["byday"]]
         if "count" in r:
             rule["count"] = r["count"]
-        if "until" in r:
-            rule["until"] = f"{r['until']:%Y-%m-%d}T23:59:59"
+        if "until" in r:  # the instant to_ics's UNTIL names (UTC), in the event's zone
+            rule["until"] = _until_local(ev, r["until"])
         obj["recurrenceRules"] = [rule]
         if ev.exdate:
             obj["recurrenceOverrides"] = {
@@ -472,6 +487,45 @@ def jmap_call(user, method_calls: list) -> list:
     if resp.status != 200:
         raise RuntimeError(f"JMAP request failed: HTTP {resp.status}: {data[:500]!r}")
     return json.loads(data)["methodResponses"]
+
+
+_CALENDAR_DATA = re.compile(
+    rb"<[A-Za-z]*:?calendar-data[^>]*>(.*?)</[A-Za-z]*:?calendar-data>", re.S
+)
+
+
+def caldav_files(user, calendar: str = "Default") -> list[bytes]:
+    """Every event of the user's calendar as Cyrus serves it over CalDAV (one
+    calendar-query REPORT): the bytes a vdirsyncer vdir synced with this server holds."""
+    body = (
+        b'<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" '
+        b'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><C:calendar-data/></D:prop>'
+        b'<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"/>'
+        b"</C:comp-filter></C:filter></C:calendar-query>"
+    )
+    conn = http.client.HTTPConnection("127.0.0.1", user.server.http_port, timeout=600)
+    try:
+        conn.request(
+            "REPORT",
+            f"/dav/calendars/user/{user.name}/{calendar}/",
+            body,
+            {"Authorization": user.auth_header(), "Depth": "1", "Content-Type": "application/xml"},
+        )
+        resp = conn.getresponse()
+        data = resp.read()
+    finally:
+        conn.close()
+    if resp.status != 207:
+        raise RuntimeError(f"CalDAV REPORT failed: HTTP {resp.status}: {data[:500]!r}")
+    out = []
+    for raw in _CALENDAR_DATA.findall(data):
+        text = raw.strip()
+        if text.startswith(b"<![CDATA["):
+            text = text[len(b"<![CDATA[") : -len(b"]]>")]
+        else:
+            text = html.unescape(text.decode()).encode()
+        out.append(text.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    return out
 
 
 def seed_jmap(user, events: list[Event], calendar_id: str = "Default", batch: int = 500) -> float:

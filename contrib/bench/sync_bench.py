@@ -58,6 +58,7 @@ SCENARIOS = [
     "100 remote changes",
     "1 local change",
     "100 local changes",
+    "adopt existing vdir",
     "first upload",
 ]
 
@@ -212,6 +213,16 @@ def grep_title(directory: Path, title: str) -> bool:
     return any(needle in p.read_bytes() for p in ics_files(directory))
 
 
+def file_states(directory: Path) -> dict[str, tuple[int, int, int]]:
+    """Each item file's inode, mtime and size: a file rewritten, even with the same
+    bytes, shows as changed (what ``syncd.adopt`` calls "left exactly as they were")."""
+    states = {}
+    for p in ics_files(directory):
+        st = p.stat()
+        states[p.name] = (st.st_ino, st.st_mtime_ns, st.st_size)
+    return states
+
+
 # --------------------------------------------------------------------------- syncd
 
 
@@ -226,6 +237,7 @@ class SyncdSide:
         self.profile = profile
         self.users: dict[int, harness.CyrusUser] = {}
         self.ids: dict[int, list[str]] = {}
+        self.caldav: dict[int, list[bytes]] = {}  # Cyrus's CalDAV rendering (adopt_pair)
         self.serial = 0
 
     def close(self) -> None:
@@ -379,6 +391,52 @@ class SyncdSide:
 
     def count_remote_upload(self, handle: object) -> int:
         return len(seed.jmap_ids(handle))
+
+    def adopt_pair(
+        self, n: int, run: int, layout: Path, events: list[seed.Event], downloaded: Path
+    ) -> Path:
+        """A fresh pair (empty state_dir, so an empty journal) on the seeded user, whose
+        vdir already holds the N events' files in ``layout`` (where the first download
+        put its collection): the vdir a vdirsyncer user brings when moving to syncd, as
+        vdirsyncer would have filled it from this server: Cyrus's CalDAV rendering of
+        each event (seed.caldav_files; fetched once, not measured), not syncd's own."""
+        pair = self._pair(self.users[n], f"ad{n}-{run}")
+        if n not in self.caldav:
+            self.caldav[n] = seed.caldav_files(self.users[n])
+            assert len(self.caldav[n]) == n, len(self.caldav[n])
+        target = pair / layout
+        target.mkdir(parents=True, exist_ok=True)
+        for i, data in enumerate(self.caldav[n]):
+            (target / f"caldav-{i:06d}.ics").write_bytes(data)
+        return pair
+
+    def count_remote(self, n: int) -> int:
+        return len(seed.jmap_ids(self.users[n]))
+
+    ADOPTED = re.compile(r"^adopted .*: (\d+) of (\d+) existing file\(s\) paired", re.M)
+    LEFT = re.compile(r"^\s+(\d+) left exactly as they were", re.M)
+    SENT = re.compile(r"^\s+(\d+) local-only item\(s\) sent.*?, (\d+) server-only", re.M)
+    PASS_LINE = re.compile(r"^cal: .*; up (\d+), down (\d+)", re.M)
+
+    def adoption_problems(self, n: int, output: str) -> list[str]:
+        """What the adoption pass's own report (syncd.adopt, printed by `syncd sync` after
+        a first pass over existing files) says went other than "all N paired, none
+        rewritten, nothing sent or fetched".  The "cal: ...; up U, down D" line is only
+        printed when the pass changed something, so its absence is fine."""
+        problems = []
+        adopted, left, sent = (r.search(output) for r in (self.ADOPTED, self.LEFT, self.SENT))
+        if not adopted or adopted.groups() != (str(n), str(n)):
+            problems.append(f"not all {n} files paired: {adopted and adopted.group(0)!r}")
+        if not left or left.group(1) != str(n):
+            problems.append(f"not all {n} files left as they were: {left and left.group(0)!r}")
+        if not sent or sent.groups() != ("0", "0"):
+            problems.append(f"items sent or fetched: {sent and sent.group(0)!r}")
+        for m in self.PASS_LINE.finditer(output):
+            if m.groups() != ("0", "0"):
+                problems.append(f"the pass changed items: {m.group(0)!r}")
+        if "not paired:" in output or "differed from the server" in output:
+            problems.append("some files not paired or rewritten")
+        return problems
 
 
 # --------------------------------------------------------------------------- vdirsyncer
@@ -568,6 +626,39 @@ class VdirsyncerSide:
     def count_remote_upload(self, handle: object) -> int:
         return len(ics_files(handle))  # type: ignore[arg-type]
 
+    def adopt_pair(
+        self, n: int, run: int, layout: Path, events: list[seed.Event], downloaded: Path
+    ) -> Path:
+        """A fresh pair (empty status directory) on the seeded collection, whose vdir
+        already holds the N events' files in ``layout``: what a lost or new vdirsyncer
+        status meets.  Discovered, not measured, as ``download_pair`` does.
+
+        The files are copies of those vdirsyncer wrote in the first download
+        (``downloaded``, not edited yet), not the seeded .ics: Radicale stores those
+        bytes but serves them re-serialized (properties reordered, TRIGGER:-PT60M as
+        -PT1H, ATTENDEE parameters reordered), and vdirsyncer compares the served text's
+        hash (sync.ResolveConflict): 509 of 1000 seeded files differed, and "b wins"
+        rewrote them all.  A vdir vdirsyncer filled holds what the server served."""
+        pair = self._pair(f"dl{n}", f"ad{n}-{run}")
+        (pair / layout).mkdir(parents=True, exist_ok=True)
+        for src in ics_files(self.collection_dir(downloaded)):
+            (pair / layout / src.name).write_bytes(src.read_bytes())
+        self.discover(pair)
+        return pair
+
+    def count_remote(self, n: int) -> int:
+        """The items in Radicale's own storage (one file per item), read from the disk:
+        no request, so nothing counted by the proxy."""
+        return len(ics_files(self.root / f"dl{n}"))
+
+    CHANGED = re.compile(r"^(?:Copying \(\w+\)|Deleting) item .*", re.M)
+
+    def adoption_problems(self, n: int, output: str) -> list[str]:
+        """vdirsyncer logs every item it copies or deletes (at its default level, INFO);
+        with an empty status, an item on both sides with the same hash is only recorded."""
+        changed = self.CHANGED.findall(output)
+        return [f"{len(changed)} item(s) copied or deleted, e.g. {changed[0]!r}"] if changed else []
+
 
 # --------------------------------------------------------------------------- scenarios
 
@@ -619,6 +710,7 @@ def run_scenarios(
     profile: bool,
     upload_max: int,
     first: tuple[list[Measure], Path],
+    adopt: bool = True,
 ) -> dict[str, list[Measure]]:
     """The scenarios after the first download (``first``: its measures and the pair
     directory it left), one side at a time."""
@@ -633,6 +725,14 @@ def run_scenarios(
             ms = [side.sync(pair) for _ in range(runs)]
         rows["no change, daemon running"] = ms
         say(f"no change, daemon running {[round(m.wall, 2) for m in ms]}")
+
+    # Run here, before the edits below, though the table lists it after them: adopting
+    # needs the server to hold the seeded events as they were, the same as the files.
+    if adopt:
+        rows["adopt existing vdir"] = ms = adopt_existing(side, n, events, runs, pair)
+        say(f"adopt existing vdir {[round(m.wall, 2) for m in ms]}")
+    else:
+        say("adopt existing vdir skipped (--no-adopt)")
 
     cursor = 0
     for k in (1, 100):
@@ -695,6 +795,55 @@ def run_scenarios(
     return rows
 
 
+def adopt_existing(
+    side, n: int, events: list[seed.Event], runs: int, first_pair: Path
+) -> list[Measure]:
+    """Our users' migration path: a vdir vdirsyncer filled, the server holding the same N
+    events, and a first `sync` of a fresh pair (empty journal or status) over them.  It
+    must pair every file with its server item and change nothing: afterwards the vdir
+    still holds exactly the N files, none rewritten, the server N items, and the pass's
+    own output reports nothing sent, fetched, rewritten or unpaired.
+
+    The files go where this side's first download put its collection (syncd: a directory
+    under the vdir, named after the calendar; vdirsyncer with ``collections = null``: the
+    vdir itself), so that the pass finds them where it would have written them; what
+    each side writes there is its ``adopt_pair``'s business.  ``first_pair`` must not
+    have been edited yet: the server must still hold what the files say."""
+    layout = side.collection_dir(first_pair).relative_to(first_pair)
+    ms = []
+    for r in range(runs):
+        pair = side.adopt_pair(n, r, layout, events, first_pair)
+        before = file_states(pair / layout)
+        offset = side.log.stat().st_size if side.log.exists() else 0
+        ms.append(side.sync(pair))
+        with open(side.log, "rb") as f:
+            f.seek(offset)
+            output = f.read().decode(errors="replace")
+        after = file_states(pair / layout)
+        problems = side.adoption_problems(n, output)
+        if len(after) != n:
+            problems.append(f"the vdir holds {len(after)} files, wanted {n}")
+        changed = sum(1 for name, st in before.items() if after.get(name) != st)
+        if changed:
+            problems.append(f"{changed} of the {len(before)} files rewritten or removed")
+        extra = sorted(
+            p.name
+            for p in (pair / "vdir").iterdir()
+            if p.is_dir() and not p.name.startswith(".") and p != pair / layout
+        )
+        if extra:
+            problems.append(f"directories made next to {layout}: {extra}")
+        remote = side.count_remote(n)
+        if remote != n:
+            problems.append(f"the server holds {remote} items, wanted {n}")
+        if problems:
+            raise RuntimeError(
+                f"{side.label}: adopting an existing vdir (N={n}, run {r}) did not leave "
+                "everything as it was: " + "; ".join(problems) + f"\noutput:\n{output[-3000:]}"
+            )
+    return ms
+
+
 def med(ms: list[Measure], attr: str) -> float:
     return statistics.median(getattr(m, attr) for m in ms)
 
@@ -755,6 +904,12 @@ def main(argv: list[str] | None = None) -> int:
         "--no-upload",
         action="store_true",
         help="skip the first-upload row on both sides (the slowest row; for quick reruns)",
+    )
+    ap.add_argument(
+        "--no-adopt",
+        action="store_true",
+        help="skip the adopt-existing-vdir row on both sides (a first sync over a vdir "
+        "vdirsyncer filled)",
     )
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     ap.add_argument("--venv", type=Path, default=cache / "syncd-bench" / "venv")
@@ -839,6 +994,7 @@ def _run(args: argparse.Namespace, work: Path, where: str) -> int:
                     profile,
                     -1 if args.no_upload else args.vds_upload_max,
                     first[side.label],
+                    adopt=not args.no_adopt,
                 )
             all_results[n] = results
             out.append(table(n, results, args.runs))
