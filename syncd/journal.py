@@ -715,6 +715,10 @@ class Journal:
             "DELETE FROM items WHERE collection = ? AND uid = ?", ((collection, u) for u in uids)
         )
 
+    def is_empty(self) -> bool:
+        """No item recorded at all (a first pass)."""
+        return self.db.execute("SELECT 1 FROM items LIMIT 1").fetchone() is None
+
     def count_items(self, collection: str | None = None) -> int:
         if collection is None:
             return self.db.execute("SELECT COUNT(*) FROM items").fetchone()[0]

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -282,6 +283,9 @@ class PairSync:
         self._options = PassOptions()
         self._local_named: dict[str, set[str]] | None = None  # see _pass
         self._ahead: Readahead | None = None  # files parsed ahead of _scan_local
+        # A first pass over a filled vdir: each directory's files read and parsed while
+        # the server answers (``_read_early``), by directory path.
+        self._early: dict[str, tuple[Readahead, threading.Thread]] = {}
         self._pending_meta: list[tuple[str, dict[str, Any]]] = []
 
     @property
@@ -297,6 +301,10 @@ class PairSync:
             if self._preparer is not None:
                 self._preparer.close()
                 self._preparer = None
+            for ahead, thread in self._early.values():  # directories the pass did not scan
+                thread.join()
+                ahead.close()
+            self._early.clear()
 
     def _new_preparer(self) -> Preparer | None:
         """Conversion workers, used once a pass brings enough objects (syncd.sync.prepare):
@@ -354,6 +362,7 @@ class PairSync:
         # second can serve as a fingerprint later (see trusted_updated).
         self.updated_floor = self.client.last_server_date
         known = self._known_updated()
+        self._read_early(root, options)
         pending = self.journal.pending_remote()
         pending += [i for i in await self._settle_intents() if i not in pending]
         delta = await self.store.fetch(since, pending, known)
@@ -490,6 +499,29 @@ class PairSync:
     def _selected(self, rc: RemoteCollection) -> bool:
         wanted = self.pair.collections
         return wanted == "all" or rc.id in wanted or rc.name in wanted
+
+    def _read_early(self, root: VdirRoot, options: PassOptions) -> None:
+        """A first pass over a vdir another tool filled (an empty journal, item files)
+        reads and parses every file: begin now, on a thread and the parsing workers,
+        while the server answers, instead of after its answer (the cores were half idle
+        until then).  The scan takes a file's early bytes only where its own listing
+        shows the same etag (Readahead.read)."""
+        if options.dry_run or options.local_unchanged or options.local_named is not None:
+            return
+        if worker_count() < 2 or not self.journal.is_empty():
+            return
+        for dirname in sorted(root.collections()):
+            if dirname in self.exclude_dirs:
+                continue
+            vdir = root.collection(dirname)
+            try:
+                listing = {name: etag_to_text(etag) for name, etag in vdir.list().items()}
+            except OSError:
+                continue  # the scan says what is wrong with it
+            ahead = Readahead()
+            thread = ahead.start_early(listing, vdir.read)  # type: ignore[arg-type]
+            if thread is not None:
+                self._early[str(vdir.path)] = (ahead, thread)
 
     async def _collections(
         self, root: VdirRoot, delta: RemoteDelta, result: PassResult, options: PassOptions
@@ -726,9 +758,15 @@ class PairSync:
             for name in names
             if (entry := by_file.get(name)) is None or entry[1] != listing[name]
         ]
-        self._ahead = Readahead()
+        early = self._early.pop(str(act.vdir.path), None)
+        if early is not None:
+            self._ahead, thread = early
+            thread.join()
+        else:
+            self._ahead = Readahead()
         try:
-            self._ahead.start(to_read, act.vdir.read)
+            if early is None:
+                self._ahead.start(to_read, act.vdir.read)
             for filename in names:
                 etag_text = listing[filename]
                 entry = by_file.get(filename)
@@ -799,7 +837,7 @@ class PairSync:
         await self._breathe()
         try:
             data = (
-                self._ahead.read(filename, act.vdir.read)
+                self._ahead.read(filename, act.vdir.read, etag_text)
                 if self._ahead
                 else act.vdir.read(filename)
             )

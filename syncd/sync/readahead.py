@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -77,6 +78,7 @@ class _Ahead:
     error: BaseException | None
     future: Future[list[Parsed | None]] | None = None
     index: int = 0
+    etag: str | None = None  # the file's etag when it was read early (``start_early``)
 
 
 class Readahead:
@@ -91,6 +93,24 @@ class Readahead:
         self.workers = worker_count() if workers is None else workers
         self.pool: ProcessPoolExecutor | None = None
         self.files: dict[str, _Ahead] = {}
+        self.etags: dict[str, str] = {}  # name -> etag text, for files read early
+
+    def start_early(
+        self, listing: dict[str, str], read: Callable[[str], bytes]
+    ) -> threading.Thread | None:
+        """``start`` on a thread, before the pass knows which files it will read: a first
+        pass over a vdir another tool filled reads them all, and parsing them while the
+        server's answer comes in keeps both cores busy (Session 20).  ``listing``: each
+        file's etag as listed before it is read; the scan takes a file's early bytes only
+        where its own listing has the same etag (``read``), else reads it again."""
+        if len(listing) < MIN_FILES or self.workers < 2:
+            return None
+        self.etags = listing
+        thread = threading.Thread(
+            target=self.start, args=(sorted(listing), read), name="syncd-readahead", daemon=True
+        )
+        thread.start()
+        return thread
 
     def start(self, names: Iterable[str], read: Callable[[str], bytes]) -> bool:
         """Begin, if there are enough files and cores; False: the scan reads as before."""
@@ -115,9 +135,9 @@ class Readahead:
                     try:
                         data = read(name)
                     except Exception as exc:  # noqa: BLE001 - raised again at this file's turn
-                        self.files[name] = _Ahead(None, exc)
+                        self.files[name] = _Ahead(None, exc, etag=self.etags.get(name))
                         continue
-                    self.files[name] = _Ahead(data, None)
+                    self.files[name] = _Ahead(data, None, etag=self.etags.get(name))
                     chunk.append(self.files[name])
                     datas.append(data)
                 if chunk:
@@ -128,10 +148,14 @@ class Readahead:
             log.info("parsing workers failed (%s); parsing in the main process", exc)
         return True
 
-    def read(self, name: str, read: Callable[[str], bytes]) -> bytes:
+    def read(self, name: str, read: Callable[[str], bytes], etag: str | None = None) -> bytes:
         """The file's bytes as read ahead (or its read error, raised); read now if it
-        was not among the names."""
+        was not among the names, or was read early at another etag than ``etag`` (the
+        scan's own listing): it changed since."""
         ahead = self.files.get(name)
+        if ahead is not None and ahead.etag is not None and ahead.etag != etag:
+            del self.files[name]
+            ahead = None
         if ahead is None:
             return read(name)
         if ahead.error is not None:

@@ -7,6 +7,7 @@ what the workers could not.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -134,3 +135,64 @@ def test_a_read_error_comes_back_at_its_turn_and_other_bytes_are_parsed_here(mon
         assert other is None and again is None
     finally:
         ahead.close()
+
+
+def test_a_file_read_early_and_changed_since_is_read_again(monkeypatch):
+    """Read early (a first pass over a filled vdir reads while the server answers): the
+    scan takes those bytes only where its own listing shows the etag they were read at."""
+    monkeypatch.setattr(readahead, "MIN_FILES", 2)
+    old = seed.to_ics(seed.make_events(1)[0]).encode()
+    new = old.replace(b"SUMMARY:", b"SUMMARY:edited ")
+    on_disk = {"a": old, "b": old}
+    ahead = Readahead(workers=2)
+    try:
+        thread = ahead.start_early({"a": "etag-a1", "b": "etag-b1"}, lambda n: bytes(on_disk[n]))
+        assert thread is not None
+        thread.join()
+        on_disk["a"] = new  # edited after the early read: listed again at another etag
+        data_a = ahead.read("a", lambda n: on_disk[n], "etag-a2")
+        data_b = ahead.read("b", lambda n: on_disk[n], "etag-b1")
+
+        async def go():
+            return await ahead.parsed("a", data_a), await ahead.parsed("b", data_b)
+
+        parsed_a, parsed_b = anyio.run(go)
+        assert data_a == new and parsed_a is None  # read again, parsed by the scan itself
+        assert data_b == old and parsed_b == parse_file(old)  # the early read stands
+    finally:
+        ahead.close()
+    assert Readahead(workers=2).start_early({"a": "e"}, lambda n: b"") is None  # too few
+
+
+def test_adopting_reads_early_and_takes_an_edit_made_after_the_early_read(tmp_path, monkeypatch):
+    """A first pass over a filled vdir: its files are read and parsed before the server's
+    answer; a file edited after that read, before the scan, goes up as edited."""
+    monkeypatch.setattr(readahead, "MIN_FILES", 10)
+    monkeypatch.setenv(prepare.ENV_WORKERS, "2")
+    server = FakeJmapServer()
+    h = PairHarness(tmp_path, server, FakeTransport(server))
+    d = h.root / "personal"
+    d.mkdir(parents=True)
+    seed.write_vdir(d, seed.make_events(30, prefix="early"))
+    h.write_config()
+    target = sorted(d.iterdir())[3]
+    early: list[int] = []
+    real = Readahead.start_early
+
+    def start_then_edit(self, listing, read):
+        thread = real(self, listing, read)
+        if thread is not None:
+            thread.join()
+            early.append(len(self.files))
+            data = target.read_bytes().replace(b"SUMMARY:", b"SUMMARY:edited after the read ")
+            target.write_bytes(data)
+            os.utime(target, ns=(1, 1))  # another etag whatever the clock's granularity
+        return thread
+
+    monkeypatch.setattr(Readahead, "start_early", start_then_edit)
+    result = h.sync()
+    assert result.ok, result.summary()
+    assert early == [30], "the files were read early"
+    titles = sorted(e.get("title", "") for e in server.events.values())
+    assert len(titles) == 30
+    assert sum(t.startswith("edited after the read ") for t in titles) == 1
