@@ -463,6 +463,19 @@ class _SkipInterim(http.client.HTTPResponse):
             return version, status, reason
 
 
+def _request(user, method: str, path: str, body: bytes, headers: dict) -> tuple[int, bytes]:
+    """One request as ``user`` straight to the server (not through a benchmark proxy),
+    surviving Cyrus's interim "102 Processing"."""
+    conn = http.client.HTTPConnection("127.0.0.1", user.server.http_port, timeout=600)
+    conn.response_class = _SkipInterim
+    try:
+        conn.request(method, path, body, {"Authorization": user.auth_header(), **headers})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
 def jmap_call(user, method_calls: list) -> list:
     """Like harness.CyrusUser.jmap, but survives Cyrus's interim "102 Processing"."""
     body = json.dumps(
@@ -471,21 +484,9 @@ def jmap_call(user, method_calls: list) -> list:
             "methodCalls": method_calls,
         }
     ).encode()
-    conn = http.client.HTTPConnection("127.0.0.1", user.server.http_port, timeout=600)
-    conn.response_class = _SkipInterim
-    try:
-        conn.request(
-            "POST",
-            "/jmap/",
-            body,
-            {"Authorization": user.auth_header(), "Content-Type": "application/json"},
-        )
-        resp = conn.getresponse()
-        data = resp.read()
-    finally:
-        conn.close()
-    if resp.status != 200:
-        raise RuntimeError(f"JMAP request failed: HTTP {resp.status}: {data[:500]!r}")
+    status, data = _request(user, "POST", "/jmap/", body, {"Content-Type": "application/json"})
+    if status != 200:
+        raise RuntimeError(f"JMAP request failed: HTTP {status}: {data[:500]!r}")
     return json.loads(data)["methodResponses"]
 
 
@@ -503,20 +504,11 @@ def caldav_files(user, calendar: str = "Default") -> list[bytes]:
         b'<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"/>'
         b"</C:comp-filter></C:filter></C:calendar-query>"
     )
-    conn = http.client.HTTPConnection("127.0.0.1", user.server.http_port, timeout=600)
-    try:
-        conn.request(
-            "REPORT",
-            f"/dav/calendars/user/{user.name}/{calendar}/",
-            body,
-            {"Authorization": user.auth_header(), "Depth": "1", "Content-Type": "application/xml"},
-        )
-        resp = conn.getresponse()
-        data = resp.read()
-    finally:
-        conn.close()
-    if resp.status != 207:
-        raise RuntimeError(f"CalDAV REPORT failed: HTTP {resp.status}: {data[:500]!r}")
+    path = f"/dav/calendars/user/{user.name}/{calendar}/"
+    headers = {"Depth": "1", "Content-Type": "application/xml"}
+    status, data = _request(user, "REPORT", path, body, headers)
+    if status != 207:
+        raise RuntimeError(f"CalDAV REPORT failed: HTTP {status}: {data[:500]!r}")
     out = []
     for raw in _CALENDAR_DATA.findall(data):
         text = raw.strip()

@@ -260,10 +260,14 @@ def _plain_zone_line(name: str, params: dict[str, str], value: str) -> bool:
         return m is not None and int(m[1]) * 3600 + int(m[2]) * 60 + int(m[3] or 0) < 86400
     if name in ("DTSTART", "TZUNTIL", "LAST-MODIFIED"):
         m = _DATE_TIME.fullmatch(value)
+        if m is None:
+            return False
+        y, mo, d, h, mi, sec = (int(part) for part in m.groups()[:6])
         try:
-            return m is not None and bool(datetime(*map(int, m.groups()[:6])))
+            datetime(y, mo, d, h, mi, sec)
         except ValueError:
             return False
+        return True
     if name == "RRULE":
         return _rule_reads(value)
     return False
@@ -429,7 +433,9 @@ def _zone(tzid: str) -> str:
 
 
 def _utc(prop: Prop) -> str:
-    return utc_str(_When(prop, utc_only=True).value.replace(tzinfo=UTC))  # type: ignore[call-arg]
+    value = _When(prop, utc_only=True).value
+    assert isinstance(value, datetime)  # utc_only: a date-time
+    return utc_str(value.replace(tzinfo=UTC))
 
 
 def _int(prop: Prop, high: int) -> int:
@@ -561,9 +567,9 @@ def _event_object(event: _Comp) -> dict[str, Any]:
             "name": "vevent",
             "properties": _jcal(event.kept),
         }
-    params = _vendor_params(props, organizer_cn)
-    if params:
-        obj[VENDOR_PARAMS] = params
+    left = _vendor_params(props, organizer_cn)
+    if left:
+        obj[VENDOR_PARAMS] = left
     return obj
 
 

@@ -40,6 +40,7 @@ from syncd.journal import (
     etag_to_text,
 )
 from syncd.sync import plan as P
+from syncd.sync import readahead
 from syncd.sync.committer import Committer
 from syncd.sync.prepare import Canon, Preparer, worker_count
 from syncd.sync.readahead import Readahead
@@ -514,6 +515,8 @@ class PairSync:
             if dirname in self.exclude_dirs:
                 continue
             vdir = root.collection(dirname)
+            if not _holds_at_least(vdir.path, readahead.MIN_FILES):
+                continue  # too few to be worth workers: no second listing of it either
             try:
                 listing = {name: etag_to_text(etag) for name, etag in vdir.list().items()}
             except OSError:
@@ -1447,6 +1450,21 @@ def trusted_updated(updated: str | None, floor: float | None) -> str | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return updated if when.timestamp() < int(floor) else None
+
+
+def _holds_at_least(directory: Path, count: int) -> bool:
+    """Whether ``directory`` holds ``count`` item files or more (names only, no stat)."""
+    try:
+        with os.scandir(directory) as entries:
+            found = 0
+            for entry in entries:
+                if entry.name.endswith(".ics") and entry.name[0] != ".":
+                    found += 1
+                    if found >= count:
+                        return True
+    except OSError:
+        pass
+    return False
 
 
 def _holds_items(root: Path) -> bool:

@@ -213,6 +213,20 @@ def test_worker_count_follows_the_setting(monkeypatch: pytest.MonkeyPatch) -> No
     assert prepare.worker_count() == 3
 
 
+def synced_files_and_rows(h, where: Path) -> tuple[dict[str, bytes], list[tuple]]:
+    """One pass of ``h``, which must succeed; its files and the journal's item rows."""
+    result = h.sync()
+    assert result.ok, result.summary()
+    import sqlite3
+
+    db = sqlite3.connect(where / "state" / "cal.sqlite3")
+    rows = db.execute(
+        "SELECT uid, filename, remote_hash, base, local_hash FROM items ORDER BY uid"
+    ).fetchall()
+    db.close()
+    return h.files(), rows
+
+
 def test_a_big_pass_writes_the_same_files_and_journal_with_and_without_workers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -228,16 +242,7 @@ def test_a_big_pass_writes_the_same_files_and_journal_with_and_without_workers(
         h = PairHarness(where, server, FakeTransport(server))
         h.root.mkdir(parents=True)
         h.write_config()
-        result = h.sync()
-        assert result.ok, result.summary()
-        import sqlite3
-
-        db = sqlite3.connect(where / "state" / "cal.sqlite3")
-        rows = db.execute(
-            "SELECT uid, filename, remote_hash, base, local_hash FROM items ORDER BY uid"
-        ).fetchall()
-        db.close()
-        return h.files(), rows
+        return synced_files_and_rows(h, where)
 
     files_inline, rows_inline = one("0", tmp_path / "inline")
     files_workers, rows_workers = one("2", tmp_path / "workers")
@@ -284,16 +289,7 @@ def test_adopting_a_filled_vdir_makes_no_file_in_advance_and_gives_the_same_resu
         for name, data in filled.items():
             (h.root / "personal" / name).write_bytes(data)
         h.write_config()
-        result = h.sync()
-        assert result.ok, result.summary()
-        import sqlite3
-
-        db = sqlite3.connect(where / "state" / "cal.sqlite3")
-        rows = db.execute(
-            "SELECT uid, filename, remote_hash, base, local_hash FROM items ORDER BY uid"
-        ).fetchall()
-        db.close()
-        return h.files(), rows
+        return synced_files_and_rows(h, where)
 
     files_inline, rows_inline = one("0", tmp_path / "inline")
     files_workers, rows_workers = one("2", tmp_path / "workers")
