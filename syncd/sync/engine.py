@@ -853,23 +853,29 @@ class PairSync:
             _touch(act, _replace(row, local_etag=etag))
             return
         parsed = await self._ahead.parsed(filename, data) if self._ahead else None
+        objs: list[dict[str, Any]] | None = None
         try:
-            objs = parsed.objs if parsed is not None else convert.ics_to_jscal(data)
+            if parsed is None:
+                objs = convert.ics_to_jscal(data)
         except convert.ConversionError as exc:
             where = f" line {exc.line}" if getattr(exc, "line", None) else ""
             self._local_problem(act, filename, row, f"not valid iCalendar{where}: {exc}")
             return
-        if len(objs) != 1:
+        if objs is not None:
+            count, kind, uid = len(objs), str(objs[0].get("@type", "Event")), str(objs[0]["uid"])
+        else:
+            assert parsed is not None
+            count, kind, uid = parsed.count, parsed.kind, parsed.uid
+        if count != 1:
             self._local_problem(
                 act,
                 filename,
                 row,
-                f"holds {len(objs)} items with different UIDs; a vdir file holds one (split it)",
+                f"holds {count} items with different UIDs; a vdir file holds one (split it)",
             )
             return
-        obj = objs[0]
-        if obj.get("@type", "Event") != self.dtype.item_type:
-            other = "VTODO" if obj.get("@type") == "Task" else "VEVENT"
+        if kind != self.dtype.item_type:
+            other = "VTODO" if kind == "Task" else "VEVENT"
             self._local_problem(
                 act,
                 filename,
@@ -879,7 +885,6 @@ class PairSync:
                 f"{'task list' if other == 'VTODO' else 'calendar'} directory",
             )
             return
-        uid = str(obj["uid"])
         if not has_uid(data):
             try:
                 data, etag = self._write_back_uid(act, filename, data, uid, etag)
@@ -895,14 +900,22 @@ class PairSync:
             act.local.unreadable.add(uid)
             return
         seen[uid] = filename
-        canon = (
-            parsed.canon
-            if parsed is not None and parsed.canon is not None
-            else convert.canonical(obj)
-        )
-        act.local.changed[uid] = P.LocalVersion(
-            filename, etag, digest, obj, canon, content_hash(canon)
-        )
+        obj = objs[0] if objs is not None else None
+        canon: dict[str, Any] | None = None
+        if parsed is not None and parsed.comparable is not None:
+            comparable = parsed.comparable  # the form itself stayed in the worker
+        else:
+            obj = obj if obj is not None else parsed.objs()[0]  # type: ignore[union-attr]
+            canon = convert.canonical(obj)
+            comparable = content_hash(canon)
+        if _same_on_server(act.remote_view.changed.get(uid), comparable):
+            # The plan only records it (plan._both_changed): its object and canonical form
+            # are not needed (nor unpacked), and not held until the plan.
+            obj = canon = P.DROPPED
+        else:
+            obj = obj if obj is not None else parsed.objs()[0]  # type: ignore[union-attr]
+            canon = canon if canon is not None else convert.canonical(obj)
+        act.local.changed[uid] = P.LocalVersion(filename, etag, digest, obj, canon, comparable)
         # (the row of another UID that named this file: missing below unless seen)
 
     def _keep_only_meaningful_changes(self, act: Active) -> None:
@@ -1450,6 +1463,17 @@ def trusted_updated(updated: str | None, floor: float | None) -> str | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return updated if when.timestamp() < int(floor) else None
+
+
+def _same_on_server(rv: P.RemoteVersion | None, comparable: str) -> bool:
+    """Whether the server's version has this very meaning (False where its comparable
+    form cannot be made: ``_compare_ready`` reports that)."""
+    if rv is None:
+        return False
+    try:
+        return rv.comparable == comparable
+    except Exception:  # noqa: BLE001 - invalid JSCalendar from the server, reported later
+        return False
 
 
 def _holds_at_least(directory: Path, count: int) -> bool:

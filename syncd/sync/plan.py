@@ -21,6 +21,20 @@ from syncd.journal import ItemRow, served_base
 from syncd.sync.merge import Overlap, merge3
 
 
+class _Dropped(dict):  # type: ignore[type-arg]
+    """Where a LocalVersion's object and canonical form were let go: the server's version
+    has the same meaning, so the plan only records the item (``_both_changed``) and
+    never reads them.  Any read is a bug, and fails loudly rather than reading nothing."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("an item recorded as the same on both sides has no object here")
+
+    __getitem__ = get = keys = items = values = __iter__ = __contains__ = __len__ = _refuse
+
+
+DROPPED: dict[str, Any] = _Dropped()
+
+
 @dataclass(frozen=True)
 class LocalVersion:
     """A local file that is new or whose etag moved since the journal, parsed."""

@@ -131,7 +131,7 @@ def test_a_read_error_comes_back_at_its_turn_and_other_bytes_are_parsed_here(mon
 
         first, other, again = anyio.run(go)
         assert first == parse_file(ics) and first is not None
-        assert first.objs == convert.ics_to_jscal(ics)
+        assert first.objs() == convert.ics_to_jscal(ics)
         assert other is None and again is None
     finally:
         ahead.close()
@@ -196,3 +196,43 @@ def test_adopting_reads_early_and_takes_an_edit_made_after_the_early_read(tmp_pa
     titles = sorted(e.get("title", "") for e in server.events.values())
     assert len(titles) == 30
     assert sum(t.startswith("edited after the read ") for t in titles) == 1
+
+
+def test_adopting_lets_go_of_what_it_only_records(tmp_path, monkeypatch):
+    """A file whose meaning the server holds already is only recorded: its parsed object
+    and canonical form are let go during the scan (adopting 50,000 files held both
+    sides' objects at once, 960 MB), while a file that differs keeps them for the
+    conflict rule, which still settles it."""
+    from syncd.sync import engine
+    from syncd.sync import plan as P
+
+    monkeypatch.setenv(prepare.ENV_WORKERS, "0")
+    events = seed.make_events(12, prefix="drop")
+    server = FakeJmapServer()
+    for ev in events:
+        server.put_event(seed.to_jscal(ev))
+    h = PairHarness(tmp_path, server, FakeTransport(server))
+    d = h.root / "personal"
+    d.mkdir(parents=True)
+    seed.write_vdir(d, events)
+    differing = d / seed.ics_filename(events[5])
+    differing.write_bytes(differing.read_bytes().replace(b"SUMMARY:", b"SUMMARY:mine "))
+    h.write_config()
+    seen: list[P.LocalView] = []
+    real = engine.P.plan_collection
+
+    def spying(journal, local, remote, **kwargs):
+        seen.append(local)
+        return real(journal, local, remote, **kwargs)
+
+    monkeypatch.setattr(engine.P, "plan_collection", spying)
+    result = h.sync()
+    assert result.ok, result.summary()
+    (local,) = seen
+    dropped = {uid for uid, lv in local.changed.items() if lv.obj is P.DROPPED}
+    assert dropped == {ev.uid for ev in events} - {events[5].uid}
+    assert all(local.changed[uid].canon is P.DROPPED for uid in dropped)
+    assert local.changed[events[5].uid].obj["title"].startswith("mine ")
+    assert sum(c.conflicts for c in result.collections) == 1  # settled by the rule
+    with pytest.raises(RuntimeError):
+        P.DROPPED.get("updated")  # a read of what was let go fails loudly
