@@ -171,11 +171,22 @@ def run() -> NoReturn:
     except BrokenPipeError:  # stdout's reader went away (`syncd status | head -1`)
         _discard_stdout()
         status = 1
+    _run_exit_finalizers()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a reader gone, or a stream closed
             stream.flush()
     os._exit(status)
+
+
+def _run_exit_finalizers() -> None:
+    """What multiprocessing would do at exit, which ``os._exit`` skips: the workers'
+    forkserver listens on a socket in a directory of ``$TMPDIR`` that only its exit hook
+    removes, so each pass with workers left one ``pymp-*`` directory behind."""
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        with contextlib.suppress(Exception):  # a failed clean-up must not change the status
+            util._run_finalizers()
 
 
 def _setup_logging(verbosity: int) -> None:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from syncd.sync.prepare import ENV_WORKERS, MIN_OBJECTS
 from tests.convert.test_command import EVENT
 from tests.support.fakejmap import FakeJmapServer
 from tests.support.httppair import VEVENT, served_pair
@@ -86,3 +87,26 @@ def test_a_reader_gone_does_not_stop_the_passes(tmp_path: Path):
         assert b"Traceback" not in err and b"BrokenPipe" not in err, err
         assert h.server.by_uid("up") is not None  # the pass went on: up, and down
         assert any("Later" in p.read_text() for p in (h.root / "personal").glob("*.ics"))
+
+
+def test_a_pass_with_workers_leaves_nothing_in_the_temp_directory(tmp_path: Path):
+    # The workers' forkserver listens on a socket in a directory of $TMPDIR, removed by
+    # an exit hook the skipped teardown would skip too: one directory left per big pass.
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    with served_pair(tmp_path, FakeJmapServer()) as h:
+        for i in range(MIN_OBJECTS):
+            h.server.put_event(
+                {"@type": "Event", "uid": f"u{i}", "title": f"T{i}", "start": "2026-03-01T10:00:00"}
+            )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "syncd", "-c", str(h.config_path), "sync"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(temp), ENV_WORKERS: "2"},
+        )
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert len(list((h.root / "personal").glob("*.ics"))) == MIN_OBJECTS
+    assert "workers" not in err.decode(), err  # they ran: nothing fell back in-process
+    assert list(temp.iterdir()) == []
