@@ -100,7 +100,7 @@ class WriteLog:
                     break
                 del entries[oldest]
 
-    def is_echo(self, path: Path) -> bool:
+    def is_echo(self, path: Path | str) -> bool:
         with self._lock:
             entry = self._entries.get(str(path))
         if entry is None or time.monotonic() - entry[1] > self.ttl:

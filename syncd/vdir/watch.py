@@ -1,13 +1,17 @@
-"""Watching a vdir root with watchdog (inotify on Linux), feeding the daemon's scheduler.
+"""Watching a vdir root, feeding the daemon's scheduler: on Linux with inotify read
+directly (syncd.vdir.inotify, which says why not watchdog's observer there), elsewhere
+with watchdog's observer.
 
-watchdog calls us on its own thread; events cross into the event loop with an anyio
-token.  What counts is decided by ``is_relevant`` (a pure function, tested alone):
-only items, metadata files and collection directories; dot files (our temp files,
-editors' swap files, .git) never.  Coalescing bursts is the scheduler's job.
+Either way the events are read on a thread of their own and cross into the event loop
+with an anyio token, in order.  What counts: only items, metadata files and collection
+directories; dot files (our temp files, editors' swap files, .git) never (``is_relevant``
+for watchdog's events, ``RootWatch`` for inotify's).  Coalescing bursts is the
+scheduler's job.
 
 ``trusted_since`` says from when the watch has seen every change under the root: the
 moment inotify's watches were in place, moved forward whenever events may have been
-lost (the kernel's queue overflowed, the watch ended, the root was replaced).  The
+lost (the kernel's queue overflowed, the watch ended, the root was replaced); None while
+a collection directory cannot be watched.  The
 daemon skips the stat of every file in a pass the server asked for only when nothing
 was reported since a pass that did look, started after that moment (syncd.daemon).
 Other platforms' observers make no such promise here, nor does inotify on a network or
@@ -21,6 +25,7 @@ import contextlib
 import itertools
 import logging
 import os
+import select
 import threading
 import time
 import weakref
@@ -38,6 +43,7 @@ try:  # Linux: the one observer whose events are trusted to be complete (see abo
 except ImportError:  # pragma: no cover - other platforms
     InotifyObserver = None  # type: ignore[assignment,misc]
 
+from syncd.vdir import inotify
 from syncd.vdir.mounts import remote_filesystem
 from syncd.vdir.storage import META_KEYS, own_writes
 
@@ -210,11 +216,52 @@ class VdirWatcher:
             await self._observe(deliver, marker)
 
     async def _observe(self, deliver: Callable[[str], None], marker: Callable[[str], None]) -> None:
-        observer = Observer()
-        observer.schedule(_Handler(self.root, deliver, marker), str(self.root), recursive=True)
+        if inotify.available():
+            try:
+                watch = inotify.Inotify()
+            except OSError as exc:  # out of inotify instances (fs.inotify.max_user_instances)
+                log.warning("watch: inotify: %s; watching through watchdog instead", exc.strerror)
+            else:
+                await self._observe_inotify(watch)
+                return
+        await self._observe_watchdog(deliver, marker)
+
+    async def _observe_inotify(self, fd: inotify.Inotify) -> None:
         root_id = _identity(self.root)
         remote = remote_filesystem(self.root)
-        observer.start()  # the watches are in place when this returns (on_thread_start)
+        try:
+            watch = inotify.RootWatch(str(self.root), fd, MARKER_PREFIX, _relevant_file)
+        except OSError as exc:
+            fd.close()
+            log.warning("watch: cannot watch %s (%s); retrying", self.root, exc.strerror)
+            await anyio.sleep(5)
+            return
+        reader = _InotifyReader(fd, watch, self)
+        reader.start()
+        self._log_watching(remote)
+        try:
+            while reader.is_alive() and _identity(self.root) == root_id is not None:
+                if remote is None:
+                    # Trusted while every collection directory is watched; a directory that
+                    # could not be watched (and is retried after an overflow) holds it back.
+                    self._set_trust(root_id, watch.complete)
+                await anyio.sleep(2)
+            log.warning("watch: lost the watch on %s", self.root)
+        finally:
+            self._trusted_since = None
+            reader.stop()
+            await anyio.to_thread.run_sync(reader.join, 5)
+            if not reader.is_alive():
+                reader.close()
+                fd.close()
+
+    def _set_trust(self, root_id: tuple[int, int] | None, complete: bool) -> None:
+        if not complete:
+            self._trusted_since = None
+        elif self._trusted_since is None:
+            self._root_id, self._trusted_since = root_id, time.monotonic()
+
+    def _log_watching(self, remote: str | None) -> None:
         if remote is not None:
             log.info(
                 "watch: watching %s, on %s: changes made there by other machines raise no "
@@ -223,9 +270,29 @@ class VdirWatcher:
                 remote,
             )
         else:
-            if InotifyObserver is not None and isinstance(observer, InotifyObserver):
-                self._root_id, self._trusted_since = root_id, time.monotonic()
             log.info("watch: watching %s", self.root)
+
+    def _take(self, changes: list[inotify.Change]) -> None:
+        """A batch of the inotify reader's changes, in the event loop, in their order."""
+        for change in changes:
+            if change.kind == "path":
+                self.on_change(change.value)
+            elif change.kind == "marker":
+                self._marker_seen(change.value)
+            else:
+                self.events_lost()
+
+    async def _observe_watchdog(
+        self, deliver: Callable[[str], None], marker: Callable[[str], None]
+    ) -> None:
+        observer = Observer()
+        observer.schedule(_Handler(self.root, deliver, marker), str(self.root), recursive=True)
+        root_id = _identity(self.root)
+        remote = remote_filesystem(self.root)
+        observer.start()  # the watches are in place when this returns (on_thread_start)
+        if remote is None and InotifyObserver is not None and isinstance(observer, InotifyObserver):
+            self._root_id, self._trusted_since = root_id, time.monotonic()
+        self._log_watching(remote)
         try:
             while observer.is_alive() and _identity(self.root) == root_id is not None:
                 await anyio.sleep(2)
@@ -236,6 +303,69 @@ class VdirWatcher:
             await anyio.to_thread.run_sync(observer.join, 5)
 
 
+def _news(changes: list[inotify.Change]) -> list[inotify.Change]:
+    """A batch's changes less syncd's own writes and the repeats of a path (a save is a
+    create, writes and a close): a path once is as good as many, as it comes before any
+    marker that came after its repeats."""
+    out, told = [], set()
+    for change in changes:
+        if change.kind == "path":
+            if change.value in told or own_writes.is_echo(change.value):
+                continue
+            told.add(change.value)
+        out.append(change)
+    return out
+
+
+def _relevant_file(name: str) -> bool:
+    return name.endswith(".ics") or name in META_KEYS
+
+
+class _InotifyReader(threading.Thread):
+    """Reads the kernel's events as they come, on a thread of its own, so that a busy
+    event loop never lets the kernel's queue (fs.inotify.max_queued_events) fill up.  The
+    changes of one read go into the loop in one call, in order, and syncd's own writes
+    (``own_writes``) are left out here, where they cost the loop nothing."""
+
+    PAUSE = 0.005  # after a batch: a burst's events then come in a few reads, not thousands
+
+    def __init__(self, fd: inotify.Inotify, watch: inotify.RootWatch, watcher: VdirWatcher) -> None:
+        super().__init__(name="syncd-inotify", daemon=True)
+        self.fd, self.watch, self.watcher = fd, watch, watcher
+        self.token = anyio.lowlevel.current_token()
+        self._wake_r, self._wake_w = os.pipe()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+
+    def run(self) -> None:
+        poller = select.poll()
+        poller.register(self.fd.fileno(), select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+        try:
+            while not self.watch.ended:
+                ready = {fd for fd, _ in poller.poll()}
+                if self._wake_r in ready:
+                    return
+                changes = _news(self.watch.changes(self.fd.read()))
+                if any(c.kind == "lost" for c in changes):
+                    self.watcher._trust_from_now()  # before the loop hears of it
+                if changes:
+                    with contextlib.suppress(RuntimeError):  # the loop is shutting down
+                        anyio.from_thread.run_sync(self.watcher._take, changes, token=self.token)
+                time.sleep(self.PAUSE)
+        except OSError as exc:
+            log.warning("watch: reading inotify's events failed (%s)", exc.strerror)
+
+    def close(self) -> None:
+        """After ``join``, the wake-up pipe.  Not closed by the thread as it ends: a
+        ``stop`` coming after that could write into whatever file took the number."""
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 def _identity(path: Path) -> tuple[int, int] | None:
     try:
         st = os.stat(path)
@@ -244,11 +374,12 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return (st.st_dev, st.st_ino)
 
 
-# -- inotify queue overflow ---------------------------------------------------------------
+# -- inotify queue overflow, through watchdog ----------------------------------------------
 # When the kernel's queue of events fills up (fs.inotify.max_queued_events, 16,384 by
 # default: a big copy into the vdir while the watcher thread is slow), events are dropped.
-# watchdog rebuilds its watches and logs a warning, but tells no handler; that warning
-# is how the watchers here learn that they missed something.
+# Read directly (syncd.vdir.inotify) that is an IN_Q_OVERFLOW event.  watchdog's observer,
+# used where inotify cannot be read directly, rebuilds its watches and logs a warning, but
+# tells no handler; that warning is how the watchers here learn that they missed something.
 
 _watchers: weakref.WeakSet[VdirWatcher] = weakref.WeakSet()
 OVERFLOW_LOGGERS = ("watchdog.observers.inotify_c", "watchdog.observers.inotify")

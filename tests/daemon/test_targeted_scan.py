@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import threading
 
 import anyio
 import pytest
@@ -14,7 +15,7 @@ import watchdog.observers.inotify
 import watchdog.observers.inotify_c
 
 from syncd.daemon import MAX_NAMED_FILES, files_to_look_at, local_scan_needed
-from syncd.vdir import watch
+from syncd.vdir import inotify, watch
 from tests.daemon.test_daemon import ICS, harness, run_daemon, uids_on_server, wait_for
 
 __all__ = ["harness"]  # the fixture, shared with test_daemon
@@ -221,16 +222,13 @@ def test_a_pass_with_a_problem_makes_the_next_pass_look(harness, listings):
     assert scenario.looked == 2 and scenario.skipped == 0  # the bad file is reported each time
 
 
-def test_lost_events_make_the_next_pass_look(harness, listings):
+def _lost_events_make_the_next_pass_look(harness, listings, lose) -> None:
     async def scenario(daemon):
         runner = daemon.runners[0]
         await _watched_and_clean(daemon)
         before = runner.watcher.trusted_since
         passes, looked, skipped = runner.passes, listings["n"], runner.scans_skipped
-        # What watchdog logs when the kernel's inotify queue overflowed.
-        logging.getLogger("watchdog.observers.inotify_c").warning(
-            "Inotify queue overflowed; filesystem events were lost"
-        )
+        lose()
         await wait_for(lambda: runner.passes > passes)  # a pass was asked for, and looked
         scenario.moved = runner.watcher.trusted_since > before
         await _poll_pass(daemon)  # that look came after the overflow: these two do not
@@ -241,6 +239,38 @@ def test_lost_events_make_the_next_pass_look(harness, listings):
     run_daemon(harness, scenario)
     assert scenario.moved
     assert scenario.looked == 1 and scenario.skipped == 2
+
+
+def test_lost_events_make_the_next_pass_look(harness, listings, monkeypatch):
+    # The kernel's queue overflowed: IN_Q_OVERFLOW is the next thing the watch reads.
+    real_read = inotify.Inotify.read
+    overflowed = threading.Event()
+
+    def read(self):
+        if overflowed.is_set():
+            overflowed.clear()
+            return [inotify.Event(-1, inotify.IN_Q_OVERFLOW, 0, "")]
+        return real_read(self)
+
+    monkeypatch.setattr(inotify.Inotify, "read", read)
+
+    def lose():
+        overflowed.set()
+        (harness.root / ".wake").write_text("")  # wakes the reader; a dot file means nothing
+
+    _lost_events_make_the_next_pass_look(harness, listings, lose)
+
+
+def test_lost_events_make_the_next_pass_look_through_watchdog(harness, listings, monkeypatch):
+    monkeypatch.setattr(inotify, "available", lambda: False)  # watchdog's observer, then
+
+    def lose():
+        # What watchdog logs when the kernel's inotify queue overflowed.
+        logging.getLogger("watchdog.observers.inotify_c").warning(
+            "Inotify queue overflowed; filesystem events were lost"
+        )
+
+    _lost_events_make_the_next_pass_look(harness, listings, lose)
 
 
 def test_a_replaced_vdir_root_is_not_trusted(tmp_path):
