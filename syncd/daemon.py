@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
+from syncd import memory
 from syncd.config import Account, Config, Pair
 from syncd.connect import connect
 from syncd.control_server import serve_control
@@ -201,7 +202,9 @@ class PairRunner:
             # journal always matches what was written.
             with anyio.CancelScope(shield=True) as scope:
                 self._pass_scope = scope
+                before = memory.resident()
                 await self._guarded_pass(reasons)
+                memory.after_pass(before)
         finally:
             self._pass_scope = None
             self.in_pass = False
