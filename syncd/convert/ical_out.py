@@ -408,7 +408,7 @@ def _add_timezones(
     first = first or date(1970, 1, 1)
     last = last or date(2038, 1, 1)
     for tzid in sorted(missing):
-        if tzid in known_custom:
+        if tzid in known_custom and not _outgrown(known_custom[tzid], first, last):
             zones.append(known_custom[tzid])
             continue
         if tzid in (defined or {}):  # a custom zone the object defines (timeZones)
@@ -422,6 +422,33 @@ def _add_timezones(
             except Exception:  # noqa: BLE001 - the TZID stays, readers resolve it by name
                 pass
     cal.subcomponents[0:0] = zones
+
+
+_SPAN_COMMENT = re.compile(
+    r"This timezone only works from (\d{4}-\d\d-\d\d) to (\d{4}-\d\d-\d\d)\."
+)
+
+
+def _outgrown(zone: Component, first: date, last: date) -> bool:
+    """Is ``zone`` one generated for a span (syncd's, icalendar's: its COMMENT names the
+    span) that the item's dates have left?  Kept, by RFC 5545's rules its last onset
+    would go on for ever (a summer date in winter time) for a reader that goes by the
+    file's definition rather than the zone's name; one of a known name is made again
+    for the new span.
+    A zone without that comment (a client's own, compact or custom) is kept as it is."""
+    if get_zone(str(zone.get("TZID"))) is None:
+        return False
+    comments = zone.get("COMMENT")
+    for comment in comments if isinstance(comments, list) else [comments]:
+        m = _SPAN_COMMENT.fullmatch(str(comment or ""))
+        if m is None:
+            continue
+        try:
+            since, until = date.fromisoformat(m[1]), date.fromisoformat(m[2])
+        except ValueError:
+            return False
+        return not (since <= first and last <= until)
+    return False
 
 
 # icalendar's own provider is process-wide, and another library can switch it (khal's
@@ -1231,6 +1258,7 @@ def _merge_alarms(comp: Component, old: Component) -> None:
     by_trigger: dict[str, Component] = {}
     for a in old_alarms:
         by_trigger.setdefault(_trigger_key(a), a)
+    generated_before = _alarm_texts(old)
     for alarm in comp.subcomponents:
         if alarm.name != "VALARM":
             continue
@@ -1238,14 +1266,32 @@ def _merge_alarms(comp: Component, old: Component) -> None:
         if prev is None:
             continue
         have = {n for n, _ in alarm.property_items(recursive=False)}
+        action = str(prev.get("ACTION", "DISPLAY")).upper()
         for name, value in prev.property_items(recursive=False):
             if name in ("BEGIN", "END"):
                 continue
+            if name in ("DESCRIPTION", "SUMMARY") and str(value) == generated_before.get(
+                (action, name)
+            ):
+                continue  # the old event's own text, as written for it: the new one's now
             if name in ALARM_KEPT:
                 alarm.pop(name, None)
                 alarm.add(name, value, encode=False)
             elif name.startswith("X-") and name not in have:
                 alarm.add(name, value, encode=False)
+
+
+def _alarm_texts(event: Component) -> dict[tuple[str, str], str]:
+    """The alarm texts ``_alarm`` writes for an event as it was: (ACTION, property) ->
+    text.  An old alarm whose text is one of these was not given its own (by the user,
+    by a client): it follows the event's title, and is not kept as it was."""
+    title = str(event.get("SUMMARY") or "")
+    description = str(event.get("DESCRIPTION") or "")
+    return {
+        ("DISPLAY", "DESCRIPTION"): title or "Reminder",
+        ("EMAIL", "SUMMARY"): title,
+        ("EMAIL", "DESCRIPTION"): description or title or "Reminder",
+    }
 
 
 def _trigger_key(alarm: Component) -> str:
