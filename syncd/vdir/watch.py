@@ -239,14 +239,15 @@ class VdirWatcher:
         reader = _InotifyReader(fd, watch, self)
         reader.start()
         self._log_watching(remote)
+
+        def trust() -> None:
+            # Trusted while every collection directory is watched; a directory that could
+            # not be watched (and is retried after an overflow) holds it back.
+            if remote is None:
+                self._set_trust(root_id, watch.complete)
+
         try:
-            while reader.is_alive() and _identity(self.root) == root_id is not None:
-                if remote is None:
-                    # Trusted while every collection directory is watched; a directory that
-                    # could not be watched (and is retried after an overflow) holds it back.
-                    self._set_trust(root_id, watch.complete)
-                await anyio.sleep(2)
-            log.warning("watch: lost the watch on %s", self.root)
+            await self._hold(reader.is_alive, root_id, trust)
         finally:
             self._trusted_since = None
             reader.stop()
@@ -254,6 +255,19 @@ class VdirWatcher:
             if not reader.is_alive():
                 reader.close()
                 fd.close()
+
+    async def _hold(
+        self,
+        alive: Callable[[], bool],
+        root_id: tuple[int, int] | None,
+        tick: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Until the watch ends, or the root is another directory than the one watched
+        (``tick`` every 2 s meanwhile)."""
+        while alive() and _identity(self.root) == root_id is not None:
+            tick()
+            await anyio.sleep(2)
+        log.warning("watch: lost the watch on %s", self.root)
 
     def _set_trust(self, root_id: tuple[int, int] | None, complete: bool) -> None:
         if not complete:
@@ -294,9 +308,7 @@ class VdirWatcher:
             self._root_id, self._trusted_since = root_id, time.monotonic()
         self._log_watching(remote)
         try:
-            while observer.is_alive() and _identity(self.root) == root_id is not None:
-                await anyio.sleep(2)
-            log.warning("watch: lost the watch on %s", self.root)
+            await self._hold(observer.is_alive, root_id)
         finally:
             self._trusted_since = None
             observer.stop()
