@@ -94,6 +94,10 @@ def jscal_to_ics(
     lean path (``_Line``, used when there is no previous file) is tested against.  The
     lean path writes a common event directly (syncd.convert.ical_direct).
     """
+    if lean and previous is not None and len(objs) == 1:
+        over = _over_own_rendering(objs[0], previous)
+        if over is not None:
+            return over
     lean = lean and previous is None
     if lean and len(objs) == 1:
         direct = _direct_event_file(objs[0])
@@ -129,6 +133,65 @@ def jscal_to_ics(
     }
     _add_timezones(cal, prev_cal, first, last, defined)
     return serialize(cal)
+
+
+def _over_own_rendering(obj: dict[str, Any], previous: bytes) -> bytes | None:
+    """The file for ``obj`` over ``previous`` when ``previous`` holds nothing the merge
+    would bring back: what the general path gives in that case, 0.3 ms instead of 2 ms
+    (a server change is mostly written over a file syncd wrote).  None: merge.
+
+    Such a file is one the direct writer makes, byte for byte, from what the direct
+    reader reads in it (so it has no line of its own: no X- property, no parameter the
+    mapping drops, no alarm text but the generated one), whose VTIMEZONEs and calendar
+    lines are the new file's too (the merge keeps a file's zones)."""
+    from syncd.convert.ical_direct import event_file
+    from syncd.convert.ical_read import read_event
+
+    new = event_file(obj)
+    if new is None:
+        return None
+    try:
+        text = previous.decode()
+    except UnicodeDecodeError:
+        return None
+    read = read_event(text)
+    if not read or len(read) != 1:
+        return None
+    old = {k: v for k, v in read[0].items() if ":" not in k and k != ICAL_COMPONENT}
+    if old.get("alerts"):
+        texts = _alarm_texts(str(old.get("title") or ""), str(old.get("description") or ""))
+        alerts = {aid: _without_generated(alert, texts) for aid, alert in old["alerts"].items()}
+        if any(alert is None for alert in alerts.values()):
+            return None  # an alarm with lines of its own
+        old["alerts"] = alerts
+    if event_file(old) != previous or _head(previous) != _head(new):
+        return None
+    return new
+
+
+def _without_generated(alert: Any, texts: dict[tuple[str, str], str]) -> dict[str, Any] | None:
+    """The alert as read, less the alarm texts written for its event (which the reader
+    keeps as the alarm's own lines); None if it has any line of its own."""
+    if not isinstance(alert, dict):
+        return None
+    ical = alert.get(ICAL_COMPONENT)
+    if ical is None:
+        return alert
+    if not isinstance(ical, dict) or set(ical) - {"@type", "name", "properties"}:
+        return None
+    action = "EMAIL" if alert.get("action") == "email" else "DISPLAY"
+    for prop in ical.get("properties") or []:
+        if not isinstance(prop, list) or len(prop) != 4 or prop[1]:
+            return None
+        if texts.get((action, str(prop[0]).upper())) != prop[3]:
+            return None
+    return {k: v for k, v in alert.items() if k != ICAL_COMPONENT}
+
+
+def _head(data: bytes) -> bytes:
+    """A file's calendar lines and VTIMEZONEs: all before its first item."""
+    at = data.find(b"BEGIN:VEVENT")
+    return data if at < 0 else data[:at]
 
 
 def _direct_event_file(obj: dict[str, Any]) -> bytes | None:
@@ -1258,7 +1321,9 @@ def _merge_alarms(comp: Component, old: Component) -> None:
     by_trigger: dict[str, Component] = {}
     for a in old_alarms:
         by_trigger.setdefault(_trigger_key(a), a)
-    generated_before = _alarm_texts(old)
+    generated_before = _alarm_texts(
+        str(old.get("SUMMARY") or ""), str(old.get("DESCRIPTION") or "")
+    )
     for alarm in comp.subcomponents:
         if alarm.name != "VALARM":
             continue
@@ -1281,12 +1346,10 @@ def _merge_alarms(comp: Component, old: Component) -> None:
                 alarm.add(name, value, encode=False)
 
 
-def _alarm_texts(event: Component) -> dict[tuple[str, str], str]:
-    """The alarm texts ``_alarm`` writes for an event as it was: (ACTION, property) ->
-    text.  An old alarm whose text is one of these was not given its own (by the user,
-    by a client): it follows the event's title, and is not kept as it was."""
-    title = str(event.get("SUMMARY") or "")
-    description = str(event.get("DESCRIPTION") or "")
+def _alarm_texts(title: str, description: str) -> dict[tuple[str, str], str]:
+    """The alarm texts ``_alarm`` writes for an event of this title and description:
+    (ACTION, property) -> text.  An old alarm whose text is one of these was not given
+    its own (by the user, by a client): it follows the event's title, and is not kept."""
     return {
         ("DISPLAY", "DESCRIPTION"): title or "Reminder",
         ("EMAIL", "SUMMARY"): title,
