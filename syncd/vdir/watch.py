@@ -369,6 +369,8 @@ class _InotifyReader(threading.Thread):
                 time.sleep(self.PAUSE)
         except OSError as exc:
             log.warning("watch: reading inotify's events failed (%s)", exc.strerror)
+        except Exception:  # the watch is taken up again; the loop's _hold sees this thread end
+            log.exception("watch: the inotify reader stopped")
 
     def close(self) -> None:
         """After ``join``, the wake-up pipe.  Not closed by the thread as it ends: a
