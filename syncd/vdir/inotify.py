@@ -135,7 +135,15 @@ class RootWatch:
                 self._watch(name)
 
     def _is_dir(self, name: str) -> bool:
-        return os.path.isdir(f"{self.root}/{name}")  # through a link, as collections() does
+        """A collection directory as VdirRoot.collections() has them: a directory, or a
+        link to one inside the root (a link leading out of it is no collection)."""
+        path = f"{self.root}/{name}"
+        if not os.path.isdir(path):
+            return False
+        if not os.path.islink(path):
+            return True
+        inside = os.path.realpath(self.root).rstrip("/") + "/"
+        return os.path.realpath(path).startswith(inside)
 
     def _watch(self, name: str) -> bool:
         try:

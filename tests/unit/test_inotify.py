@@ -136,18 +136,24 @@ def test_a_new_collection_directory_is_watched_and_reported(vdir):
     ]
 
 
-def test_a_collection_linked_into_the_root_is_watched_like_a_directory(vdir, tmp_path):
+def test_a_collection_linked_inside_the_root_is_watched_one_leading_out_is_not(vdir, tmp_path):
+    # As VdirRoot.collections() has them.
+    (vdir / ".store" / "cal").mkdir(parents=True)
     (tmp_path / "elsewhere").mkdir()
-    (vdir / "linked").symlink_to(tmp_path / "elsewhere")
+    (vdir / "linked").symlink_to(vdir / ".store" / "cal")
+    (vdir / "out").symlink_to(tmp_path / "elsewhere")
     watch, watches = watch_over(vdir)
     assert str(vdir / "linked") in watches.added.values()
-    (vdir / "later").symlink_to(tmp_path / "elsewhere")
+    assert str(vdir / "out") not in watches.added.values()
+    (vdir / "later").symlink_to(vdir / ".store" / "cal")
     assert watch.changes([Event(watch.root_wd, I.IN_CREATE, 0, "later")]) == [
         Change("path", f"{vdir}/later")
     ]
     assert watch.changes([Event(watch.root_wd, I.IN_DELETE, 0, "later")]) == [
         Change("path", f"{vdir}/later")
     ]
+    (vdir / "away").symlink_to(tmp_path / "elsewhere")
+    assert watch.changes([Event(watch.root_wd, I.IN_CREATE, 0, "away")]) == []
     assert watch.changes([Event(watch.root_wd, I.IN_CREATE, 0, "stray.txt")]) == []
 
 
