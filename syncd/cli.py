@@ -295,6 +295,7 @@ async def _sync(config, args) -> int:  # type: ignore[no-untyped-def]
         force_delete=args.force_delete,
         allow_account_change=args.allow_account_change,
         fingerprints=True,  # computed by the child main() started (syncd.vdir.prefetch)
+        early_workers=True,
     )
     status = 0
     clients: dict = {}

@@ -84,6 +84,11 @@ class PassOptions:
     # stat'ed, the rest is taken as the journal has it.  A directory not named is
     # unchanged.  None: look at every file.
     local_named: dict[str, set[str]] | None = None
+    # Start the conversion workers as a pair's first pass begins, before the server says
+    # how many objects it has (syncd.sync.prepare.Preparer.start_early).  For `syncd
+    # sync`; the daemon waits for the count, so that a small account's first pass does
+    # not leave it a forkserver it never uses.
+    early_workers: bool = False
 
 
 def content_hash(canon: dict[str, Any]) -> str:
@@ -363,6 +368,9 @@ class PairSync:
         # second can serve as a fingerprint later (see trusted_updated).
         self.updated_floor = self.client.last_server_date
         known = self._known_updated()
+        first_pass = since is None and not known  # it brings everything the server has
+        if first_pass and options.early_workers and self._preparer is not None:
+            self._preparer.start_early()
         self._read_early(root, options)
         pending = self.journal.pending_remote()
         pending += [i for i in await self._settle_intents() if i not in pending]

@@ -163,14 +163,33 @@ class Preparer:
         self.results: dict[Future[Any], list[Any]] = {}  # a done chunk's results, read once
         self.waiting: list[dict[str, Any]] = []  # fed before there were enough to start
         self.broken = workers < 2
-        self._starting: threading.Thread | None = None  # started by expect()
+        self.unneeded = False  # started early for a fetch that turned out small
+        self._starting: threading.Thread | None = None  # started by expect()/start_early()
 
     def expect(self, count: int) -> None:
         """The fetch will bring ``count`` objects.  With enough of them the workers start
         now, in a thread, while the server prepares its first answer, instead of when
         that answer arrives: a forkserver and two workers loading the converter block
-        for about 0.2 s, and the event loop goes on asking for the page meanwhile."""
-        if count < MIN_OBJECTS or self.broken or self.pool is not None or self._starting:
+        for about 0.2 s, and the event loop goes on asking for the page meanwhile.  With
+        too few, workers ``start_early`` began are not used."""
+        if count < MIN_OBJECTS:
+            self.unneeded = self.pool is not None or self._starting is not None
+            return
+        self.unneeded = False
+        self._begin()
+
+    def start_early(self) -> None:
+        """Start the workers before the server says how many objects it has: on a pair's
+        first pass, which brings everything the server holds.  Their start then overlaps
+        the server's first answers (its listing of every id, then the first page), when
+        only the server works, instead of following them: 0.1 s of a first download of
+        10,000 events (contrib/bench/README.md, Session 22).  A first pass that turns out
+        small (``expect``) leaves them unused; it pays their start once, on the other
+        core."""
+        self._begin()
+
+    def _begin(self) -> None:
+        if self.broken or self.pool is not None or self._starting:
             return
         self._starting = threading.Thread(target=self._warm, name="syncd-workers", daemon=True)
         self._starting.start()
@@ -192,6 +211,8 @@ class Preparer:
             self._starting = None
 
     def feed(self, objs: Sequence[dict[str, Any]]) -> None:
+        if self.unneeded:  # checked first: the loop does not wait for a start not needed
+            return
         self._started()
         if self.broken:
             return
@@ -258,6 +279,8 @@ class Preparer:
 
     def seal(self) -> None:
         """The fetch is complete: submit what is still waiting."""
+        if self.unneeded:
+            return
         self._started()
         if not self.broken and self.pool is not None and self.waiting:
             self._submit()

@@ -108,6 +108,68 @@ def test_workers_start_when_a_big_fetch_is_announced_and_give_the_same_results()
         preparer.close()
 
 
+def test_workers_started_early_for_a_fetch_that_turns_out_small_are_left_unused() -> None:
+    # `syncd sync` starts them as a pair's first pass begins; the count then says a few:
+    # the main process converts them, as for any small pass, and nothing waits on a pool.
+    objs = server_objects(10)
+    preparer = Preparer(lambda o: True, workers=2)
+    try:
+        preparer.start_early()
+        preparer.expect(len(objs))
+        assert preparer.unneeded
+        run(preparer, [objs])
+        assert not preparer.slots and not preparer.waiting
+        assert all(preparer.canon(o) is None and preparer.order(o) == -1 for o in objs)
+        assert all(anyio.run(preparer.file, o) is None for o in objs)
+    finally:
+        preparer.close()
+    assert preparer.pool is None and preparer.canon_pool is None
+
+
+def test_workers_started_early_convert_a_big_fetch_as_the_main_process_would() -> None:
+    objs = server_objects(MIN_OBJECTS)
+    preparer = Preparer(lambda o: True, workers=2)
+    try:
+        preparer.start_early()
+        preparer._started()
+        assert preparer.pool is not None, "started before any count or object"
+        preparer.expect(len(objs))
+        assert not preparer.unneeded
+        run(preparer, [objs[:300], objs[300:]])
+        for obj in objs[:: len(objs) // 25]:
+            assert anyio.run(preparer.file, obj) == made_here(obj)
+    finally:
+        preparer.close()
+
+
+def test_only_a_first_pass_asked_to_starts_its_workers_early(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.fakejmap import FakeJmapServer, FakeTransport
+    from tests.sync.conftest import PairHarness
+
+    monkeypatch.setenv(prepare.ENV_WORKERS, "2")
+    early: list[int] = []
+    monkeypatch.setattr(Preparer, "start_early", lambda self: early.append(1))
+    server = FakeJmapServer()
+    for obj in server_objects(5, prefix="early"):
+        obj.pop("id")
+        server.put_event(obj)
+    h = PairHarness(tmp_path, server, FakeTransport(server))
+    h.root.mkdir(parents=True)
+    h.write_config()
+    assert h.sync().ok
+    assert early == [], "the daemon's passes wait for the count"
+    other = PairHarness(tmp_path / "cli", server, FakeTransport(server))
+    other.root.mkdir(parents=True)
+    other.write_config()
+    assert other.sync(early_workers=True).ok
+    assert early == [1], "`syncd sync`'s first pass starts them at once"
+    assert other.sync(early_workers=True).ok
+    assert early == [1], "a later pass brings what changed: it waits for the count"
+    assert len(other.files()) == 5
+
+
 def test_an_object_the_converter_refuses_is_left_to_the_main_process() -> None:
     objs = server_objects(MIN_OBJECTS)
     objs[7]["start"] = "not a date"  # jscal_to_ics raises on it; canonical does not
