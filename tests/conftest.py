@@ -1,7 +1,9 @@
 """Test-wide settings: tests never fail on wall-clock time (benchmarks measure speed), and
 nothing a test runs writes to the home directory of whoever runs the tests."""
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -21,3 +23,6 @@ os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="syncd-test-cache-")
 # A running daemon answers `syncd sync` over a socket in $XDG_RUNTIME_DIR (syncd.control):
 # the tests' daemons and commands meet in a directory of their own, never a real one's.
 os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="syncd-test-run-")
+# Both go when the run ends (each run left two directories in $TMPDIR).
+for _made in (os.environ["XDG_CACHE_HOME"], os.environ["XDG_RUNTIME_DIR"]):
+    atexit.register(shutil.rmtree, _made, ignore_errors=True)

@@ -42,7 +42,7 @@ from syncd.journal import (
 from syncd.sync import plan as P
 from syncd.sync import readahead
 from syncd.sync.committer import Committer
-from syncd.sync.prepare import Canon, Preparer, worker_count
+from syncd.sync.prepare import Canon, Made, Preparer, bytes_hash, worker_count
 from syncd.sync.readahead import Readahead
 from syncd.sync.remote import (
     CALENDARS,
@@ -93,10 +93,6 @@ class PassOptions:
 
 def content_hash(canon: dict[str, Any]) -> str:
     return comparable_of(canon_text(canon))
-
-
-def bytes_hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def remote_version(obj: dict[str, Any], ready: Canon | None = None) -> P.RemoteVersion:
@@ -1191,9 +1187,9 @@ class PairSync:
             self._step()
             ready = None
             if preparer is not None and action.kind is P.Kind.DOWNLOAD and action.remote:
-                made = await preparer.file(action.remote.obj)
-                if made is not None:
-                    ready, action.remote.served = made.data, made.served
+                ready = await preparer.file(action.remote.obj)
+                if ready is not None:
+                    action.remote.served = ready.served
             try:
                 row = self._apply_one(act, action, outcome, keys, ready)
             except ChangedOnDisk:
@@ -1322,7 +1318,7 @@ class PairSync:
         return None
 
     def _write_local(
-        self, act: Active, action: P.Action, obj: dict[str, Any], ready: bytes | None = None
+        self, act: Active, action: P.Action, obj: dict[str, Any], ready: Made | None = None
     ) -> tuple[str, tuple[int, int, int], str]:
         """Write the server's version; unmapped local extras are merged back from the old file."""
         base = action.base
@@ -1339,9 +1335,9 @@ class PairSync:
             except (OSError, SyncdError):
                 previous = None
         # Made in advance only for objects new to the journal: there is nothing to merge back.
-        data = ready if ready is not None and previous is None else None
-        if data is None:
-            data = convert.jscal_to_ics([obj], previous=previous)
+        if ready is not None and previous is None:
+            return filename, act.vdir.write(filename, ready.data, expected), ready.digest
+        data = convert.jscal_to_ics([obj], previous=previous)
         etag = act.vdir.write(filename, data, expected)
         return filename, etag, bytes_hash(data)
 

@@ -24,6 +24,7 @@ second source of results.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import threading
@@ -66,22 +67,34 @@ def canon_of(obj: dict[str, Any]) -> Canon | None:
     return Canon(text, comparable_of(text))
 
 
+def bytes_hash(data: bytes) -> str:
+    """A file's digest, as the journal keeps it (``local_hash``)."""
+    return hashlib.sha256(data).hexdigest()
+
+
 @dataclass(frozen=True)
 class Made:
-    """What a worker makes of an object new to the journal: its file, and its journal
-    base as served (``syncd.journal.served_base``: encoding it was a tenth of the main
-    process's work in a first download)."""
+    """What a worker makes of an object new to the journal: its file, the file's digest,
+    and its journal base as served (``syncd.journal.served_base``: encoding it was a
+    tenth of the main process's work in a first download)."""
 
     data: bytes
     served: str
+    digest: str
+
+
+def made_of(obj: dict[str, Any]) -> Made:
+    """PURE: an object's file, and what the journal keeps of it."""
+    from syncd.convert.ical_out import jscal_to_ics
+
+    data = jscal_to_ics([obj])
+    return Made(data, served_base(obj), bytes_hash(data))
 
 
 def render_of(obj: dict[str, Any]) -> Made | None:
     """PURE: the file of an object that has none yet; None on any error, as above."""
     try:
-        from syncd.convert.ical_out import jscal_to_ics
-
-        return Made(jscal_to_ics([obj]), served_base(obj))
+        return made_of(obj)
     except Exception:  # noqa: BLE001 - as above
         return None
 

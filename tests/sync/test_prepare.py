@@ -7,6 +7,7 @@ main process computes itself, including when a worker or the whole pool fails.
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import signal
 import sys
@@ -37,7 +38,8 @@ def server_objects(n: int, prefix: str = "prep") -> list[dict]:
 
 
 def made_here(obj: dict) -> Made:
-    return Made(jscal_to_ics([obj]), served_base(obj))
+    data = jscal_to_ics([obj])
+    return Made(data, served_base(obj), hashlib.sha256(data).hexdigest())
 
 
 def run(preparer: Preparer, batches: list[list[dict]]) -> None:
