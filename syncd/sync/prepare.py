@@ -195,8 +195,8 @@ class Preparer:
         """Start the workers before the server says how many objects it has: on a pair's
         first pass, which brings everything the server holds.  Their start then overlaps
         the server's first answers (its listing of every id, then the first page), when
-        only the server works, instead of following them: 0.1 s of a first download of
-        10,000 events (contrib/bench/README.md, Session 22).  A first pass that turns out
+        only the server works, instead of following them: 0.05-0.1 s of a first download
+        of 10,000 events (contrib/bench/README.md, Session 22).  A first pass that turns out
         small (``expect``) leaves them unused; it pays their start once, on the other
         core."""
         self._begin()
