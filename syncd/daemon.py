@@ -30,6 +30,7 @@ from syncd.config import Account, Config, Pair
 from syncd.connect import connect
 from syncd.control_server import serve_control
 from syncd.errors import SyncdError
+from syncd.gctune import rare_collections
 from syncd.jmap.client import JmapClient
 from syncd.jmap.errors import AuthError, JmapError
 from syncd.jmap.push import Backoff, PushSubscriber, PushUnavailable, eventsource_url
@@ -203,7 +204,8 @@ class PairRunner:
             with anyio.CancelScope(shield=True) as scope:
                 self._pass_scope = scope
                 before = memory.resident()
-                await self._guarded_pass(reasons)
+                with rare_collections():  # syncd.gctune
+                    await self._guarded_pass(reasons)
                 memory.after_pass(before)
         finally:
             self._pass_scope = None

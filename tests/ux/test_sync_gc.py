@@ -1,5 +1,5 @@
-"""`syncd sync` collects reference cycles rarely for the length of its pass; the daemon
-keeps the interpreter's default (syncd.gctune)."""
+"""`syncd sync` and the daemon collect reference cycles rarely for the length of a pass;
+the daemon keeps the interpreter's default between passes (syncd.gctune)."""
 
 from __future__ import annotations
 
@@ -54,3 +54,19 @@ def test_the_daemon_keeps_the_default(config_path, monkeypatch):
     )
     assert cli.main(["-c", str(config_path), "run"]) == 0
     assert seen == [gc.get_threshold()] and seen[0][0] != gctune.THRESHOLD
+
+
+def test_overlapping_passes_put_the_default_back_when_the_last_ends():
+    # Two pairs' passes in the daemon: the one that ends first must not put the default
+    # back under the other.
+    before = gc.get_threshold()
+    first, second = gctune.rare_collections(), gctune.rare_collections()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_threshold()[0] == gctune.THRESHOLD
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before
+    with pytest.raises(RuntimeError), gctune.rare_collections():
+        raise RuntimeError("a pass that failed")
+    assert gc.get_threshold() == before
