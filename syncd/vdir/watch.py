@@ -360,7 +360,7 @@ class _InotifyReader(threading.Thread):
                 ready = {fd for fd, _ in poller.poll()}
                 if self._wake_r in ready:
                     return
-                changes = _news(self.watch.changes(self.fd.read()))
+                changes = _news(self.watch.changes(self.fd.read(self.watch.dirs)))
                 if any(c.kind == "lost" for c in changes):
                     self.watcher._trust_from_now()  # before the loop hears of it
                 if changes:

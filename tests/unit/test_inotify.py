@@ -52,6 +52,25 @@ def test_a_cut_record_at_the_end_is_left_out():
     assert parse(buf + buf[:10]) == [Event(1, I.IN_CREATE, 0, "a.ics")]
 
 
+def test_dot_files_of_the_collection_directories_are_left_out_unread():
+    # syncd's temp files: RootWatch ignores dot files there, so they are not even decoded.
+    buf = (
+        record(1, I.IN_CREATE, ".syncd-tmp-a1.tmp")  # the root: a marker may start so
+        + record(2, I.IN_CREATE, ".syncd-tmp-a1.tmp")
+        + record(2, I.IN_CLOSE_WRITE, ".syncd-tmp-a1.tmp")
+        + record(2, I.IN_MOVED_FROM, ".syncd-tmp-a1.tmp", cookie=5)
+        + record(2, I.IN_MOVED_TO, "a.ics", cookie=5)
+        + record(3, I.IN_CREATE | I.IN_ISDIR, ".hidden")
+        + record(2, I.IN_IGNORED)
+    )
+    assert parse(buf, hidden_from={2, 3}) == [
+        Event(1, I.IN_CREATE, 0, ".syncd-tmp-a1.tmp"),
+        Event(2, I.IN_MOVED_TO, 5, "a.ics"),
+        Event(2, I.IN_IGNORED, 0, ""),
+    ]
+    assert len(parse(buf)) == 7
+
+
 class FakeWatches:
     """wds handed out in order; ``refuse``: names whose watch fails with that errno."""
 
