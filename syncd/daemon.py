@@ -207,6 +207,8 @@ class PairRunner:
                 with rare_collections():  # syncd.gctune
                     await self._guarded_pass(reasons)
                 memory.after_pass(before)
+                if not any(r.in_pass for r in self.daemon.runners if r is not self):
+                    memory.stop_forkserver()  # no pass has workers now
         finally:
             self._pass_scope = None
             self.in_pass = False

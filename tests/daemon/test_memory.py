@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -56,3 +57,58 @@ def test_the_daemon_gives_back_after_its_passes(harness, monkeypatch, growth, gi
 
     run_daemon(harness, scenario)
     assert bool(calls) is gives_back
+
+
+def test_the_workers_forkserver_is_stopped_and_a_later_pool_starts_another():
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import forkserver
+
+    def used_pool() -> int:
+        ctx = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(2, mp_context=ctx) as pool:
+            assert sum(pool.map(abs, [-1, -2, -3])) == 6
+        return forkserver._forkserver._forkserver_pid
+
+    from multiprocessing import resource_tracker
+
+    pid = used_pool()
+    tracker = resource_tracker._resource_tracker._pid
+    assert pid is not None and tracker is not None
+    assert memory.stop_forkserver() is True
+    for gone in (pid, tracker):
+        with pytest.raises(ProcessLookupError):  # gone, and reaped
+            os.kill(gone, 0)
+    assert memory.stop_forkserver() is False  # none runs now
+    assert used_pool() not in (None, pid)  # the next big pass starts another
+    assert memory.stop_forkserver() is True
+
+
+def test_the_daemon_stops_the_forkserver_after_a_pass_with_workers(harness, monkeypatch):
+    from multiprocessing import forkserver
+
+    from syncd.sync import prepare
+    from tests.sync.test_prepare import server_objects
+
+    monkeypatch.setenv(prepare.ENV_WORKERS, "2")
+    for obj in server_objects(prepare.MIN_OBJECTS, prefix="fs"):
+        obj.pop("id")
+        harness.server.put_event(obj)
+    running: list[int | None] = []
+    real = memory.stop_forkserver
+
+    def stop() -> bool:
+        running.append(forkserver._forkserver._forkserver_pid)
+        return real()
+
+    monkeypatch.setattr(memory, "stop_forkserver", stop)
+
+    async def scenario(daemon):
+        await wait_for(lambda: daemon.runners[0].passes >= 1, timeout=120)
+
+    run_daemon(harness, scenario)
+    assert len(list((harness.root / "personal").glob("*.ics"))) == prepare.MIN_OBJECTS
+    assert running and running[0] is not None, "the pass's workers came from a forkserver"
+    with pytest.raises(ProcessLookupError):
+        os.kill(running[0], 0)
+    assert forkserver._forkserver._forkserver_pid is None
