@@ -248,7 +248,9 @@ class PairRunner:
         previous_clean, self.clean_scan_started = self.clean_scan_started, None
         try:
             client = await self.account.client()
-            options = PassOptions(local_unchanged=not scan, local_named=named)
+            # A first pass's workers start with it: the forkserver they come from is
+            # stopped once no pass runs (memory.stop_forkserver), small account or big.
+            options = PassOptions(local_unchanged=not scan, local_named=named, early_workers=True)
             result = await run_pair(self.daemon.config, self.pair, client, options)
             self.account.note_state(result.states)
         except (SyncdError, JmapError, OSError) as exc:

@@ -86,8 +86,8 @@ class PassOptions:
     local_named: dict[str, set[str]] | None = None
     # Start the conversion workers as a pair's first pass begins, before the server says
     # how many objects it has (syncd.sync.prepare.Preparer.start_early).  For `syncd
-    # sync`; the daemon waits for the count, so that a small account's first pass does
-    # not leave it a forkserver it never uses.
+    # sync` and the daemon (which stops the forkserver after a pass: a small account's
+    # first pass leaves it nothing); off where a caller says nothing.
     early_workers: bool = False
 
 

@@ -84,7 +84,9 @@ def test_the_workers_forkserver_is_stopped_and_a_later_pool_starts_another():
     assert memory.stop_forkserver() is True
 
 
-def test_the_daemon_stops_the_forkserver_after_a_pass_with_workers(harness, monkeypatch):
+def test_the_daemons_first_pass_starts_workers_at_once_and_stops_their_forkserver_after(
+    harness, monkeypatch
+):
     from multiprocessing import forkserver
 
     from syncd.sync import prepare
@@ -96,6 +98,14 @@ def test_the_daemon_stops_the_forkserver_after_a_pass_with_workers(harness, monk
         harness.server.put_event(obj)
     running: list[int | None] = []
     real = memory.stop_forkserver
+    early: list[int] = []
+    start_early = prepare.Preparer.start_early
+
+    def counted(self) -> None:  # type: ignore[no-untyped-def]
+        early.append(1)
+        start_early(self)
+
+    monkeypatch.setattr(prepare.Preparer, "start_early", counted)
 
     def stop() -> bool:
         running.append(forkserver._forkserver._forkserver_pid)
@@ -108,6 +118,7 @@ def test_the_daemon_stops_the_forkserver_after_a_pass_with_workers(harness, monk
 
     run_daemon(harness, scenario)
     assert len(list((harness.root / "personal").glob("*.ics"))) == prepare.MIN_OBJECTS
+    assert early == [1], "the daemon's first pass starts its workers at once"
     assert running and running[0] is not None, "the pass's workers came from a forkserver"
     with pytest.raises(ProcessLookupError):
         os.kill(running[0], 0)

@@ -161,7 +161,7 @@ def test_only_a_first_pass_asked_to_starts_its_workers_early(
     h.root.mkdir(parents=True)
     h.write_config()
     assert h.sync().ok
-    assert early == [], "the daemon's passes wait for the count"
+    assert early == [], "a pass that does not ask for it waits for the count"
     other = PairHarness(tmp_path / "cli", server, FakeTransport(server))
     other.root.mkdir(parents=True)
     other.write_config()
