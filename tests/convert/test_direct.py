@@ -237,3 +237,61 @@ def test_most_real_world_events_are_written_directly_and_identically():
                 direct += 1
                 assert got == reference(plain), plain.get("uid")
     assert events > 5000 and direct >= 0.9 * events, (direct, events)
+
+
+# The direct path remembers what repeats from event to event (UTC times, durations,
+# parameters, rules, zones); what it remembers must depend on everything that shapes it.
+
+
+@pytest.mark.parametrize(
+    "stamp", ["2026-02-30T10:00:00Z", "2026-11-28T24:00:00Z", "0000-01-01T00:00:00Z"]
+)
+def test_a_utc_time_that_does_not_exist_goes_the_general_way_every_time(stamp):
+    obj = {**copy.deepcopy(BASE), "updated": stamp}
+    for _ in range(2):  # the second time is not answered from anything remembered
+        assert event_file(obj) is None
+    good = {**copy.deepcopy(BASE), "updated": "2026-02-28T10:00:00Z"}
+    for _ in range(2):
+        direct_and_same(good)
+        assert b"LAST-MODIFIED:20260228T100000Z" in event_file(good)
+
+
+def test_one_rule_in_different_zones_and_kinds_is_written_for_each():
+    rule = {"@type": "RecurrenceRule", "frequency": "weekly", "until": "2026-12-01T23:59:59"}
+    shapes = [
+        {"timeZone": "Europe/Berlin"},
+        {"timeZone": "America/New_York"},
+        {"timeZone": None},
+        {"showWithoutTime": True, "timeZone": None, "duration": "P1D"},
+    ]
+    untils = set()
+    for _ in range(2):
+        for shape in shapes:
+            obj = {**copy.deepcopy(BASE), **shape, "recurrenceRules": [copy.deepcopy(rule)]}
+            direct_and_same(obj)
+            line = next(x for x in event_file(obj).split(b"\r\n") if x.startswith(b"RRULE"))
+            untils.add(line)
+    assert len(untils) == len(shapes), untils  # one UNTIL per zone and kind
+    two = {
+        **copy.deepcopy(BASE),
+        "recurrenceRules": [rule, {**rule, "frequency": "daily", "count": 3, "until": None}],
+    }
+    direct_and_same(two)
+
+
+def test_parameters_and_alarm_offsets_are_written_for_each_value():
+    for name, offset in [("Ann", "-PT5M"), ('Bob "B"', "-PT15M"), ("Ann", "PT0S"), ("Ann", "-P1D")]:
+        obj = {
+            **copy.deepcopy(BASE),
+            "participants": {
+                "p1": {"name": name, "email": "a@example.com", "roles": {"attendee": True}}
+            },
+            "alerts": {"a": {"trigger": {"@type": "OffsetTrigger", "offset": offset}}},
+        }
+        direct_and_same(obj)
+
+
+def test_zone_definitions_follow_the_events_years():
+    for start in ["2026-04-28T12:00:00", "1999-04-28T12:00:00", "2026-04-28T12:00:00"]:
+        obj = {**copy.deepcopy(BASE), "start": start}
+        direct_and_same(obj)
