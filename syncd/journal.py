@@ -66,15 +66,17 @@ CREATE INDEX IF NOT EXISTS items_scan ON items (collection, filename, uid, local
 -- daemon pass that looks only at the files its watcher named must know there are none.
 CREATE INDEX IF NOT EXISTS items_without_etag ON items (collection, uid) WHERE local_etag IS NULL;
 -- The fingerprint (syncd.vdir.fingerprint) of each collection's (filename, local_etag)
--- rows, stored after a pass; any change to those rows drops it (the triggers), so a
--- stored one always describes the rows as they are, whatever wrote them.
+-- rows, stored after a pass; any change to those rows drops it, so a stored one always
+-- describes the rows as they are: an update or a delete by the triggers, whatever wrote
+-- it (sqlite3 by hand too); a new row by Journal.put_items, the one statement that
+-- inserts rows.  An insert trigger ran once per row: a third of the CPU of putting
+-- 10,000 rows (0.18 -> 0.12 s), in the part of a first download that runs on one core.
+-- A journal an earlier syncd made has that trigger; it goes (the code does its work).
 CREATE TABLE IF NOT EXISTS listing_fingerprints (
     collection TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
-CREATE TRIGGER IF NOT EXISTS items_fingerprint_insert AFTER INSERT ON items BEGIN
-    DELETE FROM listing_fingerprints WHERE collection = NEW.collection;
-END;
+DROP TRIGGER IF EXISTS items_fingerprint_insert;
 CREATE TRIGGER IF NOT EXISTS items_fingerprint_update
 AFTER UPDATE OF collection, filename, local_etag ON items BEGIN
     DELETE FROM listing_fingerprints WHERE collection IN (OLD.collection, NEW.collection);
@@ -686,7 +688,14 @@ class Journal:
         self.put_items([row])
 
     def put_items(self, rows: Iterable[ItemRow]) -> None:
-        """Many rows in one statement run (a first download puts 10,000)."""
+        """Many rows in one statement run (a first download puts 10,000).  The stored
+        listing fingerprints of their collections go first (see SCHEMA): dropped before
+        the rows change, a crash between leaves none, never a stale one."""
+        rows = list(rows)
+        self.db.executemany(
+            "DELETE FROM listing_fingerprints WHERE collection = ?",
+            ((collection,) for collection in {row.collection for row in rows}),
+        )
         now = time.time()
         self.db.executemany(
             self._PUT_ITEM,

@@ -96,6 +96,50 @@ def test_the_journal_keeps_its_rows_fingerprint_until_a_row_changes(tmp_path):
     j.close()
 
 
+def test_a_batch_of_new_rows_drops_the_fingerprints_of_its_collections_only(tmp_path):
+    j = Journal(tmp_path / "p.sqlite3")
+    with j.transaction():
+        for coll in ("cal", "work", "other"):
+            j.put_item(ItemRow(coll, "x", "x.ics", None, (5, 5, 5), None, None, None))
+            j.store_listing_fingerprint(coll)
+    with j.transaction():
+        j.put_items(
+            [
+                ItemRow(coll, f"n{i}", f"n{i}.ics", None, (i, 1, i), None, None, None)
+                for coll in ("cal", "work")
+                for i in range(3)
+            ]
+        )
+    assert j.listing_fingerprint("cal") is None
+    assert j.listing_fingerprint("work") is None
+    assert j.listing_fingerprint("other") is not None
+    j.close()
+
+
+def test_a_journal_made_with_the_insert_trigger_loses_it_and_keeps_the_rule(tmp_path):
+    """Journals an earlier syncd made drop a new row's fingerprint by a per-row trigger;
+    opened now, the trigger goes, and a new row still drops it (Journal.put_items)."""
+    path = tmp_path / "p.sqlite3"
+    j = Journal(path)
+    j.db.execute(
+        "CREATE TRIGGER items_fingerprint_insert AFTER INSERT ON items BEGIN "
+        "DELETE FROM listing_fingerprints WHERE collection = NEW.collection; END"
+    )
+    j.close()
+    j = Journal(path)
+    triggers = {
+        name for (name,) in j.db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+    }
+    assert "items_fingerprint_insert" not in triggers
+    assert {"items_fingerprint_update", "items_fingerprint_delete"} <= triggers
+    with j.transaction():
+        j.put_item(_row("u0", "u0.ics"))
+        assert j.store_listing_fingerprint("cal") is not None
+        j.put_item(_row("u1", "u1.ics"))
+    assert j.listing_fingerprint("cal") is None
+    j.close()
+
+
 def test_a_row_whose_file_was_never_written_gets_no_fingerprint(tmp_path):
     j = Journal(tmp_path / "p.sqlite3")
     with j.transaction():
