@@ -239,8 +239,11 @@ class RootWatch:
             if not name or name.startswith(".") or mask & IN_ISDIR or not relevant_file(name):
                 continue
             out.append(Change("path", f"{root}/{coll}/{name}"))
-        for name in moving.values():  # moved out of the root (or its pair is in the next read)
-            self._unwatch(name)
+        for name in moving.values():  # moved out of the root, or to a dot name
+            # A directory may have taken the name meanwhile (one swapped in for it,
+            # VdirCollection.commit_whole): the name's watch then stays, on it.
+            if not (self._is_dir(name) and self._watch(name)):
+                self._unwatch(name)
         return out
 
 

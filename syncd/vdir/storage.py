@@ -15,11 +15,12 @@ import errno
 import functools
 import os
 import secrets
+import shutil
 import stat
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,6 +166,8 @@ class VdirRoot:
         with os.scandir(self.path) as it:
             for entry in it:
                 if entry.name.startswith("."):
+                    if entry.name.startswith(WHOLE_PREFIX) and entry.name.endswith(TEMP_SUFFIX):
+                        _remove_tree_if_stale(Path(entry.path))  # see begin_whole
                     continue
                 if entry.is_symlink() and not self._inside(Path(entry.path)):
                     continue
@@ -191,6 +194,24 @@ def _remove_if_stale(path: Path) -> None:
     with contextlib.suppress(OSError):
         if time.time() - path.stat().st_mtime > STALE_TEMP_SECONDS:
             path.unlink()
+
+
+def _remove_tree_if_stale(path: Path) -> None:
+    """A new collection's directory (``begin_whole``) left by a pass that was killed
+    before swapping it in: never in place, so never anyone's data."""
+    with contextlib.suppress(OSError):
+        st = path.lstat()
+        if stat.S_ISDIR(st.st_mode) and time.time() - st.st_mtime > STALE_TEMP_SECONDS:
+            shutil.rmtree(path)
+
+
+# Where a new collection is written whole before it is swapped in (``begin_whole``): a
+# dot directory in the root, which vdir readers skip (vdirsyncer, khal and todoman list
+# collections by glob or skip dot names), with TEMP_SUFFIX for the stale sweep.
+WHOLE_PREFIX = f"{TEMP_PREFIX}new-"
+# Where files saved into a collection during its whole download are kept when the
+# server's file has their name (``commit_whole``): not swept.
+KEPT_PREFIX = f"{TEMP_PREFIX}kept-"
 
 
 @dataclass(frozen=True)
@@ -276,6 +297,23 @@ def _rename_new(src: str, dst: str) -> bool | None:
     raise OSError(err, os.strerror(err), src, None, dst)
 
 
+RENAME_EXCHANGE = 2  # renameat2(2) flag, <linux/fs.h>
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Swap the entries ``a`` and ``b`` in one atomic step: True if swapped, False where
+    the kernel or the filesystem cannot (the caller does it another way)."""
+    fn = _renameat2()
+    if fn is None:
+        return False
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), a, None, b)
+
+
 def _etag_at(path: str) -> Etag | None:
     """The etag of what is at ``path`` itself (a symlink's own), None if nothing is."""
     try:
@@ -304,6 +342,26 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def write_temp(path: str, data: bytes, fsync: bool = False) -> Etag:
+    """A new file at ``path`` (``O_EXCL``: never someone else's), fsynced only if asked:
+    a batch flushes its files together before they are put in place.  Its etag is the
+    file's once renamed (a rename keeps inode, size and mtime).  On any error nothing is
+    left at ``path``."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        try:
+            _write_all(fd, data)
+            if fsync:
+                os.fsync(fd)
+            return etag_of(os.fstat(fd))
+        finally:
+            os.close(fd)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        raise
+
+
 def _changed(target: Path | str, current: Etag | None, expected: Etag | None) -> ChangedOnDisk:
     if expected is None:
         return ChangedOnDisk(f"{target} already exists; not overwritten")
@@ -322,14 +380,22 @@ class StagedBatch:
     of the collection's but its path: the batch list and the deletion flag were taken
     from it by ``detach_batch``."""
 
-    def __init__(self, coll: VdirCollection, staged: list[_Staged], unlinked: bool) -> None:
+    def __init__(
+        self, coll: VdirCollection, staged: list[_Staged], unlinked: bool, whole: bool = False
+    ) -> None:
         self.path, self._dir = coll.path, coll._dir
-        self.staged, self.unlinked = staged, unlinked
+        self.staged, self.unlinked, self.whole = staged, unlinked, whole
 
     def run(self) -> dict[str, str]:
         """Returns {filename: why it was not written}; raises what the disk raises, the
-        files not yet renamed removed (a full disk gets their space back)."""
-        staged, failed = self.staged, {}
+        files not yet renamed removed (a full disk gets their space back).  A batch of a
+        whole new collection (``begin_whole``) is only flushed: its files are already
+        under their names, in the directory ``commit_whole`` swaps in."""
+        staged, failed = self.staged, dict[str, str]()
+        if self.whole:
+            if staged:
+                _flush_to_disk(self.path, [s.tmp for s in staged])
+            return failed
         renamed = 0
         try:
             if staged:
@@ -362,7 +428,8 @@ class StagedBatch:
 
     def discard(self) -> None:
         """Drop the batch unrun: its temp files are removed, nothing is renamed."""
-        _remove_temps(self.staged)
+        if not self.whole:  # a whole collection's files go with its directory
+            _remove_temps(self.staged)
 
 
 class VdirCollection:
@@ -376,6 +443,8 @@ class VdirCollection:
         self._batch: list[_Staged] | None = None
         self._unlinked = False  # a delete since the last commit_batch: the directory changed
         self._temp_prefix, self._temps = secrets.token_hex(6), 0  # see _temp_name
+        self._whole: str | None = None  # the directory a whole download goes to
+        self._whole_staged: list[_Staged] = []  # its files, in batches flushed so far
 
     def list(self) -> dict[str, Etag]:
         """``*.ics`` items and their etags; dot/temp files and outward links are skipped."""
@@ -479,20 +548,24 @@ class VdirCollection:
                 current = etag_of(st)
             if current != expected:
                 raise _changed(target, current, expected)
-        tmp = self._temp_name()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
+        if batch is not None and self._whole is not None:
+            if expected is not None:
+                raise ValueError(f"{target}: a whole download writes new files only")
+            path = f"{self._whole}/{filename}"
             try:
-                _write_all(fd, data)
-                if batch is None:
-                    os.fsync(fd)
-                # A rename keeps inode, size and mtime: this is the file's etag once in place.
-                etag = etag_of(os.fstat(fd))
-            finally:
-                os.close(fd)
-            if batch is not None:
-                batch.append(_Staged(tmp, filename, expected, etag))
-                return etag
+                etag = write_temp(path, data)
+            except FileExistsError:
+                raise ChangedOnDisk(
+                    f"{target}: another item of this pass has the same file name"
+                ) from None
+            batch.append(_Staged(path, filename, expected, etag))
+            return etag
+        tmp = self._temp_name()
+        etag = write_temp(tmp, data, fsync=batch is None)
+        if batch is not None:
+            batch.append(_Staged(tmp, filename, expected, etag))
+            return etag
+        try:
             if expected is None:
                 own_writes.record(target, etag)  # before the watcher can see it
                 done = _rename_new(tmp, target)
@@ -548,12 +621,99 @@ class VdirCollection:
         collection is out of batch mode until ``begin_batch``."""
         staged, self._batch = self._batch or [], None
         unlinked, self._unlinked = self._unlinked, False
-        return StagedBatch(self, staged, unlinked)
+        if self._whole is not None:
+            self._whole_staged.extend(staged)
+        return StagedBatch(self, staged, unlinked, whole=self._whole is not None)
 
     def abort_batch(self) -> None:
         """Drop what is staged (the pass failed or was cancelled): nothing is renamed."""
         staged, self._batch = self._batch or [], None
+        if self._whole is not None:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(self._whole)
+            self._whole, self._whole_staged = None, []
+            return
         _remove_temps(staged)
+
+    def begin_whole(self) -> bool:
+        """Stage a download that fills this empty collection in a directory of its own
+        (a dot directory in the root), under the files' own names, to be swapped in at
+        once by ``commit_whole``: no temp names and no renames, one file each, and the
+        calendar appears whole to khal.  The rules of a batch hold (nothing is in place
+        before its data is durable; see ``begin_batch``) and the journal records the
+        rows only after the swap.  False, and nothing changed, where it cannot: the
+        directory holds items, is a link, or lies on another filesystem than the root,
+        or the kernel cannot swap two directories; then ``begin_batch``."""
+        if _renameat2() is None:
+            return False
+        try:
+            st, root = os.lstat(self._dir), os.stat(self.root.path)
+            if not stat.S_ISDIR(st.st_mode) or st.st_dev != root.st_dev or self._holds_items():
+                return False
+            whole = f"{self.root.path}/{WHOLE_PREFIX}{secrets.token_hex(6)}{TEMP_SUFFIX}"
+            os.mkdir(whole, 0o755)
+        except OSError:
+            return False
+        self._whole, self._whole_staged, self._batch = whole, [], []
+        return True
+
+    def _holds_items(self) -> bool:
+        with os.scandir(self._dir) as it:
+            return any(entry.name.endswith(".ics") for entry in it)
+
+    def commit_whole(self) -> tuple[dict[str, str], Sequence[str]]:
+        """Put a whole download (``begin_whole``) in place: the last batch flushed, then
+        its directory and this one swapped in one step, the root fsynced.  Whatever was
+        in the directory before (its displayname and color, a file khal saved there
+        during the pass) is moved into the new one; a file whose name the download took
+        is kept in a directory of its own, and said.  Where the swap cannot be made, or
+        an item file appeared here meanwhile, each file is renamed into place as a batch
+        would (never over a file).  Returns ({filename: why it was not written}, what
+        was kept where)."""
+        assert self._whole is not None
+        self.detach_batch().run()
+        whole, staged = self._whole, self._whole_staged
+        self._whole, self._whole_staged = None, []
+        swapped = False
+        try:
+            if not self._holds_items():
+                own_writes.record_many(
+                    self._dir, [(f"{self._dir}/{s.filename}", s.etag) for s in staged]
+                )
+                own_writes.record(self._dir, (0, 0, 0))
+                swapped = _exchange(whole, self._dir)
+            if not swapped:
+                return StagedBatch(self, staged, False).run(), []
+        finally:
+            if not swapped:  # emptied by the renames, or never put in place
+                with contextlib.suppress(OSError):
+                    shutil.rmtree(whole)
+        _fsync_directory(self.root.path)
+        return {}, self._move_back(whole)
+
+    def _move_back(self, old: str) -> Sequence[str]:
+        """What was in the directory swapped out (now at ``old``, a name the stale sweep
+        removes) moved into the new one.  It is first given a name nothing removes, so
+        that whatever happens meanwhile, a file saved there is never deleted."""
+        keep = f"{self.root.path}/{KEPT_PREFIX}{self.name}-{secrets.token_hex(4)}"
+        os.rename(old, keep)
+        _fsync_directory(self.root.path)
+        names = os.listdir(keep)
+        for name in names:
+            source, target = f"{keep}/{name}", f"{self._dir}/{name}"
+            if _rename_new(source, target) is None and not os.path.lexists(target):
+                os.rename(source, target)  # no atomic no-clobber rename here
+        if names:
+            _fsync_directory(self.path)
+        left = sorted(os.listdir(keep))
+        if not left:
+            os.rmdir(keep)
+            return []
+        return [
+            f"{self._dir}/{name} was saved while syncd downloaded this collection and has "
+            f"the name of a file from the server; the local one was kept as {keep}/{name}"
+            for name in left
+        ]
 
     def read_meta(self, key: str) -> str | None:
         if key not in META_KEYS:

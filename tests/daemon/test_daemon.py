@@ -225,3 +225,43 @@ def test_an_unmounted_vdir_is_waited_for_and_never_read_as_deletions(harness):
     daemon, _ = run_daemon(harness, scenario)
     assert len(harness.server.events) == 6
     assert len(list(harness.root.rglob("*.ics"))) == 6
+
+
+def test_after_a_whole_first_download_the_watcher_follows_the_new_directory(harness, monkeypatch):
+    """The first download swaps a new directory in for the empty one (VdirCollection.
+    begin_whole): the watcher's watch follows the name to it, so a file saved there
+    afterwards goes up at once (the daemon polls once an hour here)."""
+    from syncd.sync import engine
+    from syncd.vdir import storage
+
+    monkeypatch.setattr(engine, "WHOLE_MIN", 10)
+    swaps: list[str] = []
+    real_exchange = storage._exchange
+
+    def exchange(a: str, b: str) -> bool:
+        swaps.append(b)
+        return real_exchange(a, b)
+
+    monkeypatch.setattr(storage, "_exchange", exchange)
+    for i in range(30):
+        harness.server.put_event(
+            {
+                "@type": "Event",
+                "uid": f"w{i}",
+                "title": f"whole {i}",
+                "start": "2026-03-01T10:00:00",
+                "duration": "PT1H",
+            }
+        )
+
+    async def scenario(daemon):
+        runner = daemon.runners[0]
+        await wait_for(lambda: runner.passes >= 1)
+        assert len(list((harness.root / "personal").glob("*.ics"))) == 30
+        await anyio.sleep(1.0)  # the swap's own events are handled by now
+        (harness.root / "personal" / "after.ics").write_text(ICS.format(uid="after-1"))
+        await wait_for(lambda: "after-1" in uids_on_server(harness))
+
+    run_daemon(harness, scenario)
+    assert swaps == [str(harness.root / "personal")]
+    assert len(uids_on_server(harness)) == 31

@@ -196,9 +196,10 @@ def test_a_renamed_collection_is_reported_under_both_names_and_watched_under_the
     assert watch.dirs[old] == "job" and old not in watches.removed
 
 
-def test_a_collection_moved_out_of_the_root_is_unwatched(vdir):
+def test_a_collection_moved_out_of_the_root_is_unwatched(vdir, tmp_path):
     watch, watches = watch_over(vdir)
     old = watches.wd_of(vdir / "work")
+    (vdir / "work").rename(tmp_path / "elsewhere")
     changes = watch.changes([Event(watch.root_wd, I.IN_MOVED_FROM | I.IN_ISDIR, 9, "work")])
     assert changes == [Change("path", f"{vdir}/work")]
     assert old in watches.removed and old not in watch.dirs
@@ -324,6 +325,32 @@ def test_the_kernels_events_for_an_atomic_write_and_a_new_collection(vdir):
         assert not any("cal/c.ics" in c.value for c in got)
     finally:
         fd.close()
+
+
+@linux_only
+def test_a_directory_swapped_in_for_a_collection_is_watched_under_its_name(vdir):
+    """A first download swaps its new directory in for the empty one in one step
+    (VdirCollection.commit_whole): the watch follows the name to the new directory."""
+    from syncd.vdir.storage import _exchange
+
+    fd = I.Inotify()
+    try:
+        watch = RootWatch(str(vdir), fd, MARKER_PREFIX, _relevant_file)
+        new = vdir / ".syncd-new-x.tmp"
+        new.mkdir()
+        (new / "a.ics").write_text("x")
+        assert _exchange(str(new), str(vdir / "work"))
+        drain(fd, watch)
+        (vdir / "work" / "b.ics").write_text("x")
+        got = drain(fd, watch)
+        assert Change("path", f"{vdir}/work/b.ics") in got, got
+        assert str(vdir / "work") in [fd_path for fd_path in _watched_paths(watch)]
+    finally:
+        fd.close()
+
+
+def _watched_paths(watch: RootWatch) -> list[str]:
+    return [f"{watch.root}/{name}" for name in watch.dirs.values()]
 
 
 @linux_only

@@ -300,3 +300,144 @@ def test_a_new_file_never_replaces_one_that_appeared_and_says_so(tmp_path, renam
     with pytest.raises(ChangedOnDisk, match="disappeared"):
         coll.write("a.ics", b"ours", etag)
     assert not (coll.path / "a.ics").exists()
+
+
+# A whole new collection: written beside its directory, swapped in at once (begin_whole).
+
+
+def _whole_dirs(root) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if p.name.startswith(storage.WHOLE_PREFIX))
+
+
+def test_a_whole_collection_appears_at_once_after_its_flush(tmp_path, monkeypatch):
+    coll = _collection(tmp_path)
+    coll.write_meta("displayname", "Personal")
+    events: list[str] = []
+    real_flush, real_exchange = storage._flush_to_disk, storage._exchange
+
+    def flush(directory, files):
+        assert not list(coll.path.glob("*.ics"))  # nothing in place before it is durable
+        events.append(f"flush {len(files)}")
+        real_flush(directory, files)
+
+    def exchange(a, b):
+        events.append("swap")
+        return real_exchange(a, b)
+
+    monkeypatch.setattr(storage, "_flush_to_disk", flush)
+    monkeypatch.setattr(storage, "_exchange", exchange)
+    assert coll.begin_whole()
+    (whole,) = _whole_dirs(tmp_path)
+    etags = {f"e{i}.ics": coll.write(f"e{i}.ics", b"BEGIN:VCALENDAR\r\n", None) for i in range(3)}
+    assert coll.detach_batch().run() == {}  # a batch of it is flushed, not renamed
+    coll.begin_batch()
+    etags["e9.ics"] = coll.write("e9.ics", b"BEGIN:VCALENDAR\r\n", None)
+    assert coll.list() == {}
+    assert coll.commit_whole() == ({}, [])
+    assert events == ["flush 3", "flush 1", "swap"]
+    assert coll.list() == etags  # the etags given at writing are the files' in place
+    assert coll.read_meta("displayname").strip() == "Personal"  # moved into the new directory
+    assert _whole_dirs(tmp_path) == [] and VdirRoot(tmp_path).collections() == ["cal"]
+    for name in etags:
+        assert own_writes.is_echo(coll.path / name)
+
+
+def test_a_whole_collection_is_refused_where_it_cannot_be_swapped_in(tmp_path, monkeypatch):
+    coll = _collection(tmp_path)
+    coll.write("there.ics", b"x", None)
+    assert not coll.begin_whole()  # it holds an item
+    (tmp_path / "real").mkdir()
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    assert not VdirRoot(tmp_path).collection("linked").begin_whole()  # a link
+    monkeypatch.setattr(storage, "_renameat2", lambda: None)
+    assert not VdirRoot(tmp_path).collection("real").begin_whole()  # no renameat2
+    assert _whole_dirs(tmp_path) == []
+
+
+def test_two_items_of_a_whole_collection_with_one_name_keep_the_first(tmp_path):
+    coll = _collection(tmp_path)
+    assert coll.begin_whole()
+    coll.write("a.ics", b"first", None)
+    with pytest.raises(ChangedOnDisk, match="same file name"):
+        coll.write("a.ics", b"second", None)
+    with pytest.raises(ValueError):
+        coll.write("b.ics", b"x", (1, 2, 3))  # only new files
+    coll.commit_whole()
+    assert (coll.path / "a.ics").read_bytes() == b"first"
+
+
+def test_an_aborted_whole_collection_leaves_nothing(tmp_path):
+    coll = _collection(tmp_path)
+    coll.write_meta("color", "#ff0000")
+    assert coll.begin_whole()
+    coll.write("a.ics", b"x", None)
+    coll.abort_batch()
+    assert _whole_dirs(tmp_path) == [] and coll.list() == {}
+    assert coll.read_meta("color").strip() == "#ff0000"
+
+
+def test_an_item_saved_during_a_whole_download_turns_it_into_renames(tmp_path):
+    """Seen before the swap: each file is renamed into place instead, never over one."""
+    coll = _collection(tmp_path)
+    assert coll.begin_whole()
+    coll.write("a.ics", b"server a", None)
+    coll.write("b.ics", b"server b", None)
+    (coll.path / "b.ics").write_bytes(b"mine")  # khal saves one meanwhile
+    (coll.path / "c.ics").write_bytes(b"mine too")
+    failed, kept = coll.commit_whole()
+    assert set(failed) == {"b.ics"} and kept == []
+    assert (coll.path / "a.ics").read_bytes() == b"server a"
+    assert (coll.path / "b.ics").read_bytes() == b"mine"
+    assert (coll.path / "c.ics").read_bytes() == b"mine too"
+    assert _whole_dirs(tmp_path) == []
+
+
+def test_a_file_saved_just_before_the_swap_is_moved_in_or_kept_and_said(tmp_path, monkeypatch):
+    """Past the check, a file saved in the old directory goes into the new one; one with
+    the name of a server file is kept beside it, never deleted, and reported."""
+    coll = _collection(tmp_path)
+    real_exchange = storage._exchange
+
+    def save_then_swap(a, b):
+        (coll.path / "notes.txt").write_bytes(b"notes")
+        (coll.path / "a.ics").write_bytes(b"mine")
+        return real_exchange(a, b)
+
+    monkeypatch.setattr(storage, "_exchange", save_then_swap)
+    assert coll.begin_whole()
+    coll.write("a.ics", b"server a", None)
+    failed, kept = coll.commit_whole()
+    assert failed == {}
+    assert (coll.path / "a.ics").read_bytes() == b"server a"
+    assert (coll.path / "notes.txt").read_bytes() == b"notes"
+    (note,) = kept
+    (keep,) = [p for p in tmp_path.iterdir() if p.name.startswith(storage.KEPT_PREFIX)]
+    assert str(keep / "a.ics") in note and (keep / "a.ics").read_bytes() == b"mine"
+    old = os.stat(keep).st_mtime - storage.STALE_TEMP_SECONDS - 10
+    os.utime(keep, (old, old))
+    assert VdirRoot(tmp_path).collections() == ["cal"]  # not a collection, not swept
+    assert (keep / "a.ics").exists()
+    assert _whole_dirs(tmp_path) == []
+
+
+def test_the_swap_falls_back_to_renames_where_the_filesystem_cannot(tmp_path, monkeypatch):
+    coll = _collection(tmp_path)
+    monkeypatch.setattr(storage, "_exchange", lambda a, b: False)
+    assert coll.begin_whole()
+    etag = coll.write("a.ics", b"server a", None)
+    assert coll.commit_whole() == ({}, [])
+    assert coll.list() == {"a.ics": etag}
+    assert _whole_dirs(tmp_path) == []
+
+
+def test_a_whole_collection_a_killed_pass_left_is_swept_when_stale(tmp_path):
+    stale = tmp_path / f"{storage.WHOLE_PREFIX}aaaa{storage.TEMP_SUFFIX}"
+    fresh = tmp_path / f"{storage.WHOLE_PREFIX}bbbb{storage.TEMP_SUFFIX}"
+    for d in (stale, fresh):
+        d.mkdir()
+        (d / "e.ics").write_bytes(b"x")
+    old = os.stat(stale).st_mtime - storage.STALE_TEMP_SECONDS - 10
+    os.utime(stale, (old, old))
+    (tmp_path / "cal").mkdir()
+    assert VdirRoot(tmp_path).collections() == ["cal"]
+    assert not stale.exists() and (fresh / "e.ics").exists()
