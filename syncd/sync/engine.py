@@ -15,7 +15,6 @@ import hashlib
 import itertools
 import json
 import logging
-import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -56,7 +55,7 @@ from syncd.sync.result import CollectionResult, PassResult
 from syncd.vdir.look import plain_collections
 from syncd.vdir.names import collection_dirname, item_filename
 from syncd.vdir.prefetch import directory_look
-from syncd.vdir.storage import ChangedOnDisk, Etag, VdirCollection, VdirRoot
+from syncd.vdir.storage import ChangedOnDisk, Etag, VdirCollection, VdirRoot, holds_at_least
 
 log = logging.getLogger("syncd.sync")
 
@@ -524,7 +523,7 @@ class PairSync:
             if dirname in self.exclude_dirs:
                 continue
             vdir = root.collection(dirname)
-            if not _holds_at_least(vdir.path, readahead.MIN_FILES):
+            if not holds_at_least(vdir.path, readahead.MIN_FILES):
                 continue  # too few to be worth workers: no second listing of it either
             try:
                 listing = {name: etag_to_text(etag) for name, etag in vdir.list().items()}
@@ -1512,31 +1511,14 @@ def _same_on_server(rv: P.RemoteVersion | None, comparable: str) -> bool:
         return False
 
 
-def _holds_at_least(directory: Path, count: int) -> bool:
-    """Whether ``directory`` holds ``count`` item files or more (names only, no stat)."""
-    try:
-        with os.scandir(directory) as entries:
-            found = 0
-            for entry in entries:
-                if entry.name.endswith(".ics") and entry.name[0] != ".":
-                    found += 1
-                    if found >= count:
-                        return True
-    except OSError:
-        pass
-    return False
-
-
 def _holds_items(root: Path) -> bool:
-    """Whether any collection directory under ``root`` holds an item file."""
+    """Whether any collection directory under ``root`` holds an item file (one that
+    cannot be read may: compare, as before)."""
     try:
-        for name in plain_collections(root):
-            with os.scandir(root / name) as entries:
-                if any(e.name.endswith(".ics") and e.name[0] != "." for e in entries):
-                    return True
+        names = plain_collections(root)
     except OSError:
-        return True  # cannot tell: compare, as before
-    return False
+        return True
+    return any(holds_at_least(root / name, 1, unreadable=True) for name in names)
 
 
 def _row_comparable(row: ItemRow) -> str | None:

@@ -196,6 +196,22 @@ def _remove_if_stale(path: Path) -> None:
             path.unlink()
 
 
+def holds_at_least(directory: Path | str, count: int, unreadable: bool = False) -> bool:
+    """Whether ``directory`` holds ``count`` item files or more (names only, no stat);
+    ``unreadable``: the answer when it cannot be listed."""
+    try:
+        with os.scandir(directory) as entries:
+            found = 0
+            for entry in entries:
+                if entry.name.endswith(".ics") and entry.name[0] != ".":
+                    found += 1
+                    if found >= count:
+                        return True
+    except OSError:
+        return unreadable
+    return False
+
+
 def _remove_tree_if_stale(path: Path) -> None:
     """A new collection's directory (``begin_whole``) left by a pass that was killed
     before swapping it in: never in place, so never anyone's data."""
@@ -658,8 +674,7 @@ class VdirCollection:
         return True
 
     def _holds_items(self) -> bool:
-        with os.scandir(self._dir) as it:
-            return any(entry.name.endswith(".ics") for entry in it)
+        return holds_at_least(self._dir, 1, unreadable=True)  # unreadable: not empty
 
     def commit_whole(self) -> tuple[dict[str, str], Sequence[str]]:
         """Put a whole download (``begin_whole``) in place: the last batch flushed, then
