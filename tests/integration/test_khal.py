@@ -189,3 +189,28 @@ def test_khal_finds_no_duplicate_or_stray_files(cyrus_pair):
     rows = listing(config, "UTC")
     assert [r[4] for r in rows] == ["One"]
     assert re.fullmatch(r"2026-05-02 07:00", rows[0][2])
+
+
+def test_khal_reads_a_calendar_swapped_in_whole_and_nothing_else(cyrus_pair, monkeypatch):
+    """A big first download is written whole in a hidden directory and swapped in
+    (VdirCollection.begin_whole): khal, pointed at the root with `type = discover`,
+    finds the one calendar with every event, and nothing of the hidden directory."""
+    from syncd.sync import engine
+
+    monkeypatch.setattr(engine, "WHOLE_MIN", 10)
+    cyrus_pair.set_events(
+        {
+            "create": {
+                f"w{i}": jmap_event(f"whole-{i}@x", f"Whole {i}", "Default", 1 + i)
+                for i in range(25)
+            }
+        }
+    )
+    (cyrus_pair.root / f".syncd-new-{'0' * 12}.tmp").mkdir()  # as a killed pass leaves it
+    (cyrus_pair.root / f".syncd-new-{'0' * 12}.tmp" / "stray.ics").write_text(
+        "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
+    )
+    assert cyrus_pair.sync().ok
+    config = khal_config(cyrus_pair.tmp, cyrus_pair.root)
+    rows = listing(config, "UTC")
+    assert sorted(r[4] for r in rows) == sorted(f"Whole {i}" for i in range(25))
