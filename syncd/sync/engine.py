@@ -64,7 +64,9 @@ log = logging.getLogger("syncd.sync")
 COMMIT_EVERY = 2000
 # From this many new files, an empty collection directory is written whole beside it and
 # swapped in (PairSync._fills_empty_directory); below it a pass writes file by file.
-WHOLE_MIN = 1000
+# Above WHOLE_MAX too: the journal rows of a whole download wait in memory for the swap
+# (about 1.5 KB each, with their base), and a pass of 50,000 already peaks near 500 MB.
+WHOLE_MIN, WHOLE_MAX = 1000, 20000
 
 
 @dataclass(frozen=True)
@@ -1142,7 +1144,7 @@ class PairSync:
         process at 10,000 events (contrib/bench/README.md, Session 24)."""
         assert act.plan is not None
         actions = act.plan.actions
-        return len(actions) >= WHOLE_MIN and all(
+        return WHOLE_MIN <= len(actions) <= WHOLE_MAX and all(
             a.kind is P.Kind.DOWNLOAD and a.local is None and a.base is None for a in actions
         )
 

@@ -86,7 +86,13 @@ def test_a_small_download_or_a_directory_with_items_is_written_file_by_file(
         pair.server.put_event(event(f"ev{i:02d}", f"Event {i}"))
     assert pair.sync().ok
     assert began == []  # fewer than WHOLE_MIN
-    for i in range(9, 30):
+    monkeypatch.setattr(engine, "WHOLE_MAX", 9)
+    for i in range(9, 20):
+        pair.server.put_event(event(f"ev{i:02d}", f"Event {i}"))
+    assert pair.sync().ok and len(pair.files()) == 20
+    assert began == []  # more than WHOLE_MAX
+    monkeypatch.setattr(engine, "WHOLE_MAX", 1000)
+    for i in range(20, 30):
         pair.server.put_event(event(f"ev{i:02d}", f"Event {i}"))
     result = pair.sync()
     assert result.ok and len(pair.files()) == 30 and len(journal_rows(pair)) == 30
