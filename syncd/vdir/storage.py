@@ -667,7 +667,8 @@ class VdirCollection:
             if not stat.S_ISDIR(st.st_mode) or st.st_dev != root.st_dev or self._holds_items():
                 return False
             whole = f"{self.root.path}/{WHOLE_PREFIX}{secrets.token_hex(6)}{TEMP_SUFFIX}"
-            os.mkdir(whole, 0o755)
+            os.mkdir(whole, 0o700)
+            os.chmod(whole, stat.S_IMODE(st.st_mode))  # the directory's own, once swapped
         except OSError:
             return False
         self._whole, self._whole_staged, self._batch = whole, [], []

@@ -342,6 +342,16 @@ def test_a_whole_collection_appears_at_once_after_its_flush(tmp_path, monkeypatc
         assert own_writes.is_echo(coll.path / name)
 
 
+def test_a_whole_collection_keeps_its_directorys_permissions(tmp_path):
+    coll = _collection(tmp_path)
+    os.chmod(coll.path, 0o750)  # shared with the group, not the world: it stays so
+    assert coll.begin_whole()
+    coll.write("a.ics", b"x", None)
+    coll.commit_whole()
+    assert coll.path.stat().st_mode & 0o777 == 0o750
+    assert coll.list().keys() == {"a.ics"}
+
+
 def test_a_whole_collection_is_refused_where_it_cannot_be_swapped_in(tmp_path, monkeypatch):
     coll = _collection(tmp_path)
     coll.write("there.ics", b"x", None)
