@@ -295,21 +295,30 @@ def _renameat2() -> Callable[..., int] | None:
     return fn  # type: ignore[no-any-return]
 
 
+def _rename_with(flag: int, src: str, dst: str) -> int | None:
+    """renameat2(2) with ``flag``: 0 if done, the errno if refused, None where the
+    kernel, the filesystem or the C library cannot (the caller does it another way)."""
+    fn = _renameat2()
+    if fn is None:
+        return None
+    if fn(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), flag) == 0:
+        return 0
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return None  # not on this filesystem (e.g. some network filesystems)
+    return err
+
+
 def _rename_new(src: str, dst: str) -> bool | None:
     """Rename ``src`` to ``dst`` only if nothing is at ``dst``, in one atomic step: True
     if renamed, False if something is there (left as it is), None where the kernel or
     the filesystem cannot do it (the caller checks, then renames).  A check followed by
     a rename would overwrite a file made between the two."""
-    fn = _renameat2()
-    if fn is None:
-        return None
-    if fn(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), RENAME_NOREPLACE) == 0:
-        return True
-    err = ctypes.get_errno()
+    err = _rename_with(RENAME_NOREPLACE, src, dst)
+    if err is None or err == 0:
+        return None if err is None else True
     if err == errno.EEXIST:
         return False
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
-        return None  # not on this filesystem (e.g. some network filesystems)
     raise OSError(err, os.strerror(err), src, None, dst)
 
 
@@ -319,14 +328,9 @@ RENAME_EXCHANGE = 2  # renameat2(2) flag, <linux/fs.h>
 def _exchange(a: str, b: str) -> bool:
     """Swap the entries ``a`` and ``b`` in one atomic step: True if swapped, False where
     the kernel or the filesystem cannot (the caller does it another way)."""
-    fn = _renameat2()
-    if fn is None:
-        return False
-    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
-        return False
+    err = _rename_with(RENAME_EXCHANGE, a, b)
+    if err is None or err == 0:
+        return err == 0
     raise OSError(err, os.strerror(err), a, None, b)
 
 

@@ -6,6 +6,7 @@ without writing any file twice."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,23 +26,34 @@ def journal_rows(pair) -> dict[str, tuple[str, str]]:
         db.close()
 
 
+def at_the_nth_action(monkeypatch: pytest.MonkeyPatch, n: int, what) -> Callable[[], None]:
+    """Run ``what()`` just before the pass applies its ``n``-th action (raise in it to
+    kill the pass there); returns the undo."""
+    real = engine.PairSync._apply_one
+    calls = 0
+
+    def applying(self, *args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == n:
+            what()
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(engine.PairSync, "_apply_one", applying)
+    return lambda: monkeypatch.setattr(engine.PairSync, "_apply_one", real)
+
+
+def killed() -> None:
+    raise RuntimeError("killed")
+
+
 def test_a_pass_that_dies_half_way_keeps_whole_parts_and_the_next_finishes(
     pair, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setattr(engine, "COMMIT_EVERY", 10)
     for i in range(35):
         pair.server.put_event(event(f"ev{i:02d}", f"Event {i}"))
-    real = engine.PairSync._apply_one
-    calls = 0
-
-    def dies_at_the_25th(self, *args, **kwargs):
-        nonlocal calls
-        calls += 1
-        if calls == 25:
-            raise RuntimeError("killed")
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(engine.PairSync, "_apply_one", dies_at_the_25th)
+    undo = at_the_nth_action(monkeypatch, 25, killed)
     with pytest.raises(RuntimeError):
         pair.sync()
     rows = journal_rows(pair)
@@ -53,7 +65,7 @@ def test_a_pass_that_dies_half_way_keeps_whole_parts_and_the_next_finishes(
         assert ":".join(map(str, etag_of(st))) == etag
     assert not [p for p in (pair.root / "personal").iterdir() if p.name.startswith(".syncd-")]
 
-    monkeypatch.setattr(engine.PairSync, "_apply_one", real)
+    undo()
     before = pair.mtimes()
     result = pair.sync()
     assert result.ok and sum(c.conflicts for c in result.collections) == 0, result

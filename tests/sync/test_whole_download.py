@@ -11,7 +11,7 @@ from syncd.journal import Journal
 from syncd.sync import engine
 from syncd.vdir import storage
 from syncd.vdir.storage import etag_of
-from tests.sync.test_commit_parts import journal_rows
+from tests.sync.test_commit_parts import at_the_nth_action, journal_rows, killed
 from tests.sync.test_engine import event
 
 
@@ -102,22 +102,12 @@ def test_a_small_download_or_a_directory_with_items_is_written_file_by_file(
 def test_a_pass_that_dies_before_the_swap_leaves_the_directory_and_the_journal_empty(
     many, monkeypatch: pytest.MonkeyPatch
 ):
-    real = engine.PairSync._apply_one
-    calls = 0
-
-    def dies_at_the_25th(self, *args, **kwargs):
-        nonlocal calls
-        calls += 1
-        if calls == 25:
-            raise RuntimeError("killed")
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(engine.PairSync, "_apply_one", dies_at_the_25th)
+    undo = at_the_nth_action(monkeypatch, 25, killed)
     with pytest.raises(RuntimeError):
         many.sync()
     assert many.files() == {} and journal_rows(many) == {}
     assert _dot_entries(many) == []  # the directory written so far is gone
-    monkeypatch.setattr(engine.PairSync, "_apply_one", real)
+    undo()
     result = many.sync()
     assert result.ok and len(many.files()) == 35 and len(journal_rows(many)) == 35
     assert many.sync().changes == 0
@@ -128,25 +118,19 @@ def test_a_file_saved_during_the_download_is_kept_and_synced_next_pass(
 ):
     """khal saves an event into the new directory while the pass writes: it is not lost,
     the pass puts the server's files in place around it, and the next pass uploads it."""
-    real = engine.PairSync._apply_one
-    calls = 0
 
-    def user_saves_one(self, *args, **kwargs):
-        nonlocal calls
-        calls += 1
-        if calls == 20:
-            (many.root / "personal" / "mine.ics").write_text(
-                "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\n"
-                "UID:mine\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260301T100000Z\r\n"
-                "SUMMARY:Mine\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
-            )
-        return real(self, *args, **kwargs)
+    def user_saves_one() -> None:
+        (many.root / "personal" / "mine.ics").write_text(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\n"
+            "UID:mine\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260301T100000Z\r\n"
+            "SUMMARY:Mine\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        )
 
-    monkeypatch.setattr(engine.PairSync, "_apply_one", user_saves_one)
+    undo = at_the_nth_action(monkeypatch, 20, user_saves_one)
     first = many.sync()
     assert first.ok, first.summary()
     assert len(many.files()) == 36 and len(journal_rows(many)) == 35
-    monkeypatch.setattr(engine.PairSync, "_apply_one", real)
+    undo()
     second = many.sync()
     assert second.ok and second.collections[0].uploaded == 1, second.summary()
     assert any(e.get("uid") == "mine" for e in many.server.events.values())
