@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
@@ -455,9 +456,51 @@ class CollectionRow:
 # pages and pays nothing.
 CACHE_KIB = 8192
 
+# SQLite's temp files in memory (``PRAGMA temp_store=MEMORY``).  Every upsert of
+# ``put_items`` keeps a statement journal (the pages it changes, so that a failing row
+# can be undone alone).  Once one statement's passes 64 KiB (a page split touches many
+# pages), SQLite moves it to a file in /var/tmp for the rest of the transaction, and
+# every later row writes its pages there: a first download of 10,000 events made about
+# 95,000 such writes (192 MB against 46 MB for the journal itself), more the bigger the
+# transaction.  In memory the journal holds one statement's pages and is emptied after
+# it; putting 10,000 rows took 0.25-0.31 s with the files, 0.22-0.27 s without
+# (contrib/bench/journal_rows.py; README, Session 25).  Sorts and temp tables stay in
+# memory too: a few MB at 50,000 items.
+TEMP_STORE = "MEMORY"
+
+
+class _CheckpointsBeside:
+    """One checkpoint at a time, each on a new thread with its own connection."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.wait()  # the one before is done by now, nearly always
+        self.thread = threading.Thread(target=self._run, name="syncd-checkpoint", daemon=True)
+        self.thread.start()
+
+    def wait(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+
+    def _run(self) -> None:
+        try:
+            db = sqlite3.connect(str(self.path), isolation_level=None, timeout=0)
+            try:
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            log.debug("%s: a checkpoint beside the pass failed (%s)", self.path, exc)
+
 
 class Journal:
     """A thin layer over sqlite3; every write happens inside ``transaction()``."""
+
+    _beside: _CheckpointsBeside | None = None
 
     def __init__(self, path: Path):
         self.path = path
@@ -473,6 +516,7 @@ class Journal:
             # lose journal rows, which the next pass re-derives from both sides.
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            self.db.execute(f"PRAGMA temp_store={TEMP_STORE}")
             self.db.executescript(SCHEMA)
         except sqlite3.OperationalError as exc:
             # The disk, not the file: full, read-only, an I/O error.  Moving the journal
@@ -499,6 +543,31 @@ class Journal:
         self.db.close()
 
     @contextmanager
+    def checkpoints_beside(self) -> Iterator[None]:
+        """Many commits in a row, their WAL checkpoints on a thread beside this one.
+
+        SQLite checkpoints in the commit that takes the WAL past 1,000 pages: it copies
+        them into the database file, and the next transaction waits.  After a whole
+        first download (``syncd.sync.engine``) the main process records 10,000 rows in
+        five commits, alone on one core, and each waited for its checkpoint; here the
+        next chunk is put while the last one is copied (a thread of its own with a
+        connection of its own: SQLite does that copy without Python's lock): 10,000
+        rows in 0.17-0.19 s instead of 0.19-0.20 (contrib/bench/journal_rows.py), and a
+        first download's last stretch after the swap 0.30 -> 0.27 s (README, Session
+        25).  Session 16 had measured no gain, when the rows were recorded while the
+        workers still kept the other core busy.  A checkpoint changes no commit's
+        durability (WAL mode), so one that fails is only left to the next."""
+        before = self.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        self.db.execute("PRAGMA wal_autocheckpoint=0")
+        self._beside = _CheckpointsBeside(self.path)
+        try:
+            yield
+        finally:
+            self._beside.wait()
+            self._beside = None
+            self.db.execute(f"PRAGMA wal_autocheckpoint={int(before)}")
+
+    @contextmanager
     def transaction(self) -> Iterator[None]:
         """All or nothing; a journal that cannot be written (full disk, I/O error, a lock
         held too long) is a ``JournalError`` saying what to do, never a traceback.
@@ -510,6 +579,8 @@ class Journal:
         try:
             yield
             self.db.execute("COMMIT")
+            if self._beside is not None:
+                self._beside.start()
         except sqlite3.OperationalError as exc:
             with contextlib.suppress(sqlite3.Error):
                 self.db.execute("ROLLBACK")

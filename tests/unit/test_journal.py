@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import random
+import sqlite3
 import stat
+import uuid
 
 import pytest
 
-from syncd.journal import Journal, JournalError
+from syncd.journal import Journal, JournalError, served_base
 
 
 def test_journal_file_is_private(tmp_path):
@@ -302,5 +306,95 @@ def test_the_journal_keeps_a_first_download_batch_in_its_page_cache(tmp_path):
     try:
         assert j.db.execute("PRAGMA cache_size").fetchone()[0] == -CACHE_KIB
         assert CACHE_KIB * 1024 >= 2 * 4_000_000
+    finally:
+        j.close()
+
+
+def _bytes_written_by_this_process() -> int:
+    with open("/proc/self/io") as io:
+        return next(int(line.split()[1]) for line in io if line.startswith("wchar:"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/io"), reason="needs Linux's /proc/self/io")
+def test_putting_a_first_download_writes_the_journal_not_temp_files(tmp_path):
+    """SQLite's statement journals, once spilled to /var/tmp, took about ten writes of
+    every row's pages in a first download (190 MB for 10,000 events; Session 25 of
+    contrib/bench/README.md).  What putting rows writes is the WAL and the checkpoints:
+    about twice the journal's size."""
+    from syncd.journal import ItemRow
+
+    path = tmp_path / "p.sqlite3"
+    j = Journal(path)
+    base = served_base({"@type": "Event", "title": "a meeting", "description": "x" * 900})
+    rng = random.Random(7)
+    uids = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(10_000)]  # as servers make them
+    rows = [
+        ItemRow("cal", uid, f"{uid}.ics", f"E{uid}", (1, 2, 3), "h" * 64, "r" * 64, None, base)
+        for uid in uids
+    ]
+    before = _bytes_written_by_this_process()
+    try:
+        for start in range(0, len(rows), 2000):
+            with j.transaction():
+                j.put_items(rows[start : start + 2000])
+        written = _bytes_written_by_this_process() - before
+        on_disk = sum(p.stat().st_size for p in tmp_path.iterdir() if p.name.startswith("p."))
+        assert len(j.items("cal")) == 10_000
+    finally:
+        j.close()
+    assert written < 3 * on_disk, (written, on_disk)
+
+
+def _rows(n: int):
+    from syncd.journal import ItemRow
+
+    base = served_base({"@type": "Event", "title": "a meeting", "description": "x" * 900})
+    return [
+        ItemRow("cal", f"u{i:05d}", f"u{i:05d}.ics", f"r{i}", (1, 2, 3), "h", "r", None, base)
+        for i in range(n)
+    ]
+
+
+def test_commits_beside_checkpoints_leave_them_to_the_thread(tmp_path, monkeypatch):
+    """Within ``checkpoints_beside`` a commit does not copy the WAL into the database
+    (the thread beside does), and the usual checkpoints come back after it."""
+    from syncd import journal as journal_module
+
+    started: list[int] = []
+    monkeypatch.setattr(journal_module._CheckpointsBeside, "_run", lambda self: started.append(1))
+    path = tmp_path / "p.sqlite3"
+    j = Journal(path)
+    rows = _rows(6000)
+    try:
+        size_before = path.stat().st_size
+        with j.checkpoints_beside():
+            for start in range(0, len(rows), 2000):  # each commit passes 1,000 WAL pages
+                with j.transaction():
+                    j.put_items(rows[start : start + 2000])
+            assert path.stat().st_size == size_before  # nothing copied by this thread
+        assert started == [1, 1, 1]
+        assert j.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+        with j.transaction():
+            j.put_items(_rows(6100)[6000:])
+        assert path.stat().st_size > 4_000_000  # copied again at the next commit
+        assert len(j.items("cal")) == 6100
+    finally:
+        j.close()
+
+
+def test_checkpoints_beside_copy_every_commit_into_the_database(tmp_path):
+    path = tmp_path / "p.sqlite3"
+    j = Journal(path)
+    rows = _rows(6000)
+    try:
+        with j.checkpoints_beside():
+            for start in range(0, len(rows), 2000):
+                with j.transaction():
+                    j.put_items(rows[start : start + 2000])
+        # The last checkpoint is waited for: the rows are in the database file itself.
+        assert path.stat().st_size > 6000 * 1000
+        other = sqlite3.connect(path)
+        assert other.execute("SELECT count(*) FROM items").fetchone()[0] == 6000
+        other.close()
     finally:
         j.close()
