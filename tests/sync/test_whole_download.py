@@ -5,10 +5,12 @@ a pass that dies before it leaves the directory as it was and no row."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from syncd.journal import Journal
-from syncd.sync import engine
+from syncd.sync import engine, prepare
 from syncd.vdir import storage
 from syncd.vdir.storage import etag_of
 from tests.sync.test_commit_parts import at_the_nth_action, journal_rows, killed
@@ -68,6 +70,38 @@ def test_a_first_download_is_swapped_in_whole_and_recorded_after(many, monkeypat
     monkeypatch.setattr(Journal, "put_items", real_put)
     again = many.sync()
     assert again.ok and again.changes == 0
+
+
+def test_a_whole_downloads_rows_are_put_in_uid_order_and_checkpointed_beside(
+    pair, monkeypatch: pytest.MonkeyPatch
+):
+    """Every row of a whole download is new: put by UID, they fill the journal's indexes
+    from one end, and their commits leave the checkpoints to a thread beside (Session
+    25 of contrib/bench/README.md)."""
+    monkeypatch.setattr(engine, "WHOLE_MIN", 10)
+    monkeypatch.setattr(engine, "COMMIT_EVERY", 10)
+    # Conversion workers, which make the pass write in the order the server sent.
+    monkeypatch.setattr(prepare, "MIN_OBJECTS", 10)
+    monkeypatch.setenv(prepare.ENV_WORKERS, "2")
+    numbers = list(range(40))
+    random.Random(3).shuffle(numbers)
+    for n in numbers:  # the server keeps and sends them in this order
+        pair.server.put_event(event(f"uid-{n:02d}", f"Event {n}"))
+    real_put = Journal.put_items
+    put: list[str] = []
+    beside: list[bool] = []
+
+    def put_items(self, rows):
+        rows = list(rows)
+        put.extend(row.uid for row in rows)
+        beside.append(self._beside is not None)  # their checkpoints on a thread beside
+        return real_put(self, rows)
+
+    monkeypatch.setattr(Journal, "put_items", put_items)
+    assert pair.sync().ok
+    assert put == sorted(f"uid-{n:02d}" for n in numbers)
+    assert beside == [True] * 4
+    assert len(pair.files()) == 40 and len(journal_rows(pair)) == 40
 
 
 def test_a_small_download_or_a_directory_with_items_is_written_file_by_file(
