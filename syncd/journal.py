@@ -458,14 +458,13 @@ CACHE_KIB = 8192
 
 # SQLite's temp files in memory (``PRAGMA temp_store=MEMORY``).  Every upsert of
 # ``put_items`` keeps a statement journal (the pages it changes, so that a failing row
-# can be undone alone).  Once one statement's passes 64 KiB (a page split touches many
-# pages), SQLite moves it to a file in /var/tmp for the rest of the transaction, and
-# every later row writes its pages there: a first download of 10,000 events made about
-# 95,000 such writes (192 MB against 46 MB for the journal itself), more the bigger the
-# transaction.  In memory the journal holds one statement's pages and is emptied after
-# it; putting 10,000 rows took 0.25-0.31 s with the files, 0.22-0.27 s without
-# (contrib/bench/journal_rows.py; README, Session 25).  Sorts and temp tables stay in
-# memory too: a few MB at 50,000 items.
+# can be undone alone).  Once one statement's passes 64 KiB, SQLite moves it to a file in
+# /var/tmp for the rest of the transaction, and every later row writes its pages there:
+# a first download of 10,000 events made about 95,000 such writes (192 MB against 46 MB
+# for the journal itself), more the bigger the transaction.  In memory the journal holds
+# one statement's pages and is emptied after it; putting 10,000 rows took 0.25-0.31 s
+# with the files, 0.22-0.27 s without (contrib/bench/journal_rows.py; README, Session
+# 25).  Sorts and temp tables stay in memory too: a few MB at 50,000 items.
 TEMP_STORE = "MEMORY"
 
 
@@ -478,8 +477,13 @@ class _CheckpointsBeside:
 
     def start(self) -> None:
         self.wait()  # the one before is done by now, nearly always
-        self.thread = threading.Thread(target=self._run, name="syncd-checkpoint", daemon=True)
-        self.thread.start()
+        thread = threading.Thread(target=self._run, name="syncd-checkpoint", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # no thread to be had: checkpointed here, as SQLite would
+            self._run()
+        else:
+            self.thread = thread
 
     def wait(self) -> None:
         if self.thread is not None:
@@ -579,8 +583,6 @@ class Journal:
         try:
             yield
             self.db.execute("COMMIT")
-            if self._beside is not None:
-                self._beside.start()
         except sqlite3.OperationalError as exc:
             with contextlib.suppress(sqlite3.Error):
                 self.db.execute("ROLLBACK")
@@ -589,6 +591,8 @@ class Journal:
             with contextlib.suppress(sqlite3.Error):
                 self.db.execute("ROLLBACK")
             raise
+        if self._beside is not None:
+            self._beside.start()
 
     def _write_error(self, exc: sqlite3.OperationalError) -> JournalError:
         text = str(exc)

@@ -398,3 +398,22 @@ def test_checkpoints_beside_copy_every_commit_into_the_database(tmp_path):
         other.close()
     finally:
         j.close()
+
+
+def test_without_a_thread_to_be_had_the_commit_checkpoints_itself(tmp_path, monkeypatch):
+    import threading
+
+    def no_thread(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    path = tmp_path / "p.sqlite3"
+    j = Journal(path)
+    try:
+        with j.checkpoints_beside():
+            with j.transaction():
+                j.put_items(_rows(2000))
+            assert path.stat().st_size > 2000 * 1000  # copied into the database already
+        assert len(j.items("cal")) == 2000
+    finally:
+        j.close()
