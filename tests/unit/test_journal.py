@@ -310,6 +310,22 @@ def test_the_journal_keeps_a_first_download_batch_in_its_page_cache(tmp_path):
         j.close()
 
 
+def _rows(n: int, random_uids: bool = False):
+    """A first download's rows: served bases of about 1 KB; UIDs in order, or random in
+    the order served, as servers make and send them."""
+    from syncd.journal import ItemRow
+
+    base = served_base({"@type": "Event", "title": "a meeting", "description": "x" * 900})
+    rng = random.Random(7)
+    uids = [
+        str(uuid.UUID(int=rng.getrandbits(128))) if random_uids else f"u{i:05d}" for i in range(n)
+    ]
+    return [
+        ItemRow("cal", uid, f"{uid}.ics", f"E{uid}", (1, 2, 3), "h" * 64, "r" * 64, None, base)
+        for uid in uids
+    ]
+
+
 def _bytes_written_by_this_process() -> int:
     with open("/proc/self/io") as io:
         return next(int(line.split()[1]) for line in io if line.startswith("wchar:"))
@@ -318,20 +334,12 @@ def _bytes_written_by_this_process() -> int:
 @pytest.mark.skipif(not os.path.exists("/proc/self/io"), reason="needs Linux's /proc/self/io")
 def test_putting_a_first_download_writes_the_journal_not_temp_files(tmp_path):
     """SQLite's statement journals, once spilled to /var/tmp, took about ten writes of
-    every row's pages in a first download (190 MB for 10,000 events; Session 25 of
+    every row's pages in a first download (192 MB for 10,000 events; Session 25 of
     contrib/bench/README.md).  What putting rows writes is the WAL and the checkpoints:
     about twice the journal's size."""
-    from syncd.journal import ItemRow
-
     path = tmp_path / "p.sqlite3"
     j = Journal(path)
-    base = served_base({"@type": "Event", "title": "a meeting", "description": "x" * 900})
-    rng = random.Random(7)
-    uids = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(10_000)]  # as servers make them
-    rows = [
-        ItemRow("cal", uid, f"{uid}.ics", f"E{uid}", (1, 2, 3), "h" * 64, "r" * 64, None, base)
-        for uid in uids
-    ]
+    rows = _rows(10_000, random_uids=True)
     before = _bytes_written_by_this_process()
     try:
         for start in range(0, len(rows), 2000):
@@ -343,16 +351,6 @@ def test_putting_a_first_download_writes_the_journal_not_temp_files(tmp_path):
     finally:
         j.close()
     assert written < 3 * on_disk, (written, on_disk)
-
-
-def _rows(n: int):
-    from syncd.journal import ItemRow
-
-    base = served_base({"@type": "Event", "title": "a meeting", "description": "x" * 900})
-    return [
-        ItemRow("cal", f"u{i:05d}", f"u{i:05d}.ics", f"r{i}", (1, 2, 3), "h", "r", None, base)
-        for i in range(n)
-    ]
 
 
 def test_commits_beside_checkpoints_leave_them_to_the_thread(tmp_path, monkeypatch):
