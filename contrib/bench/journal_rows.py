@@ -8,14 +8,16 @@ A first download into an empty directory is swapped in whole (syncd.sync.engine,
 ``COMMIT_EVERY``, by the main process alone on one core, the last thing the pass does.
 This puts N such rows (the benchmark's events, ``seed.make_events``, with a served base
 of about 1.1 KB each and random UIDs, as most calendars have) into a fresh journal, in
-``COMMIT_EVERY`` chunks, four ways:
+``COMMIT_EVERY`` chunks, five ways:
 
 - ``served order, temp files``: in the order the server sent them (random by UID), with
   SQLite's temp files on disk, as before session 25;
 - ``served order``: SQLite's temp files in memory (``journal.TEMP_STORE``);
 - ``by UID``: that, the rows sorted by UID first;
 - ``by UID, checkpoints beside``: that, the WAL's checkpoints on a thread beside
-  (``Journal.checkpoints_beside``): what syncd does now.
+  (``Journal.checkpoints_beside``), as in session 25;
+- ``by UID, beside, INSERT``: that, with a plain INSERT instead of the upsert
+  (``Journal.add_items``): what syncd does now.
 
 ``--ids cyrus``: server ids made of the UID, as Cyrus makes them (so sorting by UID
 sorts them too); ``--ids opaque``: ids unrelated to the UID.  The ways take turns, on a
@@ -53,6 +55,7 @@ WAYS = (
     "served order",
     "by UID",
     "by UID, checkpoints beside",
+    "by UID, beside, INSERT",
 )
 
 
@@ -95,13 +98,14 @@ def put(rows: list[ItemRow], way: str, directory: Path) -> tuple[float, float, i
         journal.db.execute("PRAGMA temp_store=DEFAULT")
     if way.startswith("by UID"):
         rows = sorted(rows, key=lambda row: row.uid)
-    beside = way.endswith("beside")
+    beside = "beside" in way
+    put_rows = journal.add_items if way.endswith("INSERT") else journal.put_items
     os.sync()
     written, wall, cpu = bytes_written(), time.perf_counter(), time.process_time()
     with journal.checkpoints_beside() if beside else contextlib.nullcontext():
         for start in range(0, len(rows), COMMIT_EVERY):
             with journal.transaction():
-                journal.put_items(rows[start : start + COMMIT_EVERY])
+                put_rows(rows[start : start + COMMIT_EVERY])
     journal.close()
     return (
         time.perf_counter() - wall,

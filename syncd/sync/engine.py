@@ -1144,7 +1144,8 @@ class PairSync:
         deferred.sort(key=operator.attrgetter("uid"))
         with self.journal.checkpoints_beside():
             for start in range(0, len(deferred), COMMIT_EVERY):
-                self._record_committed(act, deferred[start : start + COMMIT_EVERY], failed)
+                chunk = deferred[start : start + COMMIT_EVERY]
+                self._record_committed(act, chunk, failed, new=True)
 
     def _fills_empty_directory(self, act: Active) -> bool:
         """A big download into a collection whose directory holds no items yet (a first
@@ -1181,10 +1182,13 @@ class PairSync:
         for done_rows, failed in committer.settled(keep):
             self._record_committed(act, done_rows, failed)
 
-    def _record_committed(self, act: Active, rows: list[ItemRow], failed: dict[str, str]) -> None:
+    def _record_committed(
+        self, act: Active, rows: list[ItemRow], failed: dict[str, str], new: bool = False
+    ) -> None:
         """The journal rows of a batch whose files are in place (``failed``: the ones a
         save under the pass kept from being written).  In a whole download the batches'
-        files are durable but not in place until the swap: their rows wait."""
+        files are durable but not in place until the swap: their rows wait, and are then
+        ``new`` (``Journal.add_items``)."""
         assert act.plan is not None
         if act.deferred is not None:
             act.deferred.extend(rows)
@@ -1206,6 +1210,8 @@ class PairSync:
             for forget, run in itertools.groupby(kept, key=_is_forgotten):
                 if forget:
                     self.journal.delete_items(act.remote.id, (row.uid for row in run))
+                elif new:
+                    self.journal.add_items(list(run))
                 else:
                     self.journal.put_items(run)
             self.journal.clear_errors(act.remote.id, (row.uid for row in kept))

@@ -37,7 +37,7 @@ def _dot_entries(pair) -> list[str]:
 
 
 def test_a_first_download_is_swapped_in_whole_and_recorded_after(many, monkeypatch):
-    real_exchange, real_put, real_rename = storage._exchange, Journal.put_items, storage._rename_new
+    real_exchange, real_put, real_rename = storage._exchange, Journal.add_items, storage._rename_new
     swapped: list[int] = []
     renamed: list[str] = []
 
@@ -59,7 +59,7 @@ def test_a_first_download_is_swapped_in_whole_and_recorded_after(many, monkeypat
         return real_rename(src, dst)
 
     monkeypatch.setattr(storage, "_exchange", exchange)
-    monkeypatch.setattr(Journal, "put_items", put_items)
+    monkeypatch.setattr(Journal, "add_items", put_items)
     monkeypatch.setattr(storage, "_rename_new", rename)
     result = many.sync()
     assert result.ok, result.summary()
@@ -67,7 +67,7 @@ def test_a_first_download_is_swapped_in_whole_and_recorded_after(many, monkeypat
     assert not [d for d in renamed if d.endswith(".ics")]  # no file renamed on its own
     assert len(many.files()) == 35 and len(journal_rows(many)) == 35
     assert _dot_entries(many) == []
-    monkeypatch.setattr(Journal, "put_items", real_put)
+    monkeypatch.setattr(Journal, "add_items", real_put)
     again = many.sync()
     assert again.ok and again.changes == 0
 
@@ -87,7 +87,7 @@ def test_a_whole_downloads_rows_are_put_in_uid_order_and_checkpointed_beside(
     random.Random(3).shuffle(numbers)
     for n in numbers:  # the server keeps and sends them in this order
         pair.server.put_event(event(f"uid-{n:02d}", f"Event {n}"))
-    real_put = Journal.put_items
+    real_put = Journal.add_items
     put: list[str] = []
     beside: list[bool] = []
 
@@ -97,7 +97,7 @@ def test_a_whole_downloads_rows_are_put_in_uid_order_and_checkpointed_beside(
         beside.append(self._beside is not None)  # their checkpoints on a thread beside
         return real_put(self, rows)
 
-    monkeypatch.setattr(Journal, "put_items", put_items)
+    monkeypatch.setattr(Journal, "add_items", put_items)
     assert pair.sync().ok
     assert put == sorted(f"uid-{n:02d}" for n in numbers)
     assert beside == [True] * 4

@@ -297,6 +297,54 @@ def test_many_rows_are_put_at_once_and_a_synced_items_errors_cleared(tmp_path):
     j.close()
 
 
+def test_rows_known_to_be_new_are_added_by_a_plain_insert(tmp_path):
+    """``add_items`` (a whole first download's rows): the INSERT without the upsert's
+    conflict clause, which SQLite runs faster (Session 26 of contrib/bench/README.md)."""
+    from syncd.journal import ItemRow
+
+    j = Journal(tmp_path / "p.sqlite3")
+    statements: list[str] = []
+    j.db.set_trace_callback(statements.append)
+    rows = [
+        ItemRow("cal", f"u{i}", f"u{i}.ics", f"r{i}", (1, 2, i), "h", "rh", None, "served:{}")
+        for i in range(3)
+    ]
+    with j.transaction():
+        j.add_items(rows)
+    inserts = [s for s in statements if s.startswith("INSERT INTO items")]
+    assert len(inserts) == 3 and not [s for s in inserts if "ON CONFLICT" in s]
+    got = j.items("cal")
+    assert sorted(got) == ["u0", "u1", "u2"] and got["u2"].local_etag == (1, 2, 2)
+    j.close()
+
+
+def test_rows_added_that_the_journal_has_after_all_are_put_as_an_upsert_would(tmp_path):
+    """Should a row be there already, the whole run is put as ``put_items`` puts it:
+    the rows the INSERT put before it are put again, the rest after it too."""
+    from syncd.journal import ItemRow
+
+    j = Journal(tmp_path / "p.sqlite3")
+    with j.transaction():
+        j.put_items([ItemRow("cal", "u1", "old.ics", "r1", (1, 1, 1), "h", "rh", None)])
+        j.store_listing_fingerprint("cal")
+    assert j.listing_fingerprint("cal") is not None
+    rows = [
+        ItemRow("cal", f"u{i}", f"u{i}.ics", f"r{i}", (1, 2, i), "h", "rh", None) for i in range(3)
+    ]
+    with j.transaction():
+        j.add_items(rows)
+    got = j.items("cal")
+    assert sorted(got) == ["u0", "u1", "u2"]
+    assert (got["u1"].filename, got["u1"].local_etag) == ("u1.ics", (1, 2, 1))
+    assert j.count_items("cal") == 3
+    assert j.listing_fingerprint("cal") is None  # the rows changed: the fingerprint went
+    clash = [ItemRow("cal", "u9", "u0.ics", "r9", (1, 2, 9), "h", "rh", None)]
+    with pytest.raises(sqlite3.IntegrityError), j.transaction():
+        j.add_items(clash)  # another UID's file name: refused, as by put_items
+    assert sorted(j.items("cal")) == ["u0", "u1", "u2"]
+    j.close()
+
+
 def test_the_journal_keeps_a_first_download_batch_in_its_page_cache(tmp_path):
     """A batch of 2,000 rows touches about 4 MB of pages; SQLite's default 2 MB cache
     wrote them out early and read them back (Session 16 of contrib/bench/README.md)."""
