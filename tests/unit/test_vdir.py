@@ -54,6 +54,28 @@ def test_write_is_atomic_and_refuses_to_overwrite_a_changed_file(tmp_path):
     assert [p.name for p in coll.path.iterdir() if p.name.startswith(".")] == []  # no temp left
 
 
+def test_a_write_the_kernel_takes_in_parts_is_written_whole(tmp_path, monkeypatch):
+    """``os.write`` may take less than it is given (a signal, a nearly full disk): the
+    rest follows, for a batch's files and a lone one alike."""
+    real_write = os.write
+    calls: list[int] = []
+
+    def write_in_parts(fd, data):
+        calls.append(len(data))
+        return real_write(fd, bytes(data[:100]))
+
+    monkeypatch.setattr(storage.os, "write", write_in_parts)
+    coll = VdirRoot(tmp_path).create_collection("cal")
+    data = bytes(range(256)) * 3
+    coll.write("lone.ics", data, None)
+    coll.begin_batch()
+    coll.write("batched.ics", data, None)
+    assert coll.commit_batch() == {}
+    assert (tmp_path / "cal" / "lone.ics").read_bytes() == data
+    assert (tmp_path / "cal" / "batched.ics").read_bytes() == data
+    assert calls[:8] == [768, 668, 568, 468, 368, 268, 168, 68]
+
+
 def test_names_that_leave_the_directory_are_refused(tmp_path):
     coll = VdirRoot(tmp_path).create_collection("c")
     for bad in ("../x.ics", "a/b.ics", ".."):
