@@ -15,9 +15,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from syncd import __version__
+
+if TYPE_CHECKING:
+    from syncd.config import Config
 
 log = logging.getLogger("syncd")
 
@@ -121,9 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sync":
             roots = {name: pair.local for name, pair in config.pairs.items()}
             prefetch.remember_roots(config.path, roots)
+            names = args.pairs or list(config.pairs)
             if not prefetch.started():  # nothing remembered for this configuration yet
-                names = args.pairs or list(config.pairs)
                 prefetch.start(roots[n] for n in names if n in roots)
+            _start_workers_for_first_pass(config, names)
             try:
                 with rare_collections():  # syncd.gctune
                     return _run_async(_sync, config, args)
@@ -219,6 +223,18 @@ def _print_lines(lines: Sequence[tuple[bool, str]]) -> None:
             print(line, file=sys.stderr)
         else:
             _echo(line)
+
+
+def _start_workers_for_first_pass(config: Config, names: list[str]) -> None:
+    """A pair that never synced is about to bring everything the server has: its
+    conversion workers' forkserver starts now, on the other core, while this one loads
+    the sync code and connects (syncd.sync.prepare.start_forkserver).  After the
+    fingerprint child's fork: the spawn starts no thread, but this keeps the fork first."""
+    from syncd.sync.pair import never_synced
+    from syncd.sync.prepare import start_forkserver
+
+    if any(never_synced(config, config.pairs[n]) for n in names if n in config.pairs):
+        start_forkserver()
 
 
 def _sync_by_daemon(args: argparse.Namespace) -> int | None:

@@ -29,7 +29,7 @@ import anyio
 
 from syncd.convert.canon import canon_text, comparable_of
 from syncd.gctune import collect_rarely
-from syncd.sync.prepare import WORKER_NICENESS, worker_count
+from syncd.sync.prepare import WORKER_NICENESS, forkserver_context, worker_count
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -142,12 +142,11 @@ class Readahead:
         if len(names) < MIN_FILES or self.workers < 2:
             return False
         try:
-            import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["syncd.convert.ical_in"])
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_start_worker)
+            self.pool = ProcessPoolExecutor(
+                self.workers, mp_context=forkserver_context(), initializer=_start_worker
+            )
         except (OSError, RuntimeError, ImportError, ValueError) as exc:
             log.info("no parsing workers (%s); parsing in the main process", exc)
             return False

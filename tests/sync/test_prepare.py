@@ -172,6 +172,59 @@ def test_only_a_first_pass_asked_to_starts_its_workers_early(
     assert len(other.files()) == 5
 
 
+def test_a_forkserver_started_before_the_pass_forks_its_workers_with_both_converters_loaded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `syncd sync` starts it for a pair that never synced (cli._start_workers_for_first_pass)
+    # while it loads the sync code; the pass's pools must then come from it, ready.
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import forkserver
+
+    from syncd import memory
+    from syncd.sync.readahead import Readahead
+    from tests.support.loaded import loaded
+
+    monkeypatch.setenv(prepare.ENV_WORKERS, "2")
+    memory.stop_forkserver()  # one started by an earlier test would prove nothing
+    assert prepare.start_forkserver() is True
+    server = forkserver._forkserver._forkserver_pid
+    assert server is not None
+    objs = server_objects(MIN_OBJECTS, prefix="prestart")
+    preparer = Preparer(lambda o: True, workers=2)
+    ahead = Readahead(workers=2)
+    try:
+        with ProcessPoolExecutor(1, mp_context=prepare.forkserver_context()) as bare:
+            assert bare.submit(os.getppid).result() == server
+            converters = ["syncd.convert.ical_out", "syncd.convert.ical_in"]
+            assert bare.submit(loaded, converters).result() == [True, True]
+        run(preparer, [objs])
+        assert preparer.pool is not None
+        assert {preparer.pool.submit(os.getppid).result() for _ in range(4)} == {server}
+        for obj in objs[:: len(objs) // 20]:
+            assert anyio.run(preparer.file, obj) == made_here(obj)
+        names = [f"f{i}" for i in range(1000)]
+        assert ahead.start(names, lambda name: b"not a calendar")
+        assert ahead.pool is not None
+        assert ahead.pool.submit(os.getppid).result() == server
+    finally:
+        preparer.close()
+        ahead.close()
+        memory.stop_forkserver()
+
+
+def test_no_forkserver_is_started_early_where_there_will_be_no_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from multiprocessing import forkserver
+
+    from syncd import memory
+
+    memory.stop_forkserver()
+    monkeypatch.setenv(prepare.ENV_WORKERS, "0")
+    assert prepare.start_forkserver() is False
+    assert forkserver._forkserver._forkserver_pid is None
+
+
 def test_an_object_the_converter_refuses_is_left_to_the_main_process() -> None:
     objs = server_objects(MIN_OBJECTS)
     objs[7]["start"] = "not a date"  # jscal_to_ics raises on it; canonical does not
