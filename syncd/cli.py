@@ -228,10 +228,10 @@ def _print_lines(lines: Sequence[tuple[bool, str]]) -> None:
 def _start_workers_for_first_pass(config: Config, names: list[str]) -> None:
     """A pair that never synced is about to bring everything the server has: its
     conversion workers' forkserver starts now, on the other core, while this one loads
-    the sync code and connects (syncd.sync.prepare.start_forkserver).  After the
+    the sync code and connects (syncd.sync.workers.start_forkserver).  After the
     fingerprint child's fork: the spawn starts no thread, but this keeps the fork first."""
-    from syncd.sync.pair import never_synced
-    from syncd.sync.prepare import start_forkserver
+    from syncd.config import never_synced
+    from syncd.sync.workers import start_forkserver
 
     if any(never_synced(config, config.pairs[n]) for n in names if n in config.pairs):
         start_forkserver()

@@ -158,6 +158,14 @@ def journal_file(config: Config, pair: Pair, kind: str = "events") -> Path:
     return base / f"{pair.name}.sqlite3"
 
 
+def never_synced(config: Config, pair: Pair) -> bool:
+    """No journal of either type yet: the pair's next pass brings everything the server
+    has.  (A server that offers one type never makes the other's journal, so one is
+    enough.)  A pass that stopped before its first commit leaves a journal: its next
+    pass is still a first pass, and says so itself (``PairSync._pass``)."""
+    return not any(journal_file(config, pair, kind).exists() for kind in TYPES)
+
+
 def journal_path(config: Config, pair: Pair, kind: str = "events") -> Path:
     """``journal_file``, with its private directories made, for a pass that writes."""
     path = journal_file(config, pair, kind)

@@ -42,7 +42,7 @@ from syncd.journal import (
 from syncd.sync import plan as P
 from syncd.sync import readahead
 from syncd.sync.committer import Committer
-from syncd.sync.prepare import Canon, Made, Preparer, bytes_hash, worker_count
+from syncd.sync.prepare import Canon, Made, Preparer, bytes_hash
 from syncd.sync.readahead import Readahead
 from syncd.sync.remote import (
     CALENDARS,
@@ -53,6 +53,7 @@ from syncd.sync.remote import (
     collection_of,
 )
 from syncd.sync.result import CollectionResult, PassResult
+from syncd.sync.workers import worker_count
 from syncd.vdir.look import plain_collections
 from syncd.vdir.names import collection_dirname, item_filename
 from syncd.vdir.prefetch import directory_look

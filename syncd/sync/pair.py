@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from syncd.config import Config, Pair, journal_file, journal_path
+from syncd.config import Config, Pair, journal_path
 from syncd.errors import SyncdError
 from syncd.jmap.client import JmapClient
 from syncd.jmap.errors import JmapError
@@ -53,14 +53,6 @@ _PEEK_BYTES = 1 << 20
 
 def type_journal_path(config: Config, pair: Pair, kind: str) -> Path:
     return journal_path(config, pair, kind)
-
-
-def never_synced(config: Config, pair: Pair) -> bool:
-    """No journal of either type yet: the pair's next pass brings everything the server
-    has.  (A server that offers one type never makes the other's journal, so one is
-    enough.)  A pass that stopped before its first commit leaves a journal: its next
-    pass is still a first pass, and says so itself (``PairSync._pass``)."""
-    return not any(journal_file(config, pair, kind).exists() for kind in DTYPES)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import anyio
 
 from syncd.convert.canon import canon_text, comparable_of
 from syncd.gctune import collect_rarely
-from syncd.sync.prepare import WORKER_NICENESS, forkserver_context, worker_count
+from syncd.sync.workers import WORKER_NICENESS, forkserver_context, worker_count
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor

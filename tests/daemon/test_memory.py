@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from syncd import memory
+from syncd.sync.workers import ENV_WORKERS
 from tests.daemon.test_daemon import harness, run_daemon, wait_for
 
 __all__ = ["harness"]  # the fixture, shared with test_daemon
@@ -92,7 +93,7 @@ def test_the_daemons_first_pass_starts_workers_at_once_and_stops_their_forkserve
     from syncd.sync import prepare
     from tests.sync.test_prepare import server_objects
 
-    monkeypatch.setenv(prepare.ENV_WORKERS, "2")
+    monkeypatch.setenv(ENV_WORKERS, "2")
     for obj in server_objects(prepare.MIN_OBJECTS, prefix="fs"):
         obj.pop("id")
         harness.server.put_event(obj)

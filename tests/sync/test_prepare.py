@@ -20,9 +20,15 @@ from syncd import gctune
 from syncd.convert.canon import canon_text, canonical
 from syncd.convert.ical_out import jscal_to_ics
 from syncd.journal import decode_base, served_base
-from syncd.sync import prepare
 from syncd.sync.engine import remote_version
 from syncd.sync.prepare import MIN_OBJECTS, Made, Preparer
+from syncd.sync.workers import (
+    ENV_WORKERS,
+    WORKER_NICENESS,
+    forkserver_context,
+    start_forkserver,
+    worker_count,
+)
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "contrib" / "bench"))
 import seed  # noqa: E402
@@ -150,7 +156,7 @@ def test_only_a_first_pass_asked_to_starts_its_workers_early(
     from tests.support.fakejmap import FakeJmapServer, FakeTransport
     from tests.sync.conftest import PairHarness
 
-    monkeypatch.setenv(prepare.ENV_WORKERS, "2")
+    monkeypatch.setenv(ENV_WORKERS, "2")
     early: list[int] = []
     monkeypatch.setattr(Preparer, "start_early", lambda self: early.append(1))
     server = FakeJmapServer()
@@ -184,16 +190,16 @@ def test_a_forkserver_started_before_the_pass_forks_its_workers_with_both_conver
     from syncd.sync.readahead import Readahead
     from tests.support.loaded import loaded
 
-    monkeypatch.setenv(prepare.ENV_WORKERS, "2")
+    monkeypatch.setenv(ENV_WORKERS, "2")
     memory.stop_forkserver()  # one started by an earlier test would prove nothing
-    assert prepare.start_forkserver() is True
+    assert start_forkserver() is True
     server = forkserver._forkserver._forkserver_pid
     assert server is not None
     objs = server_objects(MIN_OBJECTS, prefix="prestart")
     preparer = Preparer(lambda o: True, workers=2)
     ahead = Readahead(workers=2)
     try:
-        with ProcessPoolExecutor(1, mp_context=prepare.forkserver_context()) as bare:
+        with ProcessPoolExecutor(1, mp_context=forkserver_context()) as bare:
             assert bare.submit(os.getppid).result() == server
             converters = ["syncd.convert.ical_out", "syncd.convert.ical_in"]
             assert bare.submit(loaded, converters).result() == [True, True]
@@ -220,8 +226,8 @@ def test_no_forkserver_is_started_early_where_there_will_be_no_workers(
     from syncd import memory
 
     memory.stop_forkserver()
-    monkeypatch.setenv(prepare.ENV_WORKERS, "0")
-    assert prepare.start_forkserver() is False
+    monkeypatch.setenv(ENV_WORKERS, "0")
+    assert start_forkserver() is False
     assert forkserver._forkserver._forkserver_pid is None
 
 
@@ -302,7 +308,7 @@ def test_workers_run_at_a_lower_priority_than_the_pass() -> None:
         theirs = {
             preparer.pool.submit(os.getpriority, os.PRIO_PROCESS, 0).result() for _ in range(4)
         }
-        assert theirs == {min(mine + prepare.WORKER_NICENESS, 19)}
+        assert theirs == {min(mine + WORKER_NICENESS, 19)}
     finally:
         preparer.close()
 
@@ -322,12 +328,12 @@ def test_workers_collect_reference_cycles_rarely() -> None:
 
 
 def test_worker_count_follows_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(prepare.ENV_WORKERS, "0")
-    assert prepare.worker_count() == 0
-    monkeypatch.setenv(prepare.ENV_WORKERS, "1")
-    assert prepare.worker_count() == 0  # one worker would only add pickling
-    monkeypatch.setenv(prepare.ENV_WORKERS, "3")
-    assert prepare.worker_count() == 3
+    monkeypatch.setenv(ENV_WORKERS, "0")
+    assert worker_count() == 0
+    monkeypatch.setenv(ENV_WORKERS, "1")
+    assert worker_count() == 0  # one worker would only add pickling
+    monkeypatch.setenv(ENV_WORKERS, "3")
+    assert worker_count() == 3
 
 
 def synced_files_and_rows(h, where: Path) -> tuple[dict[str, bytes], list[tuple]]:
@@ -351,7 +357,7 @@ def test_a_big_pass_writes_the_same_files_and_journal_with_and_without_workers(
     from tests.sync.conftest import PairHarness
 
     def one(workers: str, where: Path) -> tuple[dict[str, bytes], list[tuple]]:
-        monkeypatch.setenv(prepare.ENV_WORKERS, workers)
+        monkeypatch.setenv(ENV_WORKERS, workers)
         server = FakeJmapServer()
         for obj in server_objects(MIN_OBJECTS + 50, prefix="big"):
             obj.pop("id")
@@ -397,7 +403,7 @@ def test_adopting_a_filled_vdir_makes_no_file_in_advance_and_gives_the_same_resu
     monkeypatch.setattr(Preparer, "close", counting_close)
 
     def one(workers: str, where: Path) -> tuple[dict[str, bytes], list[tuple]]:
-        monkeypatch.setenv(prepare.ENV_WORKERS, workers)
+        monkeypatch.setenv(ENV_WORKERS, workers)
         server = FakeJmapServer()
         for obj in objs:
             server.put_event(dict(obj))

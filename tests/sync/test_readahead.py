@@ -16,8 +16,9 @@ import anyio
 import pytest
 
 from syncd import convert
-from syncd.sync import prepare, readahead
+from syncd.sync import readahead
 from syncd.sync.readahead import Readahead, parse_file
+from syncd.sync.workers import ENV_WORKERS
 from syncd.vdir.storage import DEFAULT_MAX_ITEM_BYTES
 from tests.support.fakejmap import FakeJmapServer, FakeTransport
 from tests.sync.conftest import PairHarness
@@ -50,7 +51,7 @@ def fill(d: Path, n: int) -> None:
 
 
 def first_upload(where: Path, workers: str, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(prepare.ENV_WORKERS, workers)
+    monkeypatch.setenv(ENV_WORKERS, workers)
     server = FakeJmapServer()
     h = PairHarness(where, server, FakeTransport(server))
     fill(h.root / "personal", 40)
@@ -168,7 +169,7 @@ def test_adopting_reads_early_and_takes_an_edit_made_after_the_early_read(tmp_pa
     """A first pass over a filled vdir: its files are read and parsed before the server's
     answer; a file edited after that read, before the scan, goes up as edited."""
     monkeypatch.setattr(readahead, "MIN_FILES", 10)
-    monkeypatch.setenv(prepare.ENV_WORKERS, "2")
+    monkeypatch.setenv(ENV_WORKERS, "2")
     server = FakeJmapServer()
     h = PairHarness(tmp_path, server, FakeTransport(server))
     d = h.root / "personal"
@@ -206,7 +207,7 @@ def test_adopting_lets_go_of_what_it_only_records(tmp_path, monkeypatch):
     from syncd.sync import engine
     from syncd.sync import plan as P
 
-    monkeypatch.setenv(prepare.ENV_WORKERS, "0")
+    monkeypatch.setenv(ENV_WORKERS, "0")
     events = seed.make_events(12, prefix="drop")
     server = FakeJmapServer()
     for ev in events:

@@ -14,6 +14,7 @@ import pytest
 
 from syncd.journal import SERVED
 from syncd.sync import plan, prepare
+from syncd.sync.workers import ENV_WORKERS
 from tests.sync.test_engine import event
 from tests.sync.test_prepare import server_objects
 
@@ -119,7 +120,7 @@ def test_syncing_into_a_vdir_another_tool_filled_compares_in_the_workers(
     from tests.support.fakejmap import FakeJmapServer, FakeTransport
     from tests.sync.conftest import PairHarness
 
-    monkeypatch.setenv(prepare.ENV_WORKERS, "2")
+    monkeypatch.setenv(ENV_WORKERS, "2")
     server = FakeJmapServer()
     for obj in server_objects(prepare.MIN_OBJECTS + 20, prefix="adopt"):
         obj.pop("id")

@@ -11,6 +11,7 @@ import pytest
 
 from syncd.journal import Journal
 from syncd.sync import engine, prepare
+from syncd.sync.workers import ENV_WORKERS
 from syncd.vdir import storage
 from syncd.vdir.storage import etag_of
 from tests.sync.test_commit_parts import at_the_nth_action, journal_rows, killed
@@ -82,7 +83,7 @@ def test_a_whole_downloads_rows_are_put_in_uid_order_and_checkpointed_beside(
     monkeypatch.setattr(engine, "COMMIT_EVERY", 10)
     # Conversion workers, which make the pass write in the order the server sent.
     monkeypatch.setattr(prepare, "MIN_OBJECTS", 10)
-    monkeypatch.setenv(prepare.ENV_WORKERS, "2")
+    monkeypatch.setenv(ENV_WORKERS, "2")
     numbers = list(range(40))
     random.Random(3).shuffle(numbers)
     for n in numbers:  # the server keeps and sends them in this order

@@ -1,6 +1,6 @@
 """`syncd sync` starts the conversion workers' forkserver as soon as it knows a pair never
 synced, while it loads the sync code and connects (cli._start_workers_for_first_pass,
-syncd.sync.prepare.start_forkserver); a pair with a journal brings what changed, and
+syncd.sync.workers.start_forkserver); a pair with a journal brings what changed, and
 starts nothing ahead."""
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from syncd import cli
-from syncd.config import journal_file, load_config
-from syncd.sync import prepare
-from syncd.sync.pair import never_synced
+from syncd.config import journal_file, load_config, never_synced
+from syncd.sync import workers
 from tests.support.fakejmap import FakeJmapServer
 from tests.support.httppair import served_pair
 
@@ -21,7 +20,7 @@ def test_a_pair_that_never_synced_starts_the_forkserver_before_its_pass_and_not_
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     order: list[str] = []
-    monkeypatch.setattr(prepare, "start_forkserver", lambda: order.append("forkserver") or True)
+    monkeypatch.setattr(workers, "start_forkserver", lambda: order.append("forkserver") or True)
     real_sync = cli._sync
 
     async def sync(config, args):  # type: ignore[no-untyped-def]

@@ -11,7 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from syncd.sync.prepare import ENV_WORKERS, MIN_OBJECTS
+from syncd.sync.prepare import MIN_OBJECTS
+from syncd.sync.workers import ENV_WORKERS
 from tests.convert.test_command import EVENT
 from tests.support.fakejmap import FakeJmapServer
 from tests.support.httppair import VEVENT, served_pair
