@@ -321,15 +321,21 @@ class ItemRows(MutableMapping[str, ItemRow]):
         return row
 
     def __getitem__(self, uid: str) -> ItemRow:
+        row = self.get(uid)
+        if row is None:
+            raise KeyError(uid)
+        return row
+
+    def get(self, uid: str, default: Any = None) -> Any:  # type: ignore[override]
+        """Without a KeyError raised and caught for each uid the journal does not know
+        (``Mapping.get``): a first download looks up 10,000 of them twice."""
         row = self._rows.get(uid)
         if row is not None:
             return row
         if uid in self._gone or (self._raw is not None and uid not in self._raw):
-            raise KeyError(uid)
+            return default
         row = self._read(uid)
-        if row is None:
-            raise KeyError(uid)
-        return row
+        return default if row is None else row
 
     def __setitem__(self, uid: str, row: ItemRow) -> None:
         self._rows[uid] = row

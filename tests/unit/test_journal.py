@@ -137,6 +137,30 @@ def test_item_rows_are_built_only_when_asked_for(tmp_path):
     j.close()
 
 
+@pytest.mark.parametrize("listed", [False, True])
+def test_item_rows_get_and_lookup_agree_with_and_without_the_listing(tmp_path, listed):
+    # ``get`` is the rows' own (no KeyError raised per unknown uid); it must answer as
+    # ``rows[uid]`` does, for rows stored, deleted in this pass, set in it, and unknown.
+    from syncd.journal import ItemRow
+
+    j = Journal(tmp_path / "p.sqlite3")
+    with j.transaction():
+        for i in range(3):
+            j.put_item(ItemRow("cal", f"u{i}", f"u{i}.ics", f"r{i}", (1, 2, i), "h", "rh", None))
+    rows = j.items("cal")
+    if listed:
+        rows.read_listing()
+    del rows["u0"]
+    rows["new"] = ItemRow("cal", "new", "n.ics", None, (9, 9, 9), None, None, None)
+    assert rows.get("u1").remote_id == "r1" and rows["u1"] is rows.get("u1")
+    assert rows.get("new").filename == "n.ics" and rows.get("new", 7) is rows["new"]
+    for missing in ("u0", "nope"):
+        assert rows.get(missing) is None and rows.get(missing, "d") == "d"
+        with pytest.raises(KeyError):
+            rows[missing]
+    j.close()
+
+
 def _rows_in_two_states(tmp_path, n: int):
     """The same collection's rows twice: one read by point queries (a pass that looks at
     a few files), one with the listing read, each changed the same way in this pass."""
