@@ -23,7 +23,6 @@ second source of results.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
@@ -38,9 +37,8 @@ if TYPE_CHECKING:  # the pool's modules load only for a pass that uses one (~7 m
 import anyio
 
 from syncd.convert.canon import canon_text, canonical, comparable_of
-from syncd.gctune import collect_rarely
 from syncd.journal import served_base
-from syncd.sync.workers import WORKER_NICENESS, forkserver_context
+from syncd.sync.workers import forkserver_context, start_worker
 
 log = logging.getLogger("syncd.prepare")
 
@@ -108,20 +106,6 @@ def _render_chunk(objs: list[dict[str, Any]]) -> list[Made | None]:
 
 def _load_converter() -> None:
     import syncd.convert.ical_out  # noqa: F401 - the workers' warm start
-
-
-def _start_worker() -> None:
-    """A worker's start: the converter loaded, and a lower priority than the main
-    process.  The main process writes every file the workers make, and its writes after
-    the last page are the one part of a first download that runs on one core: given
-    the CPU first while the workers convert, it keeps up with them instead of finishing
-    alone (20 alternating first downloads of 10,000 events: 4.91 s against 5.38 s).
-    It also leaves the rest of the machine its share while a big pass converts.  A
-    worker lives for one pass, and collects reference cycles rarely (syncd.gctune)."""
-    _load_converter()
-    collect_rarely()
-    with contextlib.suppress(OSError):
-        os.nice(WORKER_NICENESS)
 
 
 class _Slot:
@@ -229,7 +213,7 @@ class Preparer:
 
                 ctx = forkserver_context()
                 self.pool = ProcessPoolExecutor(
-                    self.workers, mp_context=ctx, initializer=_start_worker
+                    self.workers, mp_context=ctx, initializer=start_worker, initargs=(os.getpid(),)
                 )
                 self._context = ctx
             except (OSError, RuntimeError, ImportError, ValueError) as exc:
@@ -242,7 +226,7 @@ class Preparer:
             from concurrent.futures import ProcessPoolExecutor
 
             self.canon_pool = ProcessPoolExecutor(
-                1, mp_context=self._context, initializer=_start_worker
+                1, mp_context=self._context, initializer=start_worker, initargs=(os.getpid(),)
             )
         return self.canon_pool
 

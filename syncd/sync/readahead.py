@@ -28,8 +28,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from syncd.convert.canon import canon_text, comparable_of
-from syncd.gctune import collect_rarely
-from syncd.sync.workers import WORKER_NICENESS, forkserver_context, worker_count
+from syncd.sync.workers import forkserver_context, start_worker, worker_count
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -86,16 +85,6 @@ def _parse_chunk(datas: list[bytes]) -> list[Parsed | None]:
     return [parse_file(data) for data in datas]
 
 
-def _start_worker() -> None:
-    """Its parser loaded, reference cycles collected rarely, and a lower priority than
-    the main process, as the conversion workers (syncd.sync.prepare._start_worker)."""
-    import syncd.convert.ical_in  # noqa: F401
-
-    collect_rarely()
-    with contextlib.suppress(OSError):
-        os.nice(WORKER_NICENESS)
-
-
 @dataclass
 class _Ahead:
     data: bytes | None
@@ -145,7 +134,10 @@ class Readahead:
             from concurrent.futures import ProcessPoolExecutor
 
             self.pool = ProcessPoolExecutor(
-                self.workers, mp_context=forkserver_context(), initializer=_start_worker
+                self.workers,
+                mp_context=forkserver_context(),
+                initializer=start_worker,
+                initargs=(os.getpid(),),
             )
         except (OSError, RuntimeError, ImportError, ValueError) as exc:
             log.info("no parsing workers (%s); parsing in the main process", exc)
