@@ -5,6 +5,7 @@ forked by one ``forkserver``: forking the main process itself is not safe once i
 threads, and a forkserver starts clean with the converters already loaded.  Kept apart
 from the pools so that ``syncd sync`` can start the forkserver before it loads the sync
 code (``start_forkserver``): this module costs only multiprocessing's own import.
+Every worker ends with the pass it works for, even one killed outright (``end_with``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from syncd.gctune import collect_rarely
 
-log = logging.getLogger("syncd.prepare")
+log = logging.getLogger("syncd.workers")
 
 ENV_WORKERS = "SYNCD_WORKERS"  # how many worker processes; "0": none
 WORKER_NICENESS = 10  # added to the workers' nice value (see start_worker)
