@@ -104,10 +104,6 @@ def _render_chunk(objs: list[dict[str, Any]]) -> list[Made | None]:
     return [render_of(obj) for obj in objs]
 
 
-def _load_converter() -> None:
-    import syncd.convert.ical_out  # noqa: F401 - the workers' warm start
-
-
 class _Slot:
     """Where one object's results will be: its chunk's futures and its place in them."""
 
@@ -183,8 +179,10 @@ class Preparer:
         pool = self._start()
         try:
             if pool is not None:
-                for _ in range(self.workers):  # a pool spawns a worker per task waiting
-                    pool.submit(_load_converter)
+                # A pool spawns a worker per task waiting; each loads the converters as it
+                # starts (syncd.sync.workers.start_worker), so the task itself is nothing.
+                for _ in range(self.workers):
+                    pool.submit(os.getpid)
         except (OSError, RuntimeError) as exc:
             log.info("conversion workers failed (%s); converting in the main process", exc)
             self.broken = True
