@@ -473,3 +473,51 @@ def test_a_whole_collection_a_killed_pass_left_is_swept_when_stale(tmp_path):
     (tmp_path / "cal").mkdir()
     assert VdirRoot(tmp_path).collections() == ["cal"]
     assert not stale.exists() and (fresh / "e.ics").exists()
+
+
+def test_a_file_over_the_item_limit_is_refused_and_says_why(tmp_path):
+    coll = VdirRoot(tmp_path).create_collection("cal")
+    coll.max_item_bytes = 100
+    (coll.path / "big.ics").write_bytes(b"x" * 101)
+    (coll.path / "fits.ics").write_bytes(b"y" * 100)
+    with pytest.raises(storage.ItemTooLarge, match=r"big\.ics: 101 bytes is over the 100-byte"):
+        coll.read("big.ics")
+    assert coll.read("fits.ics") == b"y" * 100
+
+
+def test_a_file_that_grows_after_its_stat_is_read_whole_or_refused(tmp_path, monkeypatch):
+    """The stat says one size, the file holds more by the time it is read: it is read
+    to its end (never cut at the size the stat gave), or refused past the limit."""
+    coll = VdirRoot(tmp_path).create_collection("cal")
+    coll.max_item_bytes = 100
+    (coll.path / "grew.ics").write_bytes(b"a" * 80)
+    (coll.path / "past.ics").write_bytes(b"b" * 150)
+    real_fstat = os.fstat
+
+    def stale_fstat(fd):  # the size before the file grew
+        st = real_fstat(fd)
+        return os.stat_result((*st[:6], 10, *st[7:]))
+
+    monkeypatch.setattr(storage.os, "fstat", stale_fstat)
+    assert coll.read("grew.ics") == b"a" * 80
+    with pytest.raises(storage.ItemTooLarge, match="past.ics"):
+        coll.read("past.ics")
+
+
+def test_reading_a_small_file_does_not_allocate_the_item_limit(tmp_path):
+    """A read of the limit (20 MB) cut down to a 1 kB file took twice as long, and kept
+    a page mapped apart for each file held (Session 28)."""
+    import tracemalloc
+
+    coll = VdirRoot(tmp_path).create_collection("cal")
+    (coll.path / "small.ics").write_bytes(b"z" * 1200)
+    assert coll.max_item_bytes >= 1 << 20
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        data = coll.read("small.ics")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert data == b"z" * 1200
+    assert peak < 256 * 1024
