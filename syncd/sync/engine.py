@@ -47,6 +47,7 @@ from syncd.sync.readahead import Readahead
 from syncd.sync.remote import (
     CALENDARS,
     DataType,
+    PackedObjects,
     RemoteCollection,
     RemoteDelta,
     RemoteStore,
@@ -912,21 +913,21 @@ class PairSync:
             act.local.unreadable.add(uid)
             return
         seen[uid] = filename
-        obj = objs[0] if objs is not None else None
+        obj: dict[str, Any] | Callable[[], dict[str, Any]] | None = (
+            objs[0] if objs is not None else None
+        )
         canon: dict[str, Any] | None = None
         if parsed is not None and parsed.comparable is not None:
             comparable = parsed.comparable  # the form itself stayed in the worker
+            obj = parsed.first_obj  # unpacked when read (P.LocalVersion)
         else:
             obj = obj if obj is not None else parsed.objs()[0]  # type: ignore[union-attr]
-            canon = convert.canonical(obj)
+            canon = convert.canonical(obj)  # type: ignore[arg-type]
             comparable = content_hash(canon)
         if _same_on_server(act.remote_view.changed.get(uid), comparable):
             # The plan only records it (plan._both_changed): its object and canonical form
             # are not needed (nor unpacked), and not held until the plan.
             obj = canon = P.DROPPED
-        else:
-            obj = obj if obj is not None else parsed.objs()[0]  # type: ignore[union-attr]
-            canon = canon if canon is not None else convert.canonical(obj)
         act.local.changed[uid] = P.LocalVersion(filename, etag, digest, obj, canon, comparable)
         # (the row of another UID that named this file: missing below unless seen)
 
@@ -962,7 +963,9 @@ class PairSync:
     # -- executing -----------------------------------------------------------------------
 
     async def _execute(self, actives: list[Active], delta: RemoteDelta) -> str | None:
-        creates: dict[str, dict[str, Any]] = {}
+        # Packed: a first upload makes 10,000 of them before the first request goes out
+        # (contrib/bench/README.md, Session 28).
+        creates = PackedObjects()
         updates: dict[str, dict[str, Any]] = {}
         destroys: list[str] = []
         keys: dict[tuple[int, str], str] = {}  # (id(action), role) -> creation key or remote id
@@ -1022,7 +1025,7 @@ class PairSync:
     def _write_intents(
         self,
         actives: list[Active],
-        creates: dict[str, dict[str, Any]],
+        creates: Mapping[str, dict[str, Any]],
         updates: dict[str, dict[str, Any]],
         destroys: list[str],
     ) -> None:

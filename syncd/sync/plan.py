@@ -11,7 +11,7 @@ guard that stops a collection instead of emptying it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -35,16 +35,52 @@ class _Dropped(dict):  # type: ignore[type-arg]
 DROPPED: dict[str, Any] = _Dropped()
 
 
-@dataclass(frozen=True)
 class LocalVersion:
-    """A local file that is new or whose etag moved since the journal, parsed."""
+    """A local file that is new or whose etag moved since the journal, parsed.
 
-    filename: str
-    etag: tuple[int, int, int]
-    hash: str  # of the file's bytes
-    obj: dict[str, Any]  # JSCalendar, as converted from the file
-    canon: dict[str, Any]  # its comparable form (syncd.convert.canonical)
-    comparable: str  # hash of the canonical JSON, for "same content" checks
+    Its object may be given packed (a function that unpacks it), and its canonical form
+    not at all: a first upload of 10,000 files holds every file's version from the scan
+    to the last write, and as dicts the object and its canonical form were 9 of the 23 kB
+    each file cost the main process's peak (contrib/bench/README.md, Session 28).  Only
+    a merge needs the form; the upload needs the object once.  So what is given packed
+    is unpacked on each read, and the form made when asked for (neither is kept)."""
+
+    __slots__ = ("filename", "etag", "hash", "comparable", "_obj", "_canon")
+
+    def __init__(
+        self,
+        filename: str,
+        etag: tuple[int, int, int],
+        hash: str,  # of the file's bytes
+        obj: dict[str, Any] | Callable[[], dict[str, Any]],  # JSCalendar, from the file
+        canon: dict[str, Any] | None,  # its comparable form (syncd.convert.canonical)
+        comparable: str,  # hash of the canonical JSON, for "same content" checks
+    ) -> None:
+        self.filename, self.etag, self.hash, self.comparable = filename, etag, hash, comparable
+        self._obj, self._canon = obj, canon
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        return self._obj if isinstance(self._obj, dict) else self._obj()
+
+    @property
+    def canon(self) -> dict[str, Any]:
+        return self._canon if self._canon is not None else canonical(self.obj)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LocalVersion):
+            return NotImplemented
+        return (self.filename, self.etag, self.hash, self.comparable) == (
+            other.filename,
+            other.etag,
+            other.hash,
+            other.comparable,
+        ) and self.obj == other.obj
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LocalVersion({self.filename!r}, {self.etag!r})"
 
 
 class RemoteVersion:

@@ -59,6 +59,9 @@ class Parsed:
     def objs(self) -> list[dict[str, Any]]:
         return pickle.loads(self.packed)  # type: ignore[no-any-return]
 
+    def first_obj(self) -> dict[str, Any]:
+        return self.objs()[0]
+
 
 def parse_file(data: bytes) -> Parsed | None:
     """PURE; None on any error (the main process parses again and says what is wrong)."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+import pickle
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,6 +126,35 @@ class RemoteDelta:
     state: str | None = None
 
 
+class PackedObjects(MutableMapping[str, dict[str, Any]]):
+    """id -> object, each kept pickled and unpickled on every read.
+
+    The server's copies of a first upload's 10,000 events are all read back before the
+    first journal row is made; as dicts they were about 5 kB each of the main process's
+    peak, pickled about 0.7 (contrib/bench/README.md, Session 28).  Each is read once."""
+
+    def __init__(self) -> None:
+        self._packed: dict[str, bytes] = {}
+
+    def __setitem__(self, key: str, obj: dict[str, Any]) -> None:
+        self._packed[key] = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        return pickle.loads(self._packed[key])  # type: ignore[no-any-return]
+
+    def __delitem__(self, key: str) -> None:
+        del self._packed[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._packed
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._packed)
+
+    def __len__(self) -> int:
+        return len(self._packed)
+
+
 @dataclass
 class SetOutcome:
     """Per-item results of a batch of writes, with the server's copies of written objects."""
@@ -133,7 +163,7 @@ class SetOutcome:
     updated: set[str] = field(default_factory=set)
     destroyed: set[str] = field(default_factory=set)
     failed: dict[str, str] = field(default_factory=dict)  # creation key or id -> reason
-    copies: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> server object
+    copies: PackedObjects = field(default_factory=PackedObjects)  # id -> server object
     old_state: str | None = None
     new_state: str | None = None
     states_chain: bool = True  # every /set's oldState was the previous one's newState
@@ -585,7 +615,7 @@ class RemoteStore:
 
     async def write(
         self,
-        create: dict[str, dict[str, Any]],
+        create: Mapping[str, dict[str, Any]],
         update: dict[str, dict[str, Any]],
         destroy: list[str],
     ) -> SetOutcome:
@@ -596,22 +626,29 @@ class RemoteStore:
         created (by creation-id reference) and updated ids, so the journal can
         record exactly what the server stored without another round trip.  What
         goes out is in the server's JSCalendar dialect, what comes back in RFC 8984.
+
+        ``create`` may be ``PackedObjects``: each object is then unpacked only to be
+        measured and again when its request is made, never all of them at once.
         """
+        dialect = Dialect.RFC8984
         if create or update:
             dialect = await self._write_dialect()
-            create = {k: to_server(v, dialect) for k, v in create.items()}
             update = {
                 k: patch_to_server(v, dialect, self.dtype.item_type) for k, v in update.items()
             }
         ops: list[tuple[str, str, Any]] = (
-            [("create", k, v) for k, v in create.items()]
+            [("create", k, None) for k in create]  # its object: from ``create`` when sent
             + [("update", k, v) for k, v in update.items()]
             + [("destroy", k, None) for k in destroy]
         )
+        sizes = [
+            _write_size((op, k, to_server(create[k], dialect) if op == "create" else v))
+            for op, k, v in ops
+        ]
         out = SetOutcome()
         limits = self.client.limits
         requests = pack(
-            [Sized(op, _write_size(op)) for op in ops],
+            [Sized(op, size) for op, size in zip(ops, sizes, strict=True)],
             per_call=min(limits.max_objects_in_set, limits.max_objects_in_get),
             calls_per_request=max(1, limits.max_calls_in_request // 2),
             max_request_bytes=limits.max_size_request,
@@ -622,7 +659,7 @@ class RemoteStore:
             pairs = []
             for batch in group:
                 args: dict[str, Any] = {"accountId": self.account}
-                c = {k: v for op, k, v in batch if op == "create"}
+                c = {k: to_server(create[k], dialect) for op, k, _ in batch if op == "create"}
                 u = {k: v for op, k, v in batch if op == "update"}
                 d = [k for op, k, _ in batch if op == "destroy"]
                 if c:

@@ -196,3 +196,36 @@ def test_guard_allows_small_deletions_and_blocks_emptying():
 
 def test_guard_ignores_empty_journal():
     assert check_guard(0, [], Guard()) is None
+
+
+def test_a_packed_local_version_merges_as_one_given_whole():
+    """A version held packed, with no canonical form (a first upload's, Session 28),
+    gives its object on each read and plans exactly as the same version given whole."""
+    import pickle
+
+    from syncd.convert.canon import canonical
+
+    journal = {"u": row("u", {"uid": "u", "@type": "Event", "title": "t", "description": "d"})}
+    mine = {"uid": "u", "@type": "Event", "title": "t", "description": "laptop"}
+    packed_bytes = pickle.dumps(mine)
+    unpacked: list[dict] = []
+
+    def unpack() -> dict:
+        unpacked.append(pickle.loads(packed_bytes))
+        return unpacked[-1]
+
+    packed = LocalVersion("u.ics", (2, 2, 2), "new", unpack, None, h(mine))
+    whole = LocalVersion("u.ics", (2, 2, 2), "new", mine, canonical(mine), h(mine))
+    assert packed.obj == mine and packed.obj is not packed.obj  # unpacked on each read
+    assert packed.canon == canonical(mine)
+    assert packed == whole
+    theirs = {"uid": "u", "@type": "Event", "title": "phone", "description": "d"}
+
+    def plan_with(local: LocalVersion):
+        remote = RemoteView(changed={"u": RemoteVersion("id-u", dict(theirs), None, h(theirs))})
+        return one(journal, LocalView(changed={"u": local}), remote)
+
+    merged, expected = plan_with(packed), plan_with(whole)
+    assert merged.kind is expected.kind is Kind.MERGE
+    assert merged.merged == expected.merged
+    assert merged.merged["title"] == "phone" and merged.merged["description"] == "laptop"
