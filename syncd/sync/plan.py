@@ -40,7 +40,7 @@ class LocalVersion:
 
     Its object may be given packed (a function that unpacks it), and its canonical form
     not at all: a first upload of 10,000 files holds every file's version from the scan
-    to the last write, and as dicts the object and its canonical form were 9 of the 23 kB
+    to the last write, and as dicts the object and its canonical form were 5 of the 23 kB
     each file cost the main process's peak (contrib/bench/README.md, Session 28).  Only
     a merge needs the form; the upload needs the object once.  So what is given packed
     is unpacked on each read, and the form made when asked for (neither is kept)."""

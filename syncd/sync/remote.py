@@ -131,7 +131,7 @@ class PackedObjects(MutableMapping[str, dict[str, Any]]):
 
     The server's copies of a first upload's 10,000 events are all read back before the
     first journal row is made; as dicts they were about 5 kB each of the main process's
-    peak, pickled about 0.7 (contrib/bench/README.md, Session 28).  Each is read once."""
+    peak, pickled 1.4 (contrib/bench/README.md, Session 28).  Each is read once."""
 
     def __init__(self) -> None:
         self._packed: dict[str, bytes] = {}
