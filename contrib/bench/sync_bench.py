@@ -4,10 +4,12 @@
     python3 contrib/bench/sync_bench.py --n 1000 --runs 5
     python3 contrib/bench/sync_bench.py --n 50000 --only syncd
     python3 contrib/bench/sync_bench.py --n 10000 --profile /tmp/prof   # + pyinstrument
+    python3 contrib/bench/sync_bench.py --peer xandikos     # vdirsyncer against Xandikos
 
 Needs root (the Cyrus harness runs the server in its chroot, see contrib/cyrus/harness.py)
-and, for the comparison, vdirsyncer and radicale: taken from --venv (default
-$XDG_CACHE_HOME/syncd-bench/venv, made with `pip install vdirsyncer radicale` when missing).
+and, for the comparison, vdirsyncer and its CalDAV server (radicale, or xandikos with
+``--peer xandikos``): taken from --venv (default $XDG_CACHE_HOME/syncd-bench/venv, made
+with `pip install vdirsyncer radicale` when missing, the peer added when it is missing).
 
 Every measured pass is the real command line in a child process (`python3 -m syncd -c
 CONFIG sync`, `vdirsyncer -c CONFIG sync`), interpreter start included, forked by a small
@@ -448,14 +450,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def ensure_venv(venv: Path) -> Path:
-    vds = venv / "bin" / "vdirsyncer"
-    if not vds.exists() or not (venv / "bin" / "radicale").exists():
-        print(f"[bench] installing vdirsyncer and radicale into {venv}", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "-q", "vdirsyncer", "radicale"], check=True
-        )
+PEERS = ("radicale", "xandikos")  # the CalDAV servers vdirsyncer can be measured against
+
+
+def ensure_venv(venv: Path, peer: str = "radicale") -> Path:
+    """The venv vdirsyncer and its CalDAV server run from, made or completed on first use."""
+    missing = [p for p in ("vdirsyncer", peer) if not (venv / "bin" / p).exists()]
+    if missing:
+        print(f"[bench] installing {' and '.join(missing)} into {venv}", file=sys.stderr)
+        if not (venv / "bin" / "pip").exists():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *missing], check=True)
     return venv
 
 
@@ -466,24 +471,9 @@ class VdirsyncerSide:
     def __init__(self, work: Path, venv: Path) -> None:
         self.work = work
         self.venv = venv
-        self.storage = work / "radicale"
-        self.root = self.storage / "collection-root" / self.USER
-        self.root.mkdir(parents=True)
         self.port = free_port()
         self.log = work / "vdirsyncer.log"
-        self.server_log = open(work / "radicale.log", "ab")  # noqa: SIM115 (closed in close())
-        self.server = subprocess.Popen(
-            [
-                str(venv / "bin" / "radicale"),
-                f"--server-hosts=127.0.0.1:{self.port}",
-                f"--storage-filesystem-folder={self.storage}",
-                "--auth-type=none",
-                "--logging-level=warning",
-            ],
-            stdout=self.server_log,
-            stderr=self.server_log,
-            start_new_session=True,
-        )
+        self.server = self._start_server()
         self.proxy = CountingProxy(self.port)
         self.serial = 0
         self.events: dict[int, list[seed.Event]] = {}
@@ -495,18 +485,39 @@ class VdirsyncerSide:
             except OSError:
                 if time.monotonic() > deadline or self.server.poll() is not None:
                     raise RuntimeError(
-                        "radicale did not start; see " + str(work / "radicale.log")
+                        f"the CalDAV server did not start; see {self.server_log.name}"
                     ) from None
                 time.sleep(0.2)
+
+    def _start_server(self) -> subprocess.Popen:
+        self.storage = self.work / "radicale"
+        self.root = self.storage / "collection-root" / self.USER
+        self.root.mkdir(parents=True)
+        self.server_log = open(self.work / "radicale.log", "ab")  # noqa: SIM115 (closed in close())
+        return subprocess.Popen(
+            [
+                str(self.venv / "bin" / "radicale"),
+                f"--server-hosts=127.0.0.1:{self.port}",
+                f"--storage-filesystem-folder={self.storage}",
+                "--auth-type=none",
+                "--logging-level=warning",
+            ],
+            stdout=self.server_log,
+            stderr=self.server_log,
+            start_new_session=True,
+        )
+
+    def server_version(self) -> str:
+        out = subprocess.run(
+            [str(self.venv / "bin" / "radicale"), "--version"], capture_output=True, text=True
+        )
+        return f"radicale {out.stdout.strip()}"
 
     def version(self) -> str:
         out = subprocess.run(
             [str(self.venv / "bin" / "vdirsyncer"), "--version"], capture_output=True, text=True
         )
-        rad = subprocess.run(
-            [str(self.venv / "bin" / "radicale"), "--version"], capture_output=True, text=True
-        )
-        return f"{out.stdout.strip()}, radicale {rad.stdout.strip()}"
+        return f"{out.stdout.strip()}, {self.server_version()}"
 
     def close(self) -> None:
         self.proxy.close()
@@ -658,6 +669,75 @@ class VdirsyncerSide:
         with an empty status, an item on both sides with the same hash is only recorded."""
         changed = self.CHANGED.findall(output)
         return [f"{len(changed)} item(s) copied or deleted, e.g. {changed[0]!r}"] if changed else []
+
+
+class XandikosSide(VdirsyncerSide):
+    """vdirsyncer against Xandikos, the other CalDAV server issue 6 names, instead of
+    Radicale (``--peer xandikos``).  Xandikos keeps each collection as a git repository
+    with a working tree (``TreeGitStore``): it serves what the repository's index holds,
+    and a PUT writes the file into the tree and commits it.  Seeding therefore writes the
+    N files into a new collection's tree and commits them at once with git (a PUT each
+    would be a commit each), then reads every item once over CalDAV, as a server in use
+    has them in its caches and the kernel's (not measured).  Everything else (the pairs,
+    the files the checks read in the tree) is as for Radicale."""
+
+    def _start_server(self) -> subprocess.Popen:
+        self.storage = self.work / "xandikos"
+        self.root = self.storage / self.USER
+        self.root.mkdir(parents=True)
+        self.server_log = open(self.work / "xandikos.log", "ab")  # noqa: SIM115 (closed in close())
+        return subprocess.Popen(
+            [
+                str(self.venv / "bin" / "xandikos"),
+                "serve",
+                f"--directory={self.storage}",
+                "--listen-address=127.0.0.1",
+                f"--port={self.port}",
+                f"--current-user-principal=/{self.USER}/",
+            ],
+            stdout=self.server_log,
+            stderr=self.server_log,
+            start_new_session=True,
+        )
+
+    def server_version(self) -> str:
+        out = subprocess.run(
+            [str(self.venv / "bin" / "xandikos"), "--version"], capture_output=True, text=True
+        )
+        return out.stdout.strip()  # "xandikos 0.4.10"
+
+    def _make_collection(self, name: str) -> Path:
+        subprocess.run(
+            [
+                str(self.venv / "bin" / "xandikos"),
+                "create-collection",
+                f"--directory={self.storage}",
+                "--type=calendar",
+                f"--name={self.USER}/{name}",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return self.root / name
+
+    def seed(self, n: int, events: list[seed.Event]) -> float:
+        t0 = time.perf_counter()
+        collection = self._make_collection(f"dl{n}")
+        seed.write_vdir(collection, events)
+        git = ["git", "-C", str(collection), "-c", "user.name=bench", "-c", "user.email=b@x"]
+        subprocess.run([*git, "add", "--all", "--", "."], check=True)
+        subprocess.run([*git, "commit", "-q", "-m", f"{n} events"], check=True)
+        self.events[n] = events
+        # Every item read once, its etag and its data (not measured).
+        self._http(
+            "REPORT",
+            f"/{self.USER}/dl{n}/",
+            b'<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" '
+            b'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/><C:calendar-data/>'
+            b'</D:prop><C:filter><C:comp-filter name="VCALENDAR"/></C:filter></C:calendar-query>',
+            {"Depth": "1", "Content-Type": "application/xml"},
+        )
+        return time.perf_counter() - t0
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -933,6 +1013,13 @@ def main(argv: list[str] | None = None) -> int:
         help="where the vdirs go: a fresh journaled ext4, loop-mounted (loop; auto where "
         "possible), or a directory in the temp directory (tmp); see scratchfs.py",
     )
+    ap.add_argument(
+        "--peer",
+        choices=PEERS,
+        default="radicale",
+        help="the CalDAV server vdirsyncer syncs with: radicale (the default) or xandikos, "
+        "the two issue 6 names",
+    )
     ap.add_argument("--json", type=Path, help="write all raw measurements here")
     args = ap.parse_args(argv)
     if args.runs < 1:
@@ -967,8 +1054,9 @@ def _run(args: argparse.Namespace, work: Path, where: str) -> int:
                 return 2
             sides.append(SyncdSide(work, args.profile))
         if args.only != "syncd":
-            venv = ensure_venv(args.venv)
-            sides.append(VdirsyncerSide(work, venv))
+            venv = ensure_venv(args.venv, args.peer)
+            peer_side = XandikosSide if args.peer == "xandikos" else VdirsyncerSide
+            sides.append(peer_side(work, venv))
             print(f"[bench] {sides[-1].version()}", file=sys.stderr)
 
         all_results: dict[int, dict[str, dict[str, list[Measure]]]] = {}

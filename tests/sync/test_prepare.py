@@ -21,7 +21,15 @@ from syncd.convert.canon import canon_text, canonical
 from syncd.convert.ical_out import jscal_to_ics
 from syncd.journal import decode_base, served_base
 from syncd.sync.engine import remote_version
-from syncd.sync.prepare import MIN_OBJECTS, Made, Preparer
+from syncd.sync.prepare import (
+    MIN_OBJECTS,
+    Made,
+    Preparer,
+    _canon_chunk,
+    _render_chunk,
+    _unpack_chunk,
+    pack_chunk,
+)
 from syncd.sync.workers import (
     ENV_WORKERS,
     WORKER_NICENESS,
@@ -80,6 +88,37 @@ def test_worker_results_equal_the_main_process() -> None:
     finally:
         preparer.close()
     assert preparer.pool is None and preparer.canon_pool is None
+
+
+def test_a_chunk_goes_to_the_workers_as_marshal_bytes_and_comes_back_the_same() -> None:
+    objs = server_objects(5)
+    objs[0]["title"] = "Caf\u00e9 \ud83d\ude00 \ud800"  # a lone surrogate, as JSON can carry
+    objs[1]["x-big"] = 2**80
+    objs[2]["x-float"] = [0.1, float("inf"), -0.0, None, True, False]
+    objs[3] = dict(reversed(list(objs[3].items())))  # an order of its own
+    chunk = pack_chunk(objs)
+    assert isinstance(chunk, bytes), "server objects go as marshal's bytes, not pickled"
+    back = _unpack_chunk(chunk)
+    assert back == objs
+    assert [list(o) for o in back] == [list(o) for o in objs]  # order kept: served text
+    assert [served_base(o) for o in back] == [served_base(o) for o in objs]
+    made = _render_chunk(chunk)
+    assert made[0] is None  # the lone surrogate cannot be written: left to the main process
+    assert made[1:] == [made_here(o) for o in objs[1:]]
+
+
+def test_a_chunk_marshal_cannot_write_goes_as_it_is_and_converts_the_same() -> None:
+    from fractions import Fraction
+
+    objs = server_objects(3)
+    odd = [*objs, {**objs[0], "x-odd": Fraction(1, 3)}]
+    chunk = pack_chunk(odd)
+    assert chunk is odd
+    assert _unpack_chunk(chunk) is odd
+    assert _render_chunk(chunk)[:3] == [made_here(o) for o in objs]
+    assert _render_chunk(chunk)[3] is None  # not JSON: left to the main process
+    forms = _canon_chunk(pack_chunk(objs))
+    assert [f.text for f in forms] == [canon_text(canonical(o)) for o in objs]  # type: ignore[union-attr]
 
 
 def test_few_objects_start_no_pool() -> None:
