@@ -466,6 +466,7 @@ def ensure_venv(venv: Path, peer: str = "radicale") -> Path:
 
 class VdirsyncerSide:
     label = "vdirsyncer"
+    SERVER = "radicale"  # the CalDAV server's command in the venv
     USER = "bench"
 
     def __init__(self, work: Path, venv: Path) -> None:
@@ -509,9 +510,10 @@ class VdirsyncerSide:
 
     def server_version(self) -> str:
         out = subprocess.run(
-            [str(self.venv / "bin" / "radicale"), "--version"], capture_output=True, text=True
+            [str(self.venv / "bin" / self.SERVER), "--version"], capture_output=True, text=True
         )
-        return f"radicale {out.stdout.strip()}"
+        text = out.stdout.strip()  # radicale: "3.9.0"; xandikos: "xandikos 0.4.10"
+        return text if text.startswith(self.SERVER) else f"{self.SERVER} {text}"
 
     def version(self) -> str:
         out = subprocess.run(
@@ -681,6 +683,8 @@ class XandikosSide(VdirsyncerSide):
     has them in its caches and the kernel's (not measured).  Everything else (the pairs,
     the files the checks read in the tree) is as for Radicale."""
 
+    SERVER = "xandikos"
+
     def _start_server(self) -> subprocess.Popen:
         self.storage = self.work / "xandikos"
         self.root = self.storage / self.USER
@@ -699,12 +703,6 @@ class XandikosSide(VdirsyncerSide):
             stderr=self.server_log,
             start_new_session=True,
         )
-
-    def server_version(self) -> str:
-        out = subprocess.run(
-            [str(self.venv / "bin" / "xandikos"), "--version"], capture_output=True, text=True
-        )
-        return out.stdout.strip()  # "xandikos 0.4.10"
 
     def _make_collection(self, name: str) -> Path:
         subprocess.run(
